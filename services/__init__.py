@@ -1,0 +1,1 @@
+"""The qhwy services. Each imports `shared`, never another service."""

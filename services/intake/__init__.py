@@ -1,0 +1,1 @@
+"""intake: every channel into one stream; registers cases and keeps the enterprise-facing case view."""

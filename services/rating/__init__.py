@@ -1,0 +1,1 @@
+"""rating: 好差评 invitations for resolved cases (the rating flow itself is the rating issue's)."""

@@ -1,0 +1,1 @@
+"""sla: keeps each assigned case's deadline and announces the ones that pass it."""

@@ -1,0 +1,4 @@
+from services.sync.app import NAME, build
+from shared.runtime import run
+
+run({NAME: build})

@@ -1,0 +1,1 @@
+"""triage: screens, classifies and routes every registered case."""

@@ -1,0 +1,4 @@
+from services.triage.app import NAME, build
+from shared.runtime import run
+
+run({NAME: build})

@@ -1,0 +1,162 @@
+"""The data of each public case event type (CONTRACT.md section 2), version 1.
+
+A consumer that meets an unknown type or a higher version skips it (see `parse_case_event`).
+"""
+
+from datetime import datetime
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, ValidationError
+
+from shared.contracts.envelope import CaseEvent
+
+
+class _Data(BaseModel):
+    model_config = ConfigDict(extra="allow", frozen=True)
+
+
+class PublicEnterprise(_Data):
+    name: str
+    uscc: str | None = None
+    contact_name: str | None = None  # masked
+    contact_phone: str  # masked
+
+
+class Registered(_Data):
+    submission_id: str
+    channel: str
+    tracking_no: str
+    received_at: datetime
+    submitted_at: datetime | None = None
+    enterprise: PublicEnterprise
+    content: str
+    title: str | None = None
+    region_hint: str | None = None
+    reporter_kind: str | None = None
+
+
+Screening = Literal["accepted", "non_business", "unclear", "duplicate"]
+
+
+class Triaged(_Data):
+    screening: str
+    duplicate_of: str | None = None
+    department: str | None = None
+    co_departments: list[str] = []
+    region: str | None = None
+    complexity: str | None = None
+    decided_by: Literal["auto", "officer"]
+    needs_review: bool
+    confidence: dict[str, float] = {}
+    reason: str | None = None
+
+
+class Assigned(_Data):
+    department: str
+    co_departments: list[str] = []
+    region: str | None = None
+    complexity: str
+    escalation_level: int
+    due_at: datetime
+
+
+class Accepted(_Data):
+    department: str
+    by: str
+
+
+class Reminded(_Data):
+    due_at: datetime
+    level: int
+
+
+class Overdue(_Data):
+    due_at: datetime
+    escalation_level: int
+
+
+class Escalated(_Data):
+    from_level: int
+    to_level: int
+    reason: str
+
+
+class Resolved(_Data):
+    resolution: str
+    resolved_at: datetime
+    on_time: bool
+    by: str
+
+
+class Rated(_Data):
+    level: str
+    satisfied: bool
+    comment: str | None = None
+
+
+class Revisited(_Data):
+    method: Literal["phone", "onsite"]
+    outcome: str
+
+
+class Referred(_Data):
+    to: str
+    reason: str
+
+
+class Reopened(_Data):
+    reason: str
+    due_at: datetime
+
+
+class Closed(_Data):
+    closed_at: datetime
+
+
+class Synced(_Data):
+    target: str
+    direction: str
+    remote_id: str | None = None
+
+
+# type -> (highest version this code understands, data model)
+DATA_MODELS: dict[str, tuple[int, type[_Data]]] = {
+    "case.registered": (1, Registered),
+    "case.triaged": (1, Triaged),
+    "case.assigned": (1, Assigned),
+    "case.accepted": (1, Accepted),
+    "case.reminded": (1, Reminded),
+    "case.overdue": (1, Overdue),
+    "case.escalated": (1, Escalated),
+    "case.resolved": (1, Resolved),
+    "case.rated": (1, Rated),
+    "case.revisited": (1, Revisited),
+    "case.referred": (1, Referred),
+    "case.reopened": (1, Reopened),
+    "case.closed": (1, Closed),
+    "case.synced": (1, Synced),
+}
+
+
+class UnreadableEvent(ValueError):
+    """The bytes are not a case event at all (bad JSON, missing envelope fields, bad data for a known type)."""
+
+    def __init__(self, reason: str, errors: list[dict[str, Any]] | None = None):
+        super().__init__(reason)
+        self.reason = reason
+        self.errors = errors or []
+
+
+def parse_case_event(raw: bytes) -> tuple[CaseEvent, _Data] | None:
+    """Decode an event for a consumer. None means: a type or version this code does not know; skip it."""
+    try:
+        event = CaseEvent.model_validate_json(raw)
+    except ValidationError as exc:
+        raise UnreadableEvent("invalid case event envelope", exc.errors(include_url=False, include_input=False))
+    known = DATA_MODELS.get(event.type)
+    if known is None or event.version > known[0]:
+        return None
+    try:
+        return event, known[1].model_validate(event.data)
+    except ValidationError as exc:
+        raise UnreadableEvent(f"invalid data for {event.type}", exc.errors(include_url=False, include_input=False))

@@ -1,0 +1,208 @@
+"""Composition: builds services from their parts, runs one or all of them in one process behind one HTTP origin."""
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Awaitable, Callable, Iterable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import uvicorn
+from faststream.kafka import KafkaBroker
+from prometheus_client import CollectorRegistry, generate_latest
+from prometheus_client.exposition import CONTENT_TYPE_LATEST
+from pymongo import AsyncMongoClient
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import BaseRoute, Route
+
+from shared.contracts import topics
+from shared.contracts.case_events import UnreadableEvent, parse_case_event
+from shared.contracts.envelope import CaseEvent
+from shared.logging import configure_logging, get_logger
+from shared.messaging import BadMessage, Consumer, Skip, ensure_topics, make_broker
+from shared.metrics import PlatformMetrics, platform_metrics
+from shared.org import Organisation, load_organisation
+from shared.settings import DEV_JWT_SECRET, Settings
+from shared.store import CaseDocuments, mongo_client
+
+
+def utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
+@dataclass
+class ServiceContext:
+    """Everything a service's composition needs; handed to its `build()`."""
+
+    name: str
+    settings: Settings
+    org: Organisation
+    broker: KafkaBroker
+    mongo: AsyncMongoClient
+    registry: CollectorRegistry
+    metrics: PlatformMetrics
+    clock: Callable[[], datetime] = utc_now
+    consumers: list[Consumer] = field(default_factory=list)
+
+    @property
+    def log(self) -> Any:
+        return get_logger(f"qhwy.{self.name}")
+
+    @property
+    def db(self) -> Any:
+        return self.mongo[self.settings.database(self.name)]
+
+    @property
+    def jwt_secret(self) -> str:
+        return self.settings.jwt_secret.get_secret_value()
+
+    def consume(self, topic: str, dead_letter_topic: str, decode: Callable[[bytes], Any],
+                handle: Callable[[Any], Awaitable[str]]) -> Consumer:
+        consumer = Consumer(
+            service=self.name, broker=self.broker, topic=self.settings.topic(topic),
+            group_id=self.settings.group_id(self.name, topic), dead_letter_topic=self.settings.topic(dead_letter_topic),
+            decode=decode, handle=handle, metrics=self.metrics, log=self.log,
+        )
+        self.consumers.append(consumer)
+        return consumer
+
+    def consume_case_events(self, handle: Callable[[tuple[CaseEvent, Any]], Awaitable[str]]) -> Consumer:
+        """Subscribe to the public case-events topic; unknown types and newer versions are skipped."""
+
+        def decode(raw: bytes) -> tuple[CaseEvent, Any]:
+            try:
+                parsed = parse_case_event(raw)
+            except UnreadableEvent as exc:
+                raise BadMessage(exc.reason, exc.errors)
+            if parsed is None:
+                raise Skip()
+            return parsed
+
+        return self.consume(topics.CASE_EVENTS, topics.CASE_EVENTS_DLQ, decode, handle)
+
+    async def publish(self, events: Iterable[CaseEvent]) -> None:
+        for event in events:
+            await self.broker.publish(event.to_json(), topic=self.settings.topic(topics.CASE_EVENTS),
+                                      key=event.case_id.encode(), headers={"content-type": "application/json"})
+            self.metrics.events_published.labels(self.name, event.type).inc()
+            self.log.info("event_published", type=event.type, case_id=event.case_id, event_id=event.event_id)
+
+    async def emit(self, docs: CaseDocuments, key: str, events: list[CaseEvent]) -> None:
+        """Publish what a store write put in its outbox, then clear it (at least once; ids make repeats harmless)."""
+        await self.publish(events)
+        await docs.mark_published(key, [e.event_id for e in events])
+
+    async def sweep_outbox(self, docs: CaseDocuments) -> None:
+        """Publish events stored but never published (the process died between the two)."""
+        for key, events in await docs.stale_outboxes(timedelta(seconds=self.settings.outbox_sweep_interval_seconds)):
+            self.log.warning("outbox_repaired", case_id=key, events=len(events))
+            await self.emit(docs, key, events)
+
+
+@dataclass
+class Parts:
+    routes: list[BaseRoute] = field(default_factory=list)
+    on_start: list[Callable[[], Awaitable[None]]] = field(default_factory=list)
+    periodic: list[tuple[float, Callable[[], Awaitable[None]]]] = field(default_factory=list)
+    _tasks: list[asyncio.Task[None]] = field(default_factory=list)
+
+    async def start(self) -> None:
+        for hook in self.on_start:
+            await hook()
+        for interval, job in self.periodic:
+            self._tasks.append(asyncio.create_task(_every(interval, job)))
+
+    async def stop(self) -> None:
+        for task in self._tasks:
+            task.cancel()
+        for task in self._tasks:
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+
+
+async def _every(interval: float, job: Callable[[], Awaitable[None]]) -> None:
+    log = get_logger("qhwy.periodic")
+    while True:
+        await asyncio.sleep(interval)
+        try:
+            await job()
+        except Exception:  # a periodic job must survive a store or broker outage
+            log.exception("periodic_job_failed", job=getattr(job, "__qualname__", repr(job)))
+
+
+Builder = Callable[[ServiceContext], Parts]
+
+
+class Runtime:
+    """One or more services in one process: their brokers, one store client, one metrics registry, one HTTP app."""
+
+    def __init__(self, builders: dict[str, Builder], settings: Settings | None = None):
+        self.settings = settings or Settings()
+        self.org = load_organisation(self.settings.org_file)
+        self.registry = CollectorRegistry()
+        self.metrics = platform_metrics(self.registry)
+        self.mongo = mongo_client(self.settings)
+        self.log = get_logger("qhwy.runtime")
+        self.contexts: dict[str, ServiceContext] = {}
+        self.parts: dict[str, Parts] = {}
+        for name, build in builders.items():
+            broker = make_broker(self.settings.kafka_bootstrap, name, self.registry, logging.getLogger(f"faststream.{name}"))
+            ctx = ServiceContext(name=name, settings=self.settings, org=self.org, broker=broker, mongo=self.mongo,
+                                 registry=self.registry, metrics=self.metrics)
+            self.contexts[name] = ctx
+            self.parts[name] = build(ctx)
+
+    async def start(self) -> None:
+        if self.settings.jwt_secret.get_secret_value() == DEV_JWT_SECRET:
+            self.log.warning("development_jwt_secret", hint="set QHWY_JWT_SECRET outside development")
+        await ensure_topics(self.settings.kafka_bootstrap, [self.settings.topic(t) for t in topics.ALL],
+                            self.settings.topic_partitions)
+        for name, parts in self.parts.items():
+            await parts.start()
+            await self.contexts[name].broker.start()
+            self.log.info("service_started", service=name)
+
+    async def stop(self) -> None:
+        for name in reversed(list(self.parts)):
+            await self.parts[name].stop()
+            await self.contexts[name].broker.stop()
+            self.log.info("service_stopped", service=name)
+        await self.mongo.close()
+
+    def health(self) -> dict[str, Any]:
+        services = {name: {"consuming": all(c.joined for c in ctx.consumers)} for name, ctx in self.contexts.items()}
+        return {"status": "ok" if all(s["consuming"] for s in services.values()) else "starting", "services": services}
+
+    def asgi(self) -> Starlette:
+        async def healthz(_: Request) -> JSONResponse:
+            body = self.health()
+            return JSONResponse(body, status_code=200 if body["status"] == "ok" else 503)
+
+        async def metrics(_: Request) -> Response:
+            return Response(generate_latest(self.registry), media_type=CONTENT_TYPE_LATEST)
+
+        @contextlib.asynccontextmanager
+        async def lifespan(_: Starlette):  # type: ignore[no-untyped-def]
+            await self.start()
+            try:
+                yield
+            finally:
+                await self.stop()
+
+        routes: list[BaseRoute] = [Route("/healthz", healthz), Route("/metrics", metrics)]
+        for parts in self.parts.values():
+            routes.extend(parts.routes)
+        return Starlette(routes=routes, lifespan=lifespan)
+
+
+def run(builders: dict[str, Builder]) -> None:
+    """Entry point of `python -m services` and `python -m services.<name>`; stops cleanly on SIGINT/SIGTERM."""
+    settings = Settings()
+    configure_logging(settings.log_level, settings.log_format)
+    runtime = Runtime(builders, settings)
+    config = uvicorn.Config(runtime.asgi(), host=settings.http_host, port=settings.http_port, log_config=None,
+                            access_log=False, lifespan="on")
+    uvicorn.Server(config).run()

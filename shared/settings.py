@@ -1,0 +1,52 @@
+"""Runtime settings, read from QHWY_* environment variables (the same names locally and in docker-compose)."""
+
+from functools import cached_property
+from pathlib import Path
+from typing import Literal
+from zoneinfo import ZoneInfo
+
+from pydantic import SecretStr
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+DEV_JWT_SECRET = "qhwy-development-secret-change-me"
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="QHWY_", frozen=True)
+
+    kafka_bootstrap: str = "127.0.0.1:9092"
+    mongo_url: str = "mongodb://127.0.0.1:27017"
+    http_host: str = "127.0.0.1"
+    http_port: int = 8000
+    data_dir: Path = Path("var")
+    # The organisation file (regions, departments, channels, time limits); default: the packaged kaihua.yaml.
+    org_file: Path | None = None
+    # Prefix for every topic name, so test runs (or tenants on one cluster) never see each other's data.
+    topic_namespace: str = ""
+    topic_partitions: int = 3
+    # Each service's database is "<db_prefix>_<service>".
+    db_prefix: str = "qhwy"
+    jwt_secret: SecretStr = SecretStr(DEV_JWT_SECRET)
+    log_format: Literal["auto", "console", "json"] = "auto"
+    log_level: str = "INFO"
+    timezone: str = "Asia/Shanghai"
+    # Below this confidence an automatic triage decision waits for an officer.
+    triage_review_threshold: float = 0.6
+    # The channel code of the 12345 hotline, whose tickets get their results sent back.
+    hotline_channel: str = "hotline"
+    sla_scan_interval_seconds: float = 15.0
+    outbox_sweep_interval_seconds: float = 10.0
+
+    def topic(self, name: str) -> str:
+        return f"{self.topic_namespace}.{name}" if self.topic_namespace else name
+
+    def database(self, service: str) -> str:
+        return f"{self.db_prefix}_{service}"
+
+    def group_id(self, service: str, topic: str) -> str:
+        """One consumer group per service and topic, so a service's consumers never rebalance each other."""
+        return f"{self.topic_namespace or 'qhwy'}.{service}.{topic.removeprefix('qhwy.')}"
+
+    @cached_property
+    def tz(self) -> ZoneInfo:
+        return ZoneInfo(self.timezone)

@@ -1,0 +1,113 @@
+"""MongoDB access shared by the services' store modules.
+
+FerretDB (the local and test store) has no multi-document transactions, so one document is the unit of
+consistency: a case document holds its state, the ids of the events already applied to it, and an outbox of
+the events that applying them produced. Writing all three in one update makes every consumer idempotent and
+lets a crash between "stored" and "published" be repaired by publishing the outbox again.
+"""
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+
+from pymongo import ASCENDING, AsyncMongoClient
+from pymongo.asynchronous.collection import AsyncCollection
+from pymongo.errors import DuplicateKeyError
+
+from shared.contracts.envelope import CaseEvent
+from shared.settings import Settings
+
+
+def mongo_client(settings: Settings) -> AsyncMongoClient:
+    """PyMongo's own asyncio client (motor reached end of life in May 2026)."""
+    options: dict[str, Any] = {"tz_aware": True, "serverSelectionTimeoutMS": 10_000, "appname": "qhwy"}
+    if "directConnection" not in settings.mongo_url and "replicaSet" not in settings.mongo_url:
+        options["directConnection"] = True  # single server (FerretDB, or one mongod)
+    return AsyncMongoClient(settings.mongo_url, **options)
+
+
+@dataclass(frozen=True)
+class Change:
+    """What applying one cause does to a document: fields to set and events to publish."""
+
+    set: dict[str, Any] = field(default_factory=dict)
+    events: list[CaseEvent] = field(default_factory=list)
+    push: dict[str, Any] = field(default_factory=dict)  # field -> one value appended to an array
+
+
+@dataclass(frozen=True)
+class Applied:
+    doc: dict[str, Any]
+    events: list[CaseEvent]  # to publish now (new ones, or unpublished ones of a repeated cause)
+    duplicate: bool
+
+
+class ConcurrentWriteError(RuntimeError):
+    pass
+
+
+class CaseDocuments:
+    """A collection of per-case documents changed at most once per cause (an event id or submission id)."""
+
+    def __init__(self, collection: AsyncCollection, clock: Callable[[], datetime]):
+        self.collection = collection
+        self.clock = clock
+
+    async def ensure_indexes(self) -> None:
+        await self.collection.create_index([("pending_since", ASCENDING)])
+
+    async def get(self, key: str) -> dict[str, Any] | None:
+        return await self.collection.find_one({"_id": key})
+
+    async def apply(self, key: str, cause: str, decide: Callable[[dict[str, Any] | None], Change | None]) -> Applied:
+        """Apply `decide` to the document unless `cause` was applied already.
+
+        `decide` is a pure function of the current document (None when there is none yet).
+        Optimistic concurrency on `rev` keeps concurrent writers (an HTTP request and a consumer) apart.
+        """
+        for _ in range(20):
+            doc = await self.collection.find_one({"_id": key})
+            if doc is not None and cause in doc.get("processed", ()):
+                pending = [CaseEvent.model_validate(e) for e in doc.get("outbox", {}).values() if e["cause"] == cause]
+                return Applied(doc, pending, duplicate=True)
+            change = decide(doc)
+            if change is None:  # nothing to do, but remember the cause so a replay is cheap
+                change = Change()
+            outbox = {e.event_id: {**e.model_dump(mode="json"), "cause": cause} for e in change.events}
+            pending_since = self.clock() if outbox else None
+            if doc is None:
+                new_doc = {"_id": key, **change.set, "processed": [cause], "outbox": outbox,
+                           "pending_since": pending_since, "rev": 1}
+                for name, value in change.push.items():
+                    new_doc[name] = [value]
+                try:
+                    await self.collection.insert_one(new_doc)
+                except DuplicateKeyError:
+                    continue
+                return Applied(new_doc, list(change.events), duplicate=False)
+            update: dict[str, Any] = {
+                "$set": {**change.set, **{f"outbox.{eid}": entry for eid, entry in outbox.items()}},
+                "$push": {"processed": cause, **change.push},
+                "$inc": {"rev": 1},
+            }
+            if pending_since is not None and doc.get("pending_since") is None:
+                update["$set"]["pending_since"] = pending_since
+            result = await self.collection.update_one({"_id": key, "rev": doc["rev"]}, update)
+            if result.modified_count == 1:
+                merged = {**doc, **change.set, "rev": doc["rev"] + 1}
+                return Applied(merged, list(change.events), duplicate=False)
+        raise ConcurrentWriteError(f"document {key} kept changing under us")
+
+    async def mark_published(self, key: str, event_ids: list[str]) -> None:
+        if not event_ids:
+            return
+        await self.collection.update_one({"_id": key}, {"$unset": {f"outbox.{eid}": "" for eid in event_ids}})
+        await self.collection.update_one({"_id": key, "outbox": {}}, {"$set": {"pending_since": None}})
+
+    async def stale_outboxes(self, older_than: timedelta, limit: int = 500) -> list[tuple[str, list[CaseEvent]]]:
+        """Documents whose events were stored but not published for a while (a crash between the two)."""
+        cutoff = self.clock() - older_than
+        cursor = self.collection.find({"pending_since": {"$lt": cutoff}}, {"outbox": 1}).limit(limit)
+        return [(doc["_id"], [CaseEvent.model_validate(e) for e in doc.get("outbox", {}).values()])
+                async for doc in cursor]
