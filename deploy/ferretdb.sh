@@ -29,7 +29,7 @@ provision() {
 start() {
   provision
   if pid_alive "$PIDFILE"; then log "FerretDB already running (pid $(cat "$PIDFILE"))"; return 0; fi
-  if port_open "$MONGO_HOST" "$MONGO_PORT"; then die "port $MONGO_HOST:$MONGO_PORT is taken by another process"; fi
+  if port_open "$MONGO_HOST" "$MONGO_PORT"; then log "FerretDB port already answers: reusing that server"; return 0; fi
   mkdir -p "$FERRETDB_DATA/sqlite" "$RUN_DIR"
   log "starting FerretDB on $MONGO_HOST:$MONGO_PORT (data $FERRETDB_DATA, log $LOGFILE)"
   : >"$LOGFILE"

@@ -39,7 +39,7 @@ configure() {
 start() {
   provision
   if pid_alive "$PIDFILE"; then log "Kafka already running (pid $(cat "$PIDFILE"))"; return 0; fi
-  if port_open "$KAFKA_HOST" "$KAFKA_PORT"; then die "port $KAFKA_HOST:$KAFKA_PORT is taken by another process"; fi
+  if port_open "$KAFKA_HOST" "$KAFKA_PORT"; then log "Kafka port already answers: reusing that server"; return 0; fi
   configure
   log "starting Kafka on $KAFKA_BOOTSTRAP (data $KAFKA_DATA, log $LOGFILE)"
   : >"$LOGFILE"

@@ -8,6 +8,7 @@
 """
 
 import asyncio
+import logging
 import time
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
@@ -55,6 +56,7 @@ def make_broker(bootstrap: str, service: str, registry: CollectorRegistry, logge
         enable_idempotence=True,
         middlewares=[KafkaPrometheusMiddleware(registry=registry, app_name=f"qhwy_{service}")],
         logger=logger,
+        log_level=logging.DEBUG,  # per-message "Received/Processed" lines; our handlers log what matters
     )
 
 

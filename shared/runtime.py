@@ -88,7 +88,7 @@ class ServiceContext:
             await self.broker.publish(event.to_json(), topic=self.settings.topic(topics.CASE_EVENTS),
                                       key=event.case_id.encode(), headers={"content-type": "application/json"})
             self.metrics.events_published.labels(self.name, event.type).inc()
-            self.log.info("event_published", type=event.type, case_id=event.case_id, event_id=event.event_id)
+            self.log.debug("event_published", type=event.type, case_id=event.case_id, event_id=event.event_id)
 
     async def emit(self, docs: CaseDocuments, key: str, events: list[CaseEvent]) -> None:
         """Publish what a store write put in its outbox, then clear it (at least once; ids make repeats harmless)."""
@@ -198,6 +198,14 @@ class Runtime:
         return Starlette(routes=routes, lifespan=lifespan)
 
 
+class _Server(uvicorn.Server):
+    """Exit 0 after a graceful shutdown on SIGINT/SIGTERM (uvicorn re-raises the signal, so exit code -15)."""
+
+    def handle_exit(self, sig: int, frame: Any) -> None:
+        super().handle_exit(sig, frame)
+        self._captured_signals.clear()
+
+
 def run(builders: dict[str, Builder]) -> None:
     """Entry point of `python -m services` and `python -m services.<name>`; stops cleanly on SIGINT/SIGTERM."""
     settings = Settings()
@@ -205,4 +213,4 @@ def run(builders: dict[str, Builder]) -> None:
     runtime = Runtime(builders, settings)
     config = uvicorn.Config(runtime.asgi(), host=settings.http_host, port=settings.http_port, log_config=None,
                             access_log=False, lifespan="on")
-    uvicorn.Server(config).run()
+    _Server(config).run()
