@@ -21,6 +21,7 @@ import httpx
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 
 REPO = Path(__file__).resolve().parents[2]
+TEST_SECRET = "integration-test-secret-of-32-bytes!!"
 
 
 def free_port() -> int:
@@ -47,7 +48,7 @@ class Namespace:
             "QHWY_DB_PREFIX": self.name,
             "QHWY_LOG_FORMAT": "json",
             "QHWY_LOG_LEVEL": "INFO",
-            "QHWY_JWT_SECRET": "test-secret",
+            "QHWY_JWT_SECRET": TEST_SECRET,
             "QHWY_SLA_SCAN_INTERVAL_SECONDS": "1",
             "QHWY_OUTBOX_SWEEP_INTERVAL_SECONDS": "2",
             "PYTHONUNBUFFERED": "1",
