@@ -9,7 +9,6 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from services.intake import domain
 from services.intake.domain import (STATUS_AFTER, STATUS_AFTER_SCREENING, STATUS_NAMES, case_id_for, case_view,
                                     project, register, tracking_no)
 from shared.contracts import case_events as ce
@@ -379,7 +378,3 @@ def test_case_view_formats_datetimes_and_passes_strings():
 @pytest.mark.parametrize("status, name", sorted(STATUS_NAMES.items()))
 def test_case_view_status_names(status, name):
     assert case_view({"_id": "c", "status": status})["status_name"] == name
-
-
-def test_module_exports():
-    assert domain.STATUS_AFTER["case.accepted"] == "in_progress"
