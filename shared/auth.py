@@ -53,9 +53,10 @@ def issue_token(secret: str, *, sub: str, role: str, unit: str | None = None, na
 
 def verify_token(secret: str, authorization: str | None) -> Staff:
     """Check an Authorization header. 401 for a missing, malformed, forged or expired token."""
-    if not authorization or not authorization.startswith("Bearer "):
+    scheme, _, token = (authorization or "").partition(" ")
+    if scheme.lower() != "bearer" or not token.strip():  # the scheme is case-insensitive (RFC 7235)
         raise AuthError(401, "需要工作人员登录凭证")
-    token = authorization.removeprefix("Bearer ").strip()
+    token = token.strip()
     try:
         claims = jwt.decode(token, secret, algorithms=[ALGORITHM], issuer=ISSUER,
                             options={"require": ["exp", "iat", "sub", "iss"]})

@@ -3,17 +3,22 @@
 import re
 from typing import Any
 
-_MOBILE_IN_TEXT = re.compile(r"(?<!\d)(1[3-9]\d)(\d{4})(\d{4})(?!\d)")
-_LANDLINE_IN_TEXT = re.compile(r"(?<!\d)(0\d{2,3}-?)(\d{3,4})(\d{4})(?!\d)")
+# Phone numbers as people write them in complaints: mobiles with or without +86 and with spaces or dashes
+# between groups, landlines with the area code in brackets or joined by a dash. A longer digit run (a credit
+# code, an ID card number) is not a phone and is left alone.
+_MOBILE_IN_TEXT = re.compile(r"(?<![\d+])(?:\+?86[ -]?)?1[3-9]\d[ -]?\d{4}[ -]?\d{4}(?!\d)")
+_LANDLINE_IN_TEXT = re.compile(r"(?<!\d)(?:\(0\d{2,3}\)|0\d{2,3})[ -]?\d{7,8}(?!\d)")
 PERSONAL_KEYS = frozenset({"contact_phone", "contact_name", "phone", "caller", "caller_phone", "name_of_person"})
 
 
 def mask_phone(phone: str | None) -> str | None:
-    """13800001234 -> 138****1234; shorter numbers keep only their last 2 digits."""
+    """13800001234 -> 138****1234; a number shorter than a mobile keeps only its last 2 digits."""
     if not phone:
         return phone
     digits = re.sub(r"\D", "", phone)
-    if len(digits) >= 7:
+    if digits.startswith("86") and len(digits) == 13:  # +86 country code
+        digits = digits[2:]
+    if len(digits) >= 11:
         return f"{digits[:3]}****{digits[-4:]}"
     return "*" * max(len(digits) - 2, 1) + digits[-2:]
 
@@ -27,8 +32,19 @@ def mask_name(name: str | None) -> str | None:
 
 def mask_text(text: str) -> str:
     """Mask phone numbers that appear inside free text (complaints often quote one)."""
-    text = _MOBILE_IN_TEXT.sub(lambda m: f"{m.group(1)}****{m.group(3)}", text)
-    return _LANDLINE_IN_TEXT.sub(lambda m: f"{m.group(1)}****{m.group(3)}", text)
+    text = _MOBILE_IN_TEXT.sub(lambda m: _mask_written_number(m.group(0)), text)
+    return _LANDLINE_IN_TEXT.sub(lambda m: _mask_written_number(m.group(0)), text)
+
+
+def _mask_written_number(written: str) -> str:
+    """Keep the prefix up to the subscriber number and its last 4 digits; hide the rest."""
+    digits = re.sub(r"\D", "", written)
+    if digits.startswith("86") and len(digits) == 13:
+        digits = digits[2:]
+    if digits.startswith("1"):
+        return f"{digits[:3]}****{digits[-4:]}"
+    area = re.match(r"\(?(0\d{2,3})\)?", written)
+    return f"{area.group(1) if area else ''}-****{digits[-4:]}"
 
 
 def mask_value(key: str, value: Any) -> Any:

@@ -91,10 +91,16 @@ class Organisation(BaseModel):
             unknown = set(category.departments) - known
             if unknown:
                 raise ValueError(f"category {category.code} names unknown departments {sorted(unknown)}")
-        for field in ("regions", "departments", "channels", "complexity", "screening", "rating_levels"):
+        for field in ("regions", "departments", "categories", "escalation_levels", "channels", "complexity",
+                      "screening", "rating_levels"):
             codes = [item.code for item in getattr(self, field)]
             if len(codes) != len(set(codes)):
                 raise ValueError(f"duplicate codes in {field}")
+        levels = [level.level for level in self.escalation_levels]
+        if len(levels) != len(set(levels)):
+            raise ValueError("duplicate escalation level numbers")
+        if not self.categories:
+            raise ValueError("at least one category is needed (the last one is the catch-all)")
         return self
 
     @cached_property

@@ -4,12 +4,19 @@ FerretDB (the local and test store) has no multi-document transactions, so one d
 consistency: a case document holds its state, the ids of the events already applied to it, and an outbox of
 the events that applying them produced. Writing all three in one update makes every consumer idempotent and
 lets a crash between "stored" and "published" be repaired by publishing the outbox again.
+
+FerretDB 1.x applies an update by reading the document, changing it in Go and writing the whole document
+back, so two concurrent updates of one document can lose one of them (MongoDB cannot). Hence each document
+has one writer at a time: a per-key lock within the process, and one consumer (one partition owner) or one
+process per collection across processes. The `rev` check still protects MongoDB deployments.
 """
 
+import asyncio
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
+from weakref import WeakValueDictionary
 
 from pymongo import ASCENDING, AsyncMongoClient
 from pymongo.asynchronous.collection import AsyncCollection
@@ -53,6 +60,13 @@ class CaseDocuments:
     def __init__(self, collection: AsyncCollection, clock: Callable[[], datetime]):
         self.collection = collection
         self.clock = clock
+        self._locks: WeakValueDictionary[str, asyncio.Lock] = WeakValueDictionary()
+
+    def _lock(self, key: str) -> asyncio.Lock:
+        lock = self._locks.get(key)
+        if lock is None:
+            lock = self._locks[key] = asyncio.Lock()
+        return lock
 
     async def ensure_indexes(self) -> None:
         await self.collection.create_index([("pending_since", ASCENDING)])
@@ -64,8 +78,12 @@ class CaseDocuments:
         """Apply `decide` to the document unless `cause` was applied already.
 
         `decide` is a pure function of the current document (None when there is none yet).
-        Optimistic concurrency on `rev` keeps concurrent writers (an HTTP request and a consumer) apart.
+        Optimistic concurrency on `rev` keeps concurrent writers in different processes apart (on MongoDB).
         """
+        async with self._lock(key):
+            return await self._apply(key, cause, decide)
+
+    async def _apply(self, key: str, cause: str, decide: Callable[[dict[str, Any] | None], Change | None]) -> Applied:
         for _ in range(20):
             doc = await self.collection.find_one({"_id": key})
             if doc is not None and cause in doc.get("processed", ()):
@@ -84,7 +102,9 @@ class CaseDocuments:
                 try:
                     await self.collection.insert_one(new_doc)
                 except DuplicateKeyError:
-                    continue
+                    if await self.collection.find_one({"_id": key}, {"_id": 1}) is None:
+                        raise  # another unique index refused it: the caller's problem, not a race on `key`
+                    continue  # someone inserted `key` first: decide again on their document
                 return Applied(new_doc, list(change.events), duplicate=False)
             update: dict[str, Any] = {
                 "$set": {**change.set, **{f"outbox.{eid}": entry for eid, entry in outbox.items()}},
@@ -102,6 +122,10 @@ class CaseDocuments:
     async def mark_published(self, key: str, event_ids: list[str]) -> None:
         if not event_ids:
             return
+        async with self._lock(key):
+            await self._mark_published(key, event_ids)
+
+    async def _mark_published(self, key: str, event_ids: list[str]) -> None:
         await self.collection.update_one({"_id": key}, {"$unset": {f"outbox.{eid}": "" for eid in event_ids}})
         await self.collection.update_one({"_id": key, "outbox": {}}, {"$set": {"pending_since": None}})
 

@@ -5,6 +5,7 @@ import uuid
 from typing import Any
 
 from pydantic import ValidationError
+from pymongo.errors import DuplicateKeyError
 from starlette.requests import Request
 from starlette.routing import Route
 
@@ -19,6 +20,7 @@ from shared.messaging import BadMessage
 from shared.runtime import Parts, ServiceContext
 
 NAME = "intake"
+TRACKING_NUMBER_ATTEMPTS = 5
 
 
 def build(ctx: ServiceContext) -> Parts:
@@ -28,14 +30,22 @@ def build(ctx: ServiceContext) -> Parts:
         """Register a submission once; a repeat returns the existing case (and republishes what never went out)."""
         case_id = domain.case_id_for(submission.submission_id)
         cause = f"submission:{submission.submission_id}"
-        existing = await store.cases.get(case_id)
-        tracking = existing["tracking_no"] if existing else None
-        if tracking is None:
-            now = ctx.clock()
-            tracking = domain.tracking_no(now, await store.next_sequence(now), ctx.settings.tz)
-        applied = await store.cases.apply(
-            case_id, cause, lambda doc: domain.register(submission, tracking=tracking, now=ctx.clock()))
-        await ctx.emit(store.cases, case_id, applied.events)
+        for _ in range(TRACKING_NUMBER_ATTEMPTS):
+            existing = await store.registrations.get(case_id)
+            if existing:
+                tracking = existing["tracking_no"]
+            else:
+                now = ctx.clock()
+                tracking = domain.tracking_no(now, await store.next_sequence(now), ctx.settings.tz)
+            try:
+                applied = await store.registrations.apply(
+                    case_id, cause, lambda doc: domain.register(submission, tracking=tracking, now=ctx.clock()))
+                break
+            except DuplicateKeyError:  # another instance drew the same number: draw again
+                ctx.log.warning("tracking_number_collision", tracking_no=tracking)
+        else:
+            raise RuntimeError("could not allocate a unique tracking number")
+        await ctx.emit(store.registrations, case_id, applied.events)
         if not applied.duplicate:
             ctx.metrics.cases_registered.labels(NAME, submission.channel).inc()
             ctx.log.info("case_registered", case_id=case_id, channel=submission.channel, tracking_no=tracking)
@@ -75,7 +85,7 @@ def build(ctx: ServiceContext) -> Parts:
                               "submission_id": submission.submission_id}, 202)
 
     async def get_case(request: Request) -> Any:
-        doc = await store.cases.get(request.path_params["case_id"])
+        doc = await store.case(request.path_params["case_id"])
         if doc is None:
             raise HttpError(404, "未找到该问题件")
         return domain.case_view(doc)
@@ -104,7 +114,7 @@ def build(ctx: ServiceContext) -> Parts:
         return {"items": [domain.case_view(d) for d in docs], "limit": limit, "offset": skip}
 
     async def sweep() -> None:
-        await ctx.sweep_outbox(store.cases)
+        await ctx.sweep_outbox(store.registrations)
 
     return Parts(
         routes=[

@@ -67,7 +67,7 @@ def register(submission: Submission, *, tracking: str, now: datetime) -> Change:
         submitted_at=submission.submitted_at,
         enterprise=public_enterprise(submission.enterprise),
         content=mask_text(submission.content),
-        title=submission.title,
+        title=mask_text(submission.title) if submission.title else None,
         region_hint=submission.region_hint,
         reporter_kind=submission.reporter.kind if submission.reporter else None,
     )
@@ -83,7 +83,6 @@ def register(submission: Submission, *, tracking: str, now: datetime) -> Change:
             "submission": submission.model_dump(mode="json"),  # private: full contact data stays here
             "enterprise_name": submission.enterprise.name,
             "status": "registered",
-            "history": [],
         },
         events=[event],
     )
@@ -99,7 +98,8 @@ def project(doc: dict[str, Any] | None, event: CaseEvent) -> Change | None:
         fields["status"] = STATUS_AFTER[event.type]
     if event.type == "case.registered" and doc is None:
         fields.update(case_id=event.case_id, submission_id=data["submission_id"], channel=data["channel"],
-                      tracking_no=data["tracking_no"], received_at=data["received_at"], history=[])
+                      tracking_no=data["tracking_no"], received_at=datetime.fromisoformat(data["received_at"]),
+                      enterprise_name=data["enterprise"]["name"], history=[])
     elif event.type == "case.triaged":
         fields["triage"] = data
         screening = data.get("screening")

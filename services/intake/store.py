@@ -1,5 +1,10 @@
-"""intake's collections: `cases` (one document per case: private record + case view) and `counters`."""
+"""intake's collections: `registrations` (the private record of each submission, written by the ingress
+consumer and the HTTP API), `cases` (the case view, written only by the case-events consumer) and `counters`.
 
+Two collections because the two writers are different consumers, possibly in different processes, and a
+FerretDB document must have one writer at a time (see shared/store.py)."""
+
+import asyncio
 from collections.abc import Callable
 from datetime import datetime
 from typing import Any
@@ -13,11 +18,15 @@ from shared.store import CaseDocuments
 
 class IntakeStore:
     def __init__(self, db: AsyncDatabase, clock: Callable[[], datetime], tz: ZoneInfo):
+        self.registrations = CaseDocuments(db["registrations"], clock)
         self.cases = CaseDocuments(db["cases"], clock)
         self.counters = db["counters"]
         self.tz = tz
+        self._sequence_lock = asyncio.Lock()  # FerretDB loses concurrent $inc on one document
 
     async def ensure_indexes(self) -> None:
+        await self.registrations.ensure_indexes()
+        await self.registrations.collection.create_index([("tracking_no", ASCENDING)], unique=True)
         await self.cases.ensure_indexes()
         col = self.cases.collection
         await col.create_index([("tracking_no", ASCENDING)], unique=True)
@@ -28,12 +37,18 @@ class IntakeStore:
     async def next_sequence(self, day: datetime) -> int:
         """Daily counter behind tracking numbers (a number lost to a crash is only a gap)."""
         key = f"tracking:{day.astimezone(self.tz):%Y%m%d}"
-        doc = await self.counters.find_one_and_update(
-            {"_id": key}, {"$inc": {"value": 1}}, upsert=True, return_document=ReturnDocument.AFTER)
+        async with self._sequence_lock:
+            doc = await self.counters.find_one_and_update(
+                {"_id": key}, {"$inc": {"value": 1}}, upsert=True, return_document=ReturnDocument.AFTER)
         return int(doc["value"])
 
+    async def case(self, case_id: str) -> dict[str, Any] | None:
+        """The case view; right after registration, before the view has caught up, the registration record."""
+        return await self.cases.get(case_id) or await self.registrations.get(case_id)
+
     async def find_by_tracking_no(self, tracking_no: str) -> dict[str, Any] | None:
-        return await self.cases.collection.find_one({"tracking_no": tracking_no})
+        query = {"tracking_no": tracking_no}
+        return await self.cases.collection.find_one(query) or await self.registrations.collection.find_one(query)
 
     async def list_cases(self, *, department: str | None, status: str | None, limit: int, skip: int) -> list[dict[str, Any]]:
         query: dict[str, Any] = {}

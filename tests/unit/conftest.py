@@ -14,7 +14,6 @@ if str(ROOT) not in sys.path:
 from shared.org import Organisation, load_organisation  # noqa: E402
 
 SHANGHAI = ZoneInfo("Asia/Shanghai")
-UTC = ZoneInfo("UTC")
 
 
 @pytest.fixture(scope="session")

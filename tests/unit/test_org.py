@@ -12,6 +12,20 @@ from shared.org import Organisation, load_organisation
 CODED = ("regions", "departments", "categories", "channels", "complexity", "screening", "rating_levels",
          "oversight", "escalation_levels")
 
+# A small organisation of another county: quick to parse, for the many variations below.
+SMALL = {
+    "county": {"code": "demo", "name": "示例县"},
+    "regions": [{"code": "r1", "name": "一镇", "kind": "town"}],
+    "departments": [{"code": "d1", "name": "一局", "duties": ["供电"]}, {"code": "d2", "name": "二局"}],
+    "categories": [{"code": "c1", "name": "其他", "departments": ["d2"]}],
+    "escalation_levels": [{"level": 1, "code": "unit", "name": "承办单位"},
+                          {"level": 2, "code": "leader", "name": "领导"}],
+    "complexity": [{"code": "simple", "days": 1, "name": "简单"}],
+    "screening": [{"code": "accepted", "name": "受理"}],
+    "channels": [{"code": "web", "name": "网站", "extra_note": "allowed"}],
+    "rating_levels": [{"code": "ok", "name": "满意", "satisfied": True}],
+}
+
 
 @pytest.fixture(scope="module")
 def raw_default() -> dict:
@@ -125,17 +139,32 @@ def test_duplicate_region_codes_raise(tmp_path, raw_default):
 
 
 @pytest.mark.parametrize("field", ["regions", "departments", "channels", "complexity", "screening", "rating_levels"])
-def test_duplicate_codes_raise(tmp_path, raw_default, field):
-    data = copy.deepcopy(raw_default)
+def test_duplicate_codes_raise(tmp_path, field):
+    data = copy.deepcopy(SMALL)
     data[field].append(copy.deepcopy(data[field][0]))
     with pytest.raises(ValidationError, match=f"duplicate codes in {field}"):
         load_organisation(write(tmp_path, data))
 
 
+@pytest.mark.parametrize("field, key", [("categories", "code"), ("escalation_levels", "code"),
+                                        ("escalation_levels", "level")])
+def test_duplicates_in_categories_and_escalation_levels_raise(tmp_path, field, key):
+    data = copy.deepcopy(SMALL)
+    duplicate = copy.deepcopy(data[field][-1])
+    duplicate["name"] = "重复"
+    if key == "level":
+        duplicate["code"] = "another_code"
+    elif field == "escalation_levels":
+        duplicate["level"] = 99
+    data[field].append(duplicate)
+    with pytest.raises(ValidationError):
+        load_organisation(write(tmp_path, data))
+
+
 @pytest.mark.parametrize("field", ["county", "regions", "departments", "escalation_levels", "complexity",
                                    "screening", "channels", "rating_levels"])
-def test_missing_required_section_raises(tmp_path, raw_default, field):
-    data = copy.deepcopy(raw_default)
+def test_missing_required_section_raises(tmp_path, field):
+    data = copy.deepcopy(SMALL)
     del data[field]
     with pytest.raises(ValidationError) as info:
         load_organisation(write(tmp_path, data))
@@ -143,18 +172,7 @@ def test_missing_required_section_raises(tmp_path, raw_default, field):
 
 
 def test_a_small_other_county_loads(tmp_path):
-    data = {
-        "county": {"code": "demo", "name": "示例县"},
-        "regions": [{"code": "r1", "name": "一镇", "kind": "town"}],
-        "departments": [{"code": "d1", "name": "一局", "duties": ["供电"]}, {"code": "d2", "name": "二局"}],
-        "categories": [{"code": "c1", "name": "其他", "departments": ["d2"]}],
-        "escalation_levels": [{"level": 1, "code": "unit", "name": "承办单位"},
-                              {"level": 2, "code": "leader", "name": "领导"}],
-        "complexity": [{"code": "simple", "days": 1, "name": "简单"}],
-        "screening": [{"code": "accepted", "name": "受理"}],
-        "channels": [{"code": "web", "name": "网站", "extra_note": "allowed"}],
-        "rating_levels": [{"code": "ok", "name": "满意", "satisfied": True}],
-    }
+    data = copy.deepcopy(SMALL)
     org = load_organisation(write(tmp_path, data))
     assert org.channel_codes == {"web"}
     assert org.department("d2").duties == ()
