@@ -113,6 +113,22 @@ class Closed(_Data):
     closed_at: datetime
 
 
+class Returned(_Data):
+    """A unit sends a case back to triage as not its own (退回)."""
+
+    department: str
+    by: str
+    reason: str
+
+
+class Progressed(_Data):
+    """A unit (lead or co-department) records progress or its part of the work."""
+
+    department: str
+    by: str
+    note: str
+
+
 class Synced(_Data):
     target: str
     direction: str
@@ -135,6 +151,8 @@ DATA_MODELS: dict[str, tuple[int, type[_Data]]] = {
     "case.reopened": (1, Reopened),
     "case.closed": (1, Closed),
     "case.synced": (1, Synced),
+    "case.returned": (1, Returned),
+    "case.progressed": (1, Progressed),
 }
 
 
