@@ -308,6 +308,8 @@ SAMPLES: dict[str, dict] = {
     "case.reopened": {"reason": "不满意", "due_at": "2026-03-05T09:15:00+08:00"},
     "case.closed": {"closed_at": "2026-03-06T09:15:00+08:00"},
     "case.synced": {"target": "hotline", "direction": "outbound", "remote_id": "12345-1"},
+    "case.returned": {"department": "fagai", "by": "wang.wu", "reason": "不属于本单位职责"},
+    "case.progressed": {"department": "fagai", "by": "wang.wu", "note": "已联系企业"},
 }
 
 # one required data field per type, to break
@@ -317,6 +319,8 @@ REQUIRED = {
     "case.escalated": "to_level", "case.resolved": "on_time", "case.rated": "satisfied",
     "case.revisited": "method", "case.referred": "to", "case.reopened": "due_at", "case.closed": "closed_at",
     "case.synced": "target",
+    "case.returned": "reason",
+    "case.progressed": "note",
 }
 
 
