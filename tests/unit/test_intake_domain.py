@@ -236,6 +236,8 @@ PROJECTIONS = [
      lambda d: {"status": "reopened", "due_at": "2026-03-05T09:15:05+08:00", "overdue": False}),
     ("case.closed", ce.Closed(closed_at=DUE), lambda d: {"status": "closed"}),
     ("case.synced", ce.Synced(target="hotline", direction="outbound", remote_id="r1"), lambda d: {}),
+    ("case.returned", ce.Returned(department="fagai", by="u1", reason="不属于本单位"), lambda d: {}),
+    ("case.progressed", ce.Progressed(department="fagai", by="u1", note="已联系企业"), lambda d: {}),
 ]
 
 
