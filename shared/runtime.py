@@ -92,8 +92,12 @@ class ServiceContext:
 
     async def emit(self, docs: CaseDocuments, key: str, events: list[CaseEvent]) -> None:
         """Publish what a store write put in its outbox, then clear it (at least once; ids make repeats harmless)."""
-        await self.publish(events)
-        await docs.mark_published(key, [e.event_id for e in events])
+        ids = [e.event_id for e in events]
+        try:
+            await self.publish(events)
+            await docs.mark_published(key, ids)
+        finally:
+            docs.release(ids)
 
     async def sweep_outbox(self, docs: CaseDocuments) -> None:
         """Publish events stored but never published (the process died between the two)."""

@@ -61,6 +61,9 @@ class CaseDocuments:
         self.collection = collection
         self.clock = clock
         self._locks: WeakValueDictionary[str, asyncio.Lock] = WeakValueDictionary()
+        # Events handed to a caller for publishing and not yet marked published: a concurrent repeat of
+        # the same cause (an HTTP retry while the consumer publishes) must not publish them a second time.
+        self._in_flight: set[str] = set()
 
     def _lock(self, key: str) -> asyncio.Lock:
         lock = self._locks.get(key)
@@ -78,6 +81,7 @@ class CaseDocuments:
         """Apply `decide` to the document unless `cause` was applied already.
 
         `decide` is a pure function of the current document (None when there is none yet).
+        The returned events must be handed to `ServiceContext.emit` (publish, mark published, release).
         Optimistic concurrency on `rev` keeps concurrent writers in different processes apart (on MongoDB).
         """
         async with self._lock(key):
@@ -87,7 +91,9 @@ class CaseDocuments:
         for _ in range(20):
             doc = await self.collection.find_one({"_id": key})
             if doc is not None and cause in doc.get("processed", ()):
-                pending = [CaseEvent.model_validate(e) for e in doc.get("outbox", {}).values() if e["cause"] == cause]
+                pending = [CaseEvent.model_validate(e) for e in doc.get("outbox", {}).values()
+                           if e["cause"] == cause and e["event_id"] not in self._in_flight]
+                self._in_flight.update(e.event_id for e in pending)
                 return Applied(doc, pending, duplicate=True)
             change = decide(doc)
             if change is None:  # nothing to do, but remember the cause so a replay is cheap
@@ -105,6 +111,7 @@ class CaseDocuments:
                     if await self.collection.find_one({"_id": key}, {"_id": 1}) is None:
                         raise  # another unique index refused it: the caller's problem, not a race on `key`
                     continue  # someone inserted `key` first: decide again on their document
+                self._in_flight.update(e.event_id for e in change.events)
                 return Applied(new_doc, list(change.events), duplicate=False)
             update: dict[str, Any] = {
                 "$set": {**change.set, **{f"outbox.{eid}": entry for eid, entry in outbox.items()}},
@@ -115,9 +122,14 @@ class CaseDocuments:
                 update["$set"]["pending_since"] = pending_since
             result = await self.collection.update_one({"_id": key, "rev": doc["rev"]}, update)
             if result.modified_count == 1:
+                self._in_flight.update(e.event_id for e in change.events)
                 merged = {**doc, **change.set, "rev": doc["rev"] + 1}
                 return Applied(merged, list(change.events), duplicate=False)
         raise ConcurrentWriteError(f"document {key} kept changing under us")
+
+    def release(self, event_ids: list[str]) -> None:
+        """The caller is done publishing these (or failed to): a later repeat or sweep may take them again."""
+        self._in_flight.difference_update(event_ids)
 
     async def mark_published(self, key: str, event_ids: list[str]) -> None:
         if not event_ids:
@@ -133,5 +145,11 @@ class CaseDocuments:
         """Documents whose events were stored but not published for a while (a crash between the two)."""
         cutoff = self.clock() - older_than
         cursor = self.collection.find({"pending_since": {"$lt": cutoff}}, {"outbox": 1}).limit(limit)
-        return [(doc["_id"], [CaseEvent.model_validate(e) for e in doc.get("outbox", {}).values()])
-                async for doc in cursor]
+        stale = []
+        async for doc in cursor:
+            events = [CaseEvent.model_validate(e) for e in doc.get("outbox", {}).values()
+                      if e["event_id"] not in self._in_flight]
+            if events:
+                self._in_flight.update(e.event_id for e in events)
+                stale.append((doc["_id"], events))
+        return stale
