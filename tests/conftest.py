@@ -1,5 +1,6 @@
 """Session-wide: the real Kafka broker and MongoDB-protocol store, started once (or reused when running)."""
 
+import fcntl
 import os
 import socket
 import subprocess
@@ -26,11 +27,15 @@ def infra(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, str]]:
     mongo_hostport = mongo.removeprefix("mongodb://").split("/")[0].split("?")[0]
     mongo_host, mongo_port = mongo_hostport.rsplit(":", 1)
     endpoints = {"QHWY_KAFKA_BOOTSTRAP": kafka, "QHWY_MONGO_URL": mongo}
-    if _port_open(kafka_host, int(kafka_port)) and _port_open(mongo_host, int(mongo_port)):
-        yield endpoints
-        return
-    env = {**os.environ, **endpoints, "QHWY_DATA_DIR": str(tmp_path_factory.mktemp("infra-data"))}
-    subprocess.run([str(REPO / "deploy/infra.sh"), "up"], check=True, env=env)
+    # Concurrent test sessions on one machine: one of them starts the servers, the others wait and reuse them.
+    with open(f"/tmp/qhwy-test-infra-{kafka_port}-{mongo_port}.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if _port_open(kafka_host, int(kafka_port)) and _port_open(mongo_host, int(mongo_port)):
+            fcntl.flock(lock, fcntl.LOCK_UN)
+            yield endpoints
+            return
+        env = {**os.environ, **endpoints, "QHWY_DATA_DIR": str(tmp_path_factory.mktemp("infra-data"))}
+        subprocess.run([str(REPO / "deploy/infra.sh"), "up"], check=True, env=env)
     try:
         yield endpoints
     finally:
