@@ -10,6 +10,10 @@ ENV PYTHONDONTWRITEBYTECODE=1 \
 
 WORKDIR /app
 
+# The CJK font of insight's charts and PDF reports.
+COPY deploy/fonts.sh /tmp/fonts.sh
+RUN /tmp/fonts.sh && rm -rf /var/lib/apt/lists/* /tmp/fonts.sh
+
 # Project metadata first, then the code.
 COPY pyproject.toml README.md ./
 COPY shared ./shared

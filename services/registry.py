@@ -1,5 +1,6 @@
 """The services of the platform, by name: what `python -m services` runs together."""
 
+from services.insight import app as insight
 from services.intake import app as intake
 from services.rating import app as rating
 from services.sla import app as sla
@@ -13,4 +14,5 @@ SERVICES: dict[str, Builder] = {
     sla.NAME: sla.build,
     rating.NAME: rating.build,
     sync.NAME: sync.build,
+    insight.NAME: insight.build,
 }
