@@ -1,30 +1,56 @@
-"""intake: the ingress topic and POST /api/v1/submissions -> one case per submission id -> `case.registered`;
-the case-events topic -> the case view behind GET /api/v1/cases/{case_id}."""
+"""intake: every channel into one stream.
 
+The ingress topic and POST /api/v1/submissions, plus each channel's own way in (the hotline's webhook,
+liaison visits, named reporters one by one or in a batch, Open311) -> one case per submission id ->
+`case.registered`; the case-events topic -> the case view behind GET /api/v1/cases/{case_id}; the
+enterprise's own pages under /e/ (see pages.py)."""
+
+import hmac
 import uuid
+from datetime import datetime
 from typing import Any
+from urllib.parse import parse_qsl
 
 from pydantic import ValidationError
 from pymongo.errors import DuplicateKeyError
 from starlette.requests import Request
-from starlette.routing import Route
+from starlette.responses import JSONResponse
+from starlette.routing import BaseRoute, Route
 
-from services.intake import domain
+from services.intake import channels, domain, enterprises, open311, pages
+from services.intake.settings import IntakeSettings
 from services.intake.store import IntakeStore
-from shared.auth import require_role
+from shared.auth import AuthError, require_role
 from shared.contracts import topics
 from shared.contracts.envelope import CaseEvent
 from shared.contracts.submissions import Submission, SubmissionBody, parse_submission
-from shared.http import HttpError, endpoint, int_query, json_response, read_json, staff_of
+from shared.http import HttpError, endpoint, field_errors, int_query, json_response, read_json, staff_of
+from shared.masking import mask_name, mask_phone
 from shared.messaging import BadMessage
 from shared.runtime import Parts, ServiceContext
 
 NAME = "intake"
 TRACKING_NUMBER_ATTEMPTS = 5
+STAFF_ROLES = ("triage_officer", "unit_handler", "leader", "supervisor", "admin")
+# Roles that need an enterprise's full contact data (to call it back); others see it masked.
+CONTACT_ROLES = ("triage_officer", "admin")
 
 
 def build(ctx: ServiceContext) -> Parts:
     store = IntakeStore(ctx.db, ctx.clock, ctx.settings.tz)
+    own = IntakeSettings()
+    tz = ctx.settings.tz
+    for code in (own.qrcode_channel, own.liaison_channel, own.open311_channel, ctx.settings.hotline_channel,
+                 *own.reporter_channels):
+        if code not in ctx.org.channel_codes:
+            ctx.log.warning("channel_not_in_organisation", channel=code)
+
+    async def enterprise_id_of(submission: Submission) -> str:
+        e = submission.enterprise
+        key = enterprises.identity_key(e)
+        return await store.resolve_enterprise(
+            key, enterprises.enterprise_id_for(key), enterprises.alias_key(e),
+            {"name": e.name, "uscc": e.uscc, "contact_name": e.contact_name, "contact_phone": e.contact_phone})
 
     async def register(submission: Submission) -> tuple[dict[str, Any], bool]:
         """Register a submission once; a repeat returns the existing case (and republishes what never went out)."""
@@ -33,13 +59,15 @@ def build(ctx: ServiceContext) -> Parts:
         for _ in range(TRACKING_NUMBER_ATTEMPTS):
             existing = await store.registrations.get(case_id)
             if existing:
-                tracking = existing["tracking_no"]
+                tracking, enterprise_id = existing["tracking_no"], existing.get("enterprise_id")
             else:
                 now = ctx.clock()
-                tracking = domain.tracking_no(now, await store.next_sequence(now), ctx.settings.tz)
+                tracking = domain.tracking_no(now, await store.next_sequence(now), tz)
+                enterprise_id = await enterprise_id_of(submission)
             try:
                 applied = await store.registrations.apply(
-                    case_id, cause, lambda doc: domain.register(submission, tracking=tracking, now=ctx.clock()))
+                    case_id, cause, lambda doc: domain.register(submission, tracking=tracking, now=ctx.clock(),
+                                                                enterprise_id=enterprise_id))
                 break
             except DuplicateKeyError:  # another instance drew the same number: draw again
                 ctx.log.warning("tracking_number_collision", tracking_no=tracking)
@@ -51,7 +79,12 @@ def build(ctx: ServiceContext) -> Parts:
             ctx.log.info("case_registered", case_id=case_id, channel=submission.channel, tracking_no=tracking)
         return applied.doc, applied.duplicate
 
-    # --- Kafka: the ingress topic
+    def receipt(doc: dict[str, Any], submission: Submission, duplicate: bool) -> dict[str, Any]:
+        return {"case_id": doc["_id"], "tracking_no": doc["tracking_no"], "status": doc["status"],
+                "submission_id": submission.submission_id, "enterprise_id": doc.get("enterprise_id"),
+                "duplicate": duplicate}
+
+    # --- Kafka: the ingress topic (every channel, and the city platform through sync)
     def decode_submission(raw: bytes) -> Submission:
         try:
             return parse_submission(raw, ctx.org)
@@ -74,15 +107,14 @@ def build(ctx: ServiceContext) -> Parts:
 
     ctx.consume_case_events(on_case_event)
 
-    # --- HTTP
+    # --- HTTP: the generic submission API (CONTRACT section 1)
     async def post_submission(request: Request) -> Any:
         body = SubmissionBody.model_validate(await read_json(request), context={"org": ctx.org})
         if body.submission_id is None:
             body = body.model_copy(update={"submission_id": f"web-{uuid.uuid4()}"})
         submission = Submission.model_validate(body.model_dump())
-        doc, _ = await register(submission)
-        return json_response({"case_id": doc["_id"], "tracking_no": doc["tracking_no"], "status": doc["status"],
-                              "submission_id": submission.submission_id}, 202)
+        doc, duplicate = await register(submission)
+        return json_response(receipt(doc, submission, duplicate), 202)
 
     async def get_case(request: Request) -> Any:
         doc = await store.case(request.path_params["case_id"])
@@ -91,17 +123,23 @@ def build(ctx: ServiceContext) -> Parts:
         return domain.case_view(doc)
 
     async def track(request: Request) -> Any:
-        tracking = request.query_params.get("tracking_no")
-        if not tracking:
-            raise HttpError(422, "请提供查询编号", detail=[{"field": "tracking_no", "msg": "required"}])
-        doc = await store.find_by_tracking_no(tracking)
-        if doc is None:
-            raise HttpError(404, "未找到该查询编号对应的问题件")
-        return domain.case_view(doc)
+        """By tracking number and the last four digits of the contact phone (the enterprise's tracking page)."""
+        tracking = (request.query_params.get("tracking_no") or "").strip().upper()
+        last4 = (request.query_params.get("phone_last4") or "").strip()
+        missing = [{"field": f, "msg": "required", "message": m} for f, v, m in
+                   (("tracking_no", tracking, "请提供查询编号"), ("phone_last4", last4, "请提供联系电话后四位")) if not v]
+        if missing:
+            raise HttpError(422, "；".join(m["message"] for m in missing), detail=missing,
+                            fields=[m["field"] for m in missing])
+        registration = await store.registration_by_tracking_no(tracking)
+        if not domain.phone_matches(registration, last4):
+            raise HttpError(404, "查询编号或电话后四位不正确")  # the same answer for both: nothing to probe
+        doc = await store.view_by_tracking_no(tracking) or registration
+        return {**domain.case_view(doc), "timeline": domain.timeline(doc, ctx.org, tz)}
 
     async def staff_cases(request: Request) -> Any:
         staff = staff_of(request, ctx.jwt_secret)
-        require_role(staff, "triage_officer", "unit_handler", "leader", "supervisor", "admin")
+        require_role(staff, *STAFF_ROLES)
         department = request.query_params.get("department")
         if staff.role == "unit_handler":
             if department and department != staff.unit:
@@ -113,15 +151,269 @@ def build(ctx: ServiceContext) -> Parts:
                                       limit=limit, skip=skip)
         return {"items": [domain.case_view(d) for d in docs], "limit": limit, "offset": skip}
 
+    async def staff_enterprise(request: Request) -> Any:
+        """One enterprise across channels and its history (for triage). Contacts in full only to roles that call."""
+        staff = staff_of(request, ctx.jwt_secret)
+        require_role(staff, "triage_officer", "leader", "supervisor", "admin")
+        record = await store.enterprise(request.path_params["enterprise_id"])
+        if record is None:
+            raise HttpError(404, "未找到该企业")
+        full = staff.role in CONTACT_ROLES
+        cases = [{"case_id": r["_id"], "tracking_no": r["tracking_no"], "channel": r["channel"],
+                  "received_at": domain._iso(r.get("received_at")), "source_ref": r.get("source_ref"),
+                  "content": (r.get("submission") or {}).get("content")}
+                 for r in await store.registrations_of(record["_id"])]
+        return {"enterprise_id": record["_id"], "name": record.get("name"), "uscc": record.get("uscc"),
+                "contact_name": record.get("contact_name") if full else mask_name(record.get("contact_name")),
+                "contact_phone": record.get("contact_phone") if full else mask_phone(record.get("contact_phone")),
+                "first_seen": domain._iso(record.get("first_seen")), "last_seen": domain._iso(record.get("last_seen")),
+                "channels": sorted({c["channel"] for c in cases}), "cases": cases}
+
+    # --- HTTP: the hotline's webhook
+    async def hotline_ticket(request: Request) -> Any:
+        if own.hotline_token is not None:
+            sent = request.headers.get("x-hotline-token", "")
+            if not hmac.compare_digest(sent.encode(), own.hotline_token.get_secret_value().encode()):
+                raise HttpError(401, "热线接口凭证无效")
+        ticket = channels.HotlineTicket.model_validate(await read_json(request))
+        try:
+            body = channels.hotline_submission(ticket, channel=ctx.settings.hotline_channel, org=ctx.org, tz=tz)
+        except ValueError:
+            raise HttpError(422, "来电时间格式不正确", detail=[{"field": "call_time", "msg": "not a time"}],
+                            fields=["call_time"])
+        submission = parse_submission(body, ctx.org)
+        doc, duplicate = await register(submission)
+        return json_response({**receipt(doc, submission, duplicate), "ticket_no": ticket.ticket_no}, 202)
+
+    # --- HTTP: liaison officers and their visits
+    async def put_officer(request: Request) -> Any:
+        staff = staff_of(request, ctx.jwt_secret)
+        require_role(staff, "triage_officer", "admin")
+        officer = channels.Officer.model_validate({**await read_json(request),
+                                                   "officer_id": request.path_params["officer_id"]},
+                                                  context={"org": ctx.org})
+        record = {"_id": officer.officer_id, **officer.model_dump(exclude={"officer_id"}), "updated_by": staff.sub}
+        await store.save_officer(record)
+        return officer_view(record, full=True)
+
+    def officer_view(record: dict[str, Any], *, full: bool) -> dict[str, Any]:
+        return {"officer_id": record["_id"], "name": record["name"],
+                "phone": record["phone"] if full else mask_phone(record["phone"]),
+                "units": record.get("units", []), "enterprises": record.get("enterprises", [])}
+
+    async def list_officers(request: Request) -> Any:
+        staff = staff_of(request, ctx.jwt_secret)
+        require_role(staff, *STAFF_ROLES)
+        unit = staff.unit if staff.role == "unit_handler" else request.query_params.get("unit")
+        limit = int_query(request, "limit", 100, 1, 500)
+        skip = int_query(request, "offset", 0, 0, 10_000_000)
+        docs = await store.list_officers(unit, limit, skip)
+        return {"items": [officer_view(d, full=staff.role in CONTACT_ROLES) for d in docs], "limit": limit,
+                "offset": skip}
+
+    async def post_visit(request: Request) -> Any:
+        """One visit, several problems: one case each, all linked to the visit and the officer."""
+        staff = staff_of(request, ctx.jwt_secret)
+        require_role(staff, "triage_officer", "admin", "unit_handler")
+        visit = channels.Visit.model_validate(await read_json(request))
+        officer = await store.officer(visit.officer_id)
+        if officer is None:
+            raise HttpError(422, "联络员未登记", detail=[{"field": "officer_id", "msg": "unknown officer"}],
+                            fields=["officer_id"])
+        if staff.role == "unit_handler" and staff.unit not in officer.get("units", []):
+            raise AuthError(403, "只能为本单位的联络员登记走访")
+        bodies = channels.visit_submissions(visit, officer, channel=own.liaison_channel)
+        try:
+            submissions = [Submission.model_validate(b, context={"org": ctx.org}) for b in bodies]
+        except ValidationError as exc:
+            raise _renamed(exc, bodies)
+        results = []
+        for submission in submissions:
+            doc, duplicate = await register(submission)
+            results.append(receipt(doc, submission, duplicate))
+        visit_id = channels.visit_id_of(visit)
+        await store.record_visit({"_id": visit_id, "officer_id": officer["_id"], "officer_name": officer["name"],
+                                  "visited_at": visit.visited_at, "enterprise_name": visit.enterprise.name,
+                                  "enterprise_id": results[0]["enterprise_id"], "notes": visit.notes,
+                                  "case_ids": [r["case_id"] for r in results], "recorded_by": staff.sub})
+        return json_response({"visit_id": visit_id, "officer_id": officer["_id"], "cases": results}, 202)
+
+    def _renamed(exc: ValidationError, bodies: list[dict[str, Any]]) -> HttpError:
+        errors = field_errors(exc)
+        return HttpError(422, "请求内容有误", detail=errors, fields=[e["field"] for e in errors])
+
+    async def get_visit(request: Request) -> Any:
+        staff = staff_of(request, ctx.jwt_secret)
+        require_role(staff, *STAFF_ROLES)
+        visit = await store.visit(request.path_params["visit_id"])
+        if visit is None:
+            raise HttpError(404, "未找到该走访记录")
+        return {"visit_id": visit["_id"], **{k: domain._iso(v) for k, v in visit.items() if k != "_id"}}
+
+    # --- HTTP: named reporters (forum, deputies, CPPCC members, chambers, industry chains)
+    def reporter_channel(request: Request) -> str:
+        channel = request.path_params["channel"]
+        if channel not in own.reporter_channels or channel not in ctx.org.channel_codes:
+            raise HttpError(404, "该渠道不接受代为反映的问题")
+        return channel
+
+    async def post_reported(request: Request) -> Any:
+        channel = reporter_channel(request)
+        raw = await read_json(request)
+        if not isinstance(raw, dict):
+            raise HttpError(422, "请求内容应为对象", detail=[{"field": "body", "msg": "not an object"}])
+        raw = {**raw, "channel": channel}
+        reporter = raw.get("reporter") if isinstance(raw.get("reporter"), dict) else {}
+        raw["reporter"] = {**reporter, "kind": channel}
+        if not raw.get("submission_id"):
+            raw["submission_id"] = channels.reporter_submission_id(channel, raw)
+        submission = Submission.model_validate(raw, context={"org": ctx.org})
+        if not submission.reporter or not submission.reporter.name:
+            raise HttpError(422, "请填写反映人姓名", detail=[{"field": "reporter.name", "msg": "required",
+                                                        "message": "reporter.name: 缺少必填字段"}],
+                            fields=["reporter.name"])
+        doc, duplicate = await register(submission)
+        return json_response(receipt(doc, submission, duplicate), 202)
+
+    async def post_batch(request: Request) -> Any:
+        """A CSV or xlsx file of problems collected at an event; a report per row; nothing accepted twice."""
+        staff = staff_of(request, ctx.jwt_secret)
+        require_role(staff, "triage_officer", "admin")
+        channel = reporter_channel(request)
+        content_type = request.headers.get("content-type", "")
+        kind = "xlsx" if "spreadsheetml" in content_type or request.query_params.get("format") == "xlsx" else "csv"
+        raw = await request.body()
+        if len(raw) > 10_000_000:
+            raise HttpError(413, "文件过大")
+        try:
+            rows = channels.read_batch(raw, kind)
+        except channels.BatchFileError as exc:
+            raise HttpError(422, str(exc), detail=[{"field": "file", "msg": str(exc)}], fields=["file"])
+        if len(rows) > own.batch_max_rows:
+            raise HttpError(413, f"一次最多{own.batch_max_rows}行")
+        outcomes, valid = channels.validate_rows(
+            rows, channel=channel, default_reporter=request.query_params.get("reporter"),
+            received=ctx.clock().astimezone(tz), org=ctx.org,
+            messages=lambda exc: [{"field": e["field"], "message": e["message"]} for e in field_errors(exc)])
+        for outcome in outcomes:
+            submission = valid.get(outcome.row)
+            if submission is None or outcome.status != "pending":
+                continue
+            doc, duplicate = await register(submission)
+            outcome.status = "duplicate" if duplicate else "accepted"
+            outcome.case_id, outcome.tracking_no = doc["_id"], doc["tracking_no"]
+        counts = {s: sum(1 for o in outcomes if o.status == s) for s in ("accepted", "duplicate", "rejected")}
+        ctx.log.info("batch_received", channel=channel, by=staff.sub, **counts)
+        return {"channel": channel, **counts, "rows": [o.as_dict() for o in outcomes]}
+
+    # --- HTTP: Open311 GeoReport v2
+    def open311_error(status: int, description: str) -> JSONResponse:
+        return JSONResponse(open311.error(status, description), status_code=status)
+
+    def jurisdiction_ok(request: Request) -> bool:
+        given = request.query_params.get("jurisdiction_id")
+        return given in (None, "", ctx.org.county.code)
+
+    async def o311_services(request: Request) -> Any:
+        if not jurisdiction_ok(request):
+            return open311_error(404, "jurisdiction_id not found")
+        return JSONResponse(open311.services(ctx.org))
+
+    async def o311_definition(request: Request) -> Any:
+        if not jurisdiction_ok(request):
+            return open311_error(404, "jurisdiction_id not found")
+        definition = open311.service_definition(ctx.org, request.path_params["code"])
+        if definition is None:
+            return open311_error(404, "service_code not found")
+        return JSONResponse(definition)
+
+    async def o311_create(request: Request) -> Any:
+        raw = (await request.body()).decode("utf-8", errors="replace")
+        form = dict(parse_qsl(raw, keep_blank_values=True)) if "json" not in request.headers.get("content-type", "") \
+            else await read_json(request)
+        form = {**dict(request.query_params), **form}
+        if form.get("jurisdiction_id") not in (None, "", ctx.org.county.code):
+            return open311_error(404, "jurisdiction_id not found")
+        if own.open311_api_keys and form.get("api_key") not in own.open311_api_keys:
+            return open311_error(403, "api_key is missing or not valid")
+        if not form.get("service_code"):
+            return open311_error(400, "service_code: 缺少必填字段")
+        body = open311.submission_body(form, channel=own.open311_channel, now=ctx.clock())
+        body["submission_id"] = f"open311-{uuid.uuid4()}"
+        try:
+            submission = Submission.model_validate(body, context={"org": ctx.org})
+        except ValidationError as exc:
+            problems = [f"{open311.PARAMETER_OF.get(e['field'], e['field'])}: {e['message'].split(': ', 1)[-1]}"
+                        f" ({e['msg']})" for e in field_errors(exc)]
+            return JSONResponse([{"code": 400, "description": p} for p in problems], status_code=400)
+        doc, _ = await register(submission)
+        return JSONResponse([{"service_request_id": doc["tracking_no"], "service_notice": "已受理，请凭查询编号跟踪办理进度",
+                              "account_id": None}], status_code=201)
+
+    async def o311_request(request: Request) -> Any:
+        if not jurisdiction_ok(request):
+            return open311_error(404, "jurisdiction_id not found")
+        tracking = request.path_params["request_id"]
+        doc = await store.view_by_tracking_no(tracking) or await store.registration_by_tracking_no(tracking)
+        if doc is None:
+            return open311_error(404, "service_request_id not found")
+        if "content" not in doc and "submission" in doc:
+            doc = {**doc, "content": None}
+        return JSONResponse([open311.service_request(doc, ctx.org, tz)])
+
+    async def o311_requests(request: Request) -> Any:
+        q = request.query_params
+        if not jurisdiction_ok(request):
+            return open311_error(404, "jurisdiction_id not found")
+        try:
+            start = datetime.fromisoformat(q["start_date"].replace("Z", "+00:00")) if q.get("start_date") else None
+            end = datetime.fromisoformat(q["end_date"].replace("Z", "+00:00")) if q.get("end_date") else None
+        except ValueError:
+            return open311_error(400, "start_date / end_date must be w3 datetimes, e.g. 2026-03-01T00:00:00Z")
+        wanted = {s for s in (q.get("status") or "").split(",") if s}
+        if wanted - {"open", "closed"}:
+            return open311_error(400, "status must be open or closed")
+        closed = sorted(open311.CLOSED_STATUSES)
+        status = None if len(wanted) != 1 else ({"$in": closed} if wanted == {"closed"} else {"$nin": closed})
+        try:
+            page = int(q.get("page", "1"))
+            page_size = int(q.get("page_size", "50"))
+        except ValueError:
+            return open311_error(400, "page and page_size must be integers")
+        page, page_size = max(page, 1), min(max(page_size, 1), 200)
+        ids = [s for s in (q.get("service_request_id") or "").split(",") if s]
+        codes = [s for s in (q.get("service_code") or "").split(",") if s]
+        docs = await store.find_requests(tracking_nos=ids or None, categories=None if ids else codes or None,
+                                         status=None if ids else status, start=None if ids else start,
+                                         end=None if ids else end, limit=page_size, skip=(page - 1) * page_size)
+        return JSONResponse([open311.service_request(d, ctx.org, tz) for d in docs])
+
     async def sweep() -> None:
         await ctx.sweep_outbox(store.registrations)
 
+    open311_routes: list[BaseRoute] = [
+        Route("/open311/v2/services.json", endpoint(o311_services), methods=["GET"]),
+        Route("/open311/v2/services/{code}.json", endpoint(o311_definition), methods=["GET"]),
+        Route("/open311/v2/requests.json", endpoint(o311_create), methods=["POST"]),
+        Route("/open311/v2/requests.json", endpoint(o311_requests), methods=["GET"]),
+        Route("/open311/v2/requests/{request_id}.json", endpoint(o311_request), methods=["GET"]),
+    ]
     return Parts(
         routes=[
             Route("/api/v1/submissions", endpoint(post_submission), methods=["POST"]),
             Route("/api/v1/cases", endpoint(track), methods=["GET"]),
             Route("/api/v1/cases/{case_id}", endpoint(get_case), methods=["GET"]),
             Route("/api/v1/staff/cases", endpoint(staff_cases), methods=["GET"]),
+            Route("/api/v1/staff/enterprises/{enterprise_id}", endpoint(staff_enterprise), methods=["GET"]),
+            Route("/api/v1/channels/hotline/tickets", endpoint(hotline_ticket), methods=["POST"]),
+            Route("/api/v1/liaison/officers", endpoint(list_officers), methods=["GET"]),
+            Route("/api/v1/liaison/officers/{officer_id}", endpoint(put_officer), methods=["PUT"]),
+            Route("/api/v1/liaison/visits", endpoint(post_visit), methods=["POST"]),
+            Route("/api/v1/liaison/visits/{visit_id}", endpoint(get_visit), methods=["GET"]),
+            Route("/api/v1/channels/{channel}/submissions", endpoint(post_reported), methods=["POST"]),
+            Route("/api/v1/channels/{channel}/batches", endpoint(post_batch), methods=["POST"]),
+            *open311_routes,
+            *pages.routes(ctx.org, own),
         ],
         on_start=[store.ensure_indexes],
         periodic=[(ctx.settings.outbox_sweep_interval_seconds, sweep)],

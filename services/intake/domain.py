@@ -56,7 +56,7 @@ def public_enterprise(enterprise: Enterprise) -> PublicEnterprise:
                             contact_phone=mask_phone(enterprise.contact_phone) or "")
 
 
-def register(submission: Submission, *, tracking: str, now: datetime) -> Change:
+def register(submission: Submission, *, tracking: str, now: datetime, enterprise_id: str | None = None) -> Change:
     """A new case from a submission: the private record, and `case.registered` with personal data masked."""
     case_id = case_id_for(submission.submission_id)
     registered = Registered(
@@ -70,6 +70,10 @@ def register(submission: Submission, *, tracking: str, now: datetime) -> Change:
         title=mask_text(submission.title) if submission.title else None,
         region_hint=submission.region_hint,
         reporter_kind=submission.reporter.kind if submission.reporter else None,
+        source_ref=submission.source_ref,
+        enterprise_id=enterprise_id,
+        category=submission.category,
+        visit_id=submission.visit_id,
     )
     event = CaseEvent.new(cause=f"submission:{submission.submission_id}", type="case.registered",
                           case_id=case_id, occurred_at=now, data=registered)
@@ -82,6 +86,10 @@ def register(submission: Submission, *, tracking: str, now: datetime) -> Change:
             "received_at": now,
             "submission": submission.model_dump(mode="json"),  # private: full contact data stays here
             "enterprise_name": submission.enterprise.name,
+            "enterprise_id": enterprise_id,
+            "source_ref": submission.source_ref,
+            "visit_id": submission.visit_id,
+            "category": submission.category,
             "status": "registered",
         },
         events=[event],
@@ -99,7 +107,9 @@ def project(doc: dict[str, Any] | None, event: CaseEvent) -> Change | None:
     if event.type == "case.registered" and doc is None:
         fields.update(case_id=event.case_id, submission_id=data["submission_id"], channel=data["channel"],
                       tracking_no=data["tracking_no"], received_at=datetime.fromisoformat(data["received_at"]),
-                      enterprise_name=data["enterprise"]["name"], history=[])
+                      enterprise_name=data["enterprise"]["name"], history=[], content=data.get("content"),
+                      category=data.get("category"), enterprise_id=data.get("enterprise_id"),
+                      source_ref=data.get("source_ref"), visit_id=data.get("visit_id"))
     elif event.type == "case.triaged":
         fields["triage"] = data
         screening = data.get("screening")
@@ -139,6 +149,10 @@ def case_view(doc: dict[str, Any]) -> dict[str, Any]:
         "status_name": STATUS_NAMES.get(status, status),
         "received_at": _iso(doc.get("received_at")),
         "enterprise_name": doc.get("enterprise_name"),
+        "enterprise_id": doc.get("enterprise_id"),
+        "category": doc.get("category"),
+        "source_ref": doc.get("source_ref"),
+        "visit_id": doc.get("visit_id"),
         "triage": doc.get("triage"),
         "assignment": doc.get("assignment"),
         "department": doc.get("department"),
@@ -154,3 +168,84 @@ def case_view(doc: dict[str, Any]) -> dict[str, Any]:
 
 def _iso(value: Any) -> Any:
     return value.isoformat() if isinstance(value, datetime) else value
+
+
+# ---------------------------------------------------------------- the enterprise's tracking page
+
+TIMELINE_STEPS = (
+    ("received", "已受理"),
+    ("screened", "已研判"),
+    ("assigned", "已交办"),
+    ("accepted", "承办单位已签收"),
+    ("resolved", "已办结"),
+    ("rated", "已评价"),
+)
+SCREENING_NOTES = {
+    "accepted": "属于营商环境问题，予以受理",
+    "non_business": "经研判不属于营商环境问题",
+    "unclear": "问题描述不够清楚，请补充说明",
+    "duplicate": "与已受理的问题重复，将一并办理",
+}
+
+
+def phone_matches(registration: dict[str, Any] | None, last4: str) -> bool:
+    """The tracking page asks for the last four digits of the contact phone given when submitting."""
+    if registration is None or len(last4) != 4 or not last4.isdigit():
+        return False
+    phone = (registration.get("submission") or {}).get("enterprise", {}).get("contact_phone", "")
+    digits = "".join(ch for ch in phone if ch.isdigit())
+    return digits.endswith(last4)
+
+
+def timeline(doc: dict[str, Any], org: Any, tz: ZoneInfo) -> list[dict[str, Any]]:
+    """The case's progress as the enterprise sees it: each step done (with when and what) or still to come.
+
+    Built from the case's event history; unit codes become the names in the organisation file; times are local.
+    """
+    names = {d.code: d.name for d in org.departments} | {r.code: r.name for r in org.regions}
+    levels = {r.code: r.name for r in org.rating_levels}
+    steps: dict[str, dict[str, Any]] = {key: {"step": key, "name": name, "done": False, "at": None, "detail": None}
+                                        for key, name in TIMELINE_STEPS}
+
+    def done(key: str, at: Any, detail: str | None) -> None:
+        steps[key].update(done=True, at=_local(at, tz), detail=detail)
+
+    done("received", doc.get("received_at"), f"查询编号 {doc.get('tracking_no')}")
+    for entry in doc.get("history") or []:
+        data, at = entry.get("data") or {}, entry.get("occurred_at")
+        kind = entry.get("type")
+        if kind == "case.triaged":
+            if data.get("needs_review"):
+                done("screened", at, "正在人工研判")
+                steps["screened"]["done"] = False
+            else:
+                done("screened", at, SCREENING_NOTES.get(data.get("screening"), "已研判"))
+        elif kind == "case.assigned":
+            unit = names.get(data.get("department"), data.get("department"))
+            co = [names.get(c, c) for c in data.get("co_departments") or []]
+            detail = f"交由{unit}办理" + (f"，{'、'.join(co)}协办" if co else "")
+            done("assigned", at, detail + f"，办理时限至{_local(data.get('due_at'), tz, minutes=True)}")
+            steps["assigned"]["due_at"] = _local(data.get("due_at"), tz)
+        elif kind == "case.accepted":
+            done("accepted", at, f"{names.get(data.get('department'), data.get('department'))}已签收")
+        elif kind == "case.escalated":
+            steps["assigned"]["detail"] = (steps["assigned"]["detail"] or "") + "；已提级督办"
+        elif kind == "case.resolved":
+            done("resolved", at, data.get("resolution"))
+        elif kind == "case.reopened":
+            for key in ("resolved", "rated"):
+                steps[key].update(done=False, at=None, detail=None)
+            steps["assigned"]["detail"] = (steps["assigned"]["detail"] or "") + "；已重新办理"
+        elif kind == "case.rated":
+            done("rated", at, levels.get(data.get("level"), data.get("level")))
+    if doc.get("status") in ("screened_out", "duplicate"):
+        return [steps["received"], steps["screened"]]
+    return [steps[key] for key, _ in TIMELINE_STEPS]
+
+
+def _local(value: Any, tz: ZoneInfo, *, minutes: bool = False) -> str | None:
+    if value is None:
+        return None
+    moment = value if isinstance(value, datetime) else datetime.fromisoformat(str(value))
+    moment = moment.astimezone(tz)
+    return moment.strftime("%Y-%m-%d %H:%M") if minutes else moment.isoformat(timespec="seconds")

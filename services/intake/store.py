@@ -1,5 +1,7 @@
 """intake's collections: `registrations` (the private record of each submission, written by the ingress
-consumer and the HTTP API), `cases` (the case view, written only by the case-events consumer) and `counters`.
+consumer and the HTTP API), `cases` (the case view, written only by the case-events consumer), `counters`,
+`enterprises` (one record per enterprise across channels), `officers` (the liaison officer registry) and
+`visits` (liaison visits and the cases they produced).
 
 Two collections because the two writers are different consumers, possibly in different processes, and a
 FerretDB document must have one writer at a time (see shared/store.py)."""
@@ -10,7 +12,10 @@ from datetime import datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
+from weakref import WeakValueDictionary
+
 from pymongo import ASCENDING, DESCENDING, ReturnDocument
+from pymongo.errors import DuplicateKeyError
 from pymongo.asynchronous.database import AsyncDatabase
 
 from shared.store import CaseDocuments
@@ -21,6 +26,10 @@ class IntakeStore:
         self.registrations = CaseDocuments(db["registrations"], clock)
         self.cases = CaseDocuments(db["cases"], clock)
         self.counters = db["counters"]
+        self.enterprises = db["enterprises"]
+        self.officers = db["officers"]
+        self.visits = db["visits"]
+        self._enterprise_locks: WeakValueDictionary[str, asyncio.Lock] = WeakValueDictionary()
         self.tz = tz
         self._sequence_lock = asyncio.Lock()  # FerretDB loses concurrent $inc on one document
 
@@ -33,6 +42,10 @@ class IntakeStore:
         await col.create_index([("department", ASCENDING), ("received_at", DESCENDING)])
         await col.create_index([("status", ASCENDING), ("received_at", DESCENDING)])
         await col.create_index([("received_at", DESCENDING)])
+        await col.create_index([("category", ASCENDING), ("received_at", DESCENDING)])
+        await self.registrations.collection.create_index([("enterprise_id", ASCENDING), ("received_at", DESCENDING)])
+        await self.registrations.collection.create_index([("visit_id", ASCENDING)])
+        await self.enterprises.create_index([("aliases", ASCENDING)])
 
     async def next_sequence(self, day: datetime) -> int:
         """Daily counter behind tracking numbers (a number lost to a crash is only a gap)."""
@@ -57,4 +70,81 @@ class IntakeStore:
         if status:
             query["status"] = status
         cursor = self.cases.collection.find(query, {"history": 0, "submission": 0, "outbox": 0, "processed": 0})
+        return await cursor.sort("received_at", DESCENDING).skip(skip).limit(limit).to_list()
+
+    # ---------------------------------------------------------------- enterprises
+
+    async def resolve_enterprise(self, key: str, candidate_id: str, alias: str, record: dict[str, Any]) -> str:
+        """The enterprise id for a report: a known alias (name + phone) without a credit code finds the record
+        that already has them; otherwise the id derived from the identity key. Records the report's names and
+        phones on it. Writes to one record are serialised in the process; across instances a lost alias only
+        means a later report without a code makes a second record (never a wrong one)."""
+        if not key.startswith("uscc:"):
+            known = await self.enterprises.find_one({"aliases": alias}, {"_id": 1})
+            if known is not None:
+                candidate_id = known["_id"]
+        lock = self._enterprise_locks.get(candidate_id)
+        if lock is None:
+            lock = self._enterprise_locks[candidate_id] = asyncio.Lock()
+        now = self.registrations.clock()
+        async with lock:
+            update = {
+                "$setOnInsert": {"identity_key": key, "first_seen": now},
+                "$set": {"last_seen": now, **{k: v for k, v in record.items() if v}},
+                "$addToSet": {"aliases": alias},
+            }
+            try:
+                await self.enterprises.update_one({"_id": candidate_id}, update, upsert=True)
+            except DuplicateKeyError:  # two instances inserted it at once: it exists now
+                await self.enterprises.update_one({"_id": candidate_id}, update)
+        return candidate_id
+
+    async def enterprise(self, enterprise_id: str) -> dict[str, Any] | None:
+        return await self.enterprises.find_one({"_id": enterprise_id})
+
+    async def registrations_of(self, enterprise_id: str, limit: int = 200) -> list[dict[str, Any]]:
+        cursor = self.registrations.collection.find({"enterprise_id": enterprise_id},
+                                                    {"outbox": 0, "processed": 0})
+        return await cursor.sort("received_at", DESCENDING).limit(limit).to_list()
+
+    # ---------------------------------------------------------------- liaison
+
+    async def save_officer(self, officer: dict[str, Any]) -> None:
+        await self.officers.replace_one({"_id": officer["_id"]}, officer, upsert=True)
+
+    async def officer(self, officer_id: str) -> dict[str, Any] | None:
+        return await self.officers.find_one({"_id": officer_id})
+
+    async def list_officers(self, unit: str | None, limit: int, skip: int) -> list[dict[str, Any]]:
+        query = {"units": unit} if unit else {}
+        return await self.officers.find(query).sort("_id", ASCENDING).skip(skip).limit(limit).to_list()
+
+    async def record_visit(self, visit: dict[str, Any]) -> None:
+        """The visit and the cases it produced; recorded again (same id) on a resend, so it ends complete."""
+        await self.visits.replace_one({"_id": visit["_id"]}, visit, upsert=True)
+
+    async def visit(self, visit_id: str) -> dict[str, Any] | None:
+        return await self.visits.find_one({"_id": visit_id})
+
+    # ---------------------------------------------------------------- tracking and Open311
+
+    async def registration_by_tracking_no(self, tracking_no: str) -> dict[str, Any] | None:
+        return await self.registrations.collection.find_one({"tracking_no": tracking_no})
+
+    async def view_by_tracking_no(self, tracking_no: str) -> dict[str, Any] | None:
+        return await self.cases.collection.find_one({"tracking_no": tracking_no})
+
+    async def find_requests(self, *, tracking_nos: list[str] | None, categories: list[str] | None,
+                            status: dict[str, Any] | None, start: datetime | None, end: datetime | None,
+                            limit: int, skip: int) -> list[dict[str, Any]]:
+        query: dict[str, Any] = {}
+        if tracking_nos:
+            query["tracking_no"] = {"$in": tracking_nos}
+        if categories:
+            query["category"] = {"$in": categories}
+        if status is not None:
+            query["status"] = status
+        if start or end:
+            query["received_at"] = {k: v for k, v in (("$gte", start), ("$lt", end)) if v}
+        cursor = self.cases.collection.find(query, {"outbox": 0, "processed": 0})
         return await cursor.sort("received_at", DESCENDING).skip(skip).limit(limit).to_list()

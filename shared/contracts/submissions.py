@@ -1,4 +1,8 @@
-"""Ingress messages (CONTRACT.md section 1): what a channel reports."""
+"""Ingress messages (CONTRACT.md section 1): what a channel reports, validated at the edge.
+
+Checks that need the organisation file (channel and region codes) run when it is passed as validation
+context (`{"org": ...}`); the rest always run.
+"""
 
 import re
 from typing import Any
@@ -6,6 +10,39 @@ from typing import Any
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, ValidationInfo, field_validator
 
 PHONE_PATTERN = re.compile(r"^\+?[0-9][0-9 \-]{4,19}$")
+_MOBILE_DIGITS = re.compile(r"^(?:86)?1\d{10}$")
+_VALID_MOBILE = re.compile(r"^(?:86)?1[3-9]\d{9}$")
+
+# 统一社会信用代码 (GB 32100-2015): 18 characters from this alphabet (no I, O, S, V, Z); the last is a check
+# character over the first 17 with these weights (3^i mod 31).
+USCC_ALPHABET = "0123456789ABCDEFGHJKLMNPQRTUWXY"
+USCC_WEIGHTS = (1, 3, 9, 27, 19, 26, 16, 17, 20, 29, 25, 13, 8, 24, 10, 30, 28)
+_USCC_SHAPE = re.compile(rf"^[{USCC_ALPHABET}]{{18}}$")
+
+
+def uscc_check_character(first17: str) -> str:
+    total = sum(USCC_ALPHABET.index(ch) * w for ch, w in zip(first17, USCC_WEIGHTS, strict=True))
+    return USCC_ALPHABET[(31 - total % 31) % 31]
+
+
+def uscc_problem(code: str) -> str | None:
+    """None for a well-formed code with the right check character, otherwise what is wrong with it."""
+    if len(code) != 18:
+        return "must be 18 characters"
+    if not _USCC_SHAPE.match(code):
+        return "contains characters a credit code cannot have"
+    if uscc_check_character(code[:17]) != code[17]:
+        return "check character does not match"
+    return None
+
+
+def phone_problem(value: str) -> str | None:
+    if not PHONE_PATTERN.match(value):
+        return "not a phone number"
+    digits = re.sub(r"\D", "", value)
+    if _MOBILE_DIGITS.match(digits) and not _VALID_MOBILE.match(digits):
+        return "not a mobile number"
+    return None
 
 
 class Enterprise(BaseModel):
@@ -19,8 +56,20 @@ class Enterprise(BaseModel):
     @field_validator("contact_phone")
     @classmethod
     def _phone_shape(cls, value: str) -> str:
-        if not PHONE_PATTERN.match(value):
-            raise ValueError("not a phone number")
+        problem = phone_problem(value)
+        if problem:
+            raise ValueError(problem)
+        return value
+
+    @field_validator("uscc")
+    @classmethod
+    def _uscc_valid(cls, value: str | None) -> str | None:
+        if value is None or value == "":
+            return None  # an empty form field means "not given"
+        value = value.upper()
+        problem = uscc_problem(value)
+        if problem:
+            raise ValueError(f"invalid unified social credit code: {problem}")
         return value
 
 
@@ -29,6 +78,7 @@ class Reporter(BaseModel):
 
     kind: str = Field(default="enterprise", max_length=32)
     name: str | None = Field(default=None, max_length=50)
+    id: str | None = Field(default=None, max_length=64)  # the reporter in its channel's registry (an officer id)
 
 
 class SubmissionBody(BaseModel):
@@ -44,6 +94,13 @@ class SubmissionBody(BaseModel):
     title: str | None = Field(default=None, max_length=200)
     region_hint: str | None = Field(default=None, max_length=100)
     reporter: Reporter | None = None
+    # Optional additions (a public type only gains optional fields):
+    # the id of the item in its channel's own system (hotline ticket, city platform case) so replies can go back,
+    source_ref: str | None = Field(default=None, max_length=128)
+    # the problem category the reporter chose (a code of the organisation file),
+    category: str | None = Field(default=None, max_length=64)
+    # the liaison visit it was recorded in.
+    visit_id: str | None = Field(default=None, max_length=128)
 
     @field_validator("channel")
     @classmethod
@@ -52,6 +109,30 @@ class SubmissionBody(BaseModel):
         org = (info.context or {}).get("org")
         if org is not None and value not in org.channel_codes:
             raise ValueError(f"unknown channel {value!r}")
+        return value
+
+    @field_validator("region_hint")
+    @classmethod
+    def _known_region(cls, value: str | None, info: ValidationInfo) -> str | None:
+        """A region code of the organisation file, or one of its region names (normalised to the code)."""
+        org = (info.context or {}).get("org")
+        if not value:
+            return None
+        if org is None or not hasattr(org, "regions"):
+            return value
+        for region in org.regions:
+            if value in (region.code, region.name):
+                return region.code
+        raise ValueError(f"unknown region {value!r}")
+
+    @field_validator("category")
+    @classmethod
+    def _known_category(cls, value: str | None, info: ValidationInfo) -> str | None:
+        org = (info.context or {}).get("org")
+        if not value:
+            return None
+        if org is not None and hasattr(org, "categories") and value not in {c.code for c in org.categories}:
+            raise ValueError(f"unknown category {value!r}")
         return value
 
 
@@ -67,5 +148,3 @@ def parse_submission(raw: bytes | str | dict[str, Any], org: Any) -> Submission:
     if isinstance(raw, dict):
         return Submission.model_validate(raw, context=context)
     return Submission.model_validate_json(raw, context=context)
-
-

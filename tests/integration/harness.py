@@ -4,6 +4,7 @@ Tests talk to the platform only the way outside systems do: the two public topic
 """
 
 import asyncio
+import hashlib
 import json
 import os
 import signal
@@ -108,12 +109,22 @@ class PlatformProcess:
         return self.log_path.read_text(encoding="utf-8", errors="replace")
 
 
+def valid_uscc(n: int | str) -> str:
+    """A well-formed credit code (right check character) that differs per n and repeats for the same n."""
+    from shared.contracts.submissions import USCC_ALPHABET, uscc_check_character
+
+    digest = int.from_bytes(hashlib.sha256(str(n).encode()).digest()[:8])
+    middle = "".join(USCC_ALPHABET[(digest >> (5 * i)) % 31] for i in range(6))
+    first17 = f"91330824MA2{middle}"
+    return first17 + uscc_check_character(first17)
+
+
 def submission(n: int | str, **overrides: Any) -> dict[str, Any]:
     body: dict[str, Any] = {
         "submission_id": f"test-{n}",
         "channel": "hotline",
         "submitted_at": "2026-03-02T09:15:00+08:00",
-        "enterprise": {"name": f"开化县测试{n}纸业有限公司", "uscc": f"91330824MA2X{str(n)[-6:]:0>6}",
+        "enterprise": {"name": f"开化县测试{n}纸业有限公司", "uscc": valid_uscc(n),
                        "contact_name": "张三", "contact_phone": "13800001234"},
         "content": f"我们公司需要电力增容，马金镇工业园区停电频繁，影响生产（编号{n}）",
         "title": None,

@@ -61,8 +61,16 @@ async def test_http_submission_flows_to_assignment(platform: PlatformProcess, ca
         assert [h["type"] for h in case["history"]] == FLOW
         assert PHONE not in response.text + str(case)
 
-        tracked = (await client.get("/api/v1/cases", params={"tracking_no": answer["tracking_no"]})).json()
+        tracked = (await client.get("/api/v1/cases", params={"tracking_no": answer["tracking_no"],
+                                                              "phone_last4": PHONE[-4:]})).json()
         assert tracked["case_id"] == case_id
+        assert [s["step"] for s in tracked["timeline"] if s["done"]] == ["received", "screened", "assigned"]
+        for wrong in ({"tracking_no": answer["tracking_no"], "phone_last4": "0000"},
+                      {"tracking_no": "QH0000000000000", "phone_last4": PHONE[-4:]}):
+            response = await client.get("/api/v1/cases", params=wrong)
+            assert response.status_code == 404 and response.json()["error"] == "查询编号或电话后四位不正确"
+        response = await client.get("/api/v1/cases", params={"tracking_no": answer["tracking_no"]})
+        assert response.status_code == 422 and response.json()["fields"] == ["phone_last4"]
 
 
 async def test_ingress_topic_submission_flows(ns: Namespace, platform: PlatformProcess,

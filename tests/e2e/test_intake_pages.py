@@ -1,0 +1,90 @@
+"""The enterprise's pages in a real browser: fill the form, submit, see the tracking number, open the
+tracking page, see the case move after triage. Screenshots go to test-artifacts/e2e/."""
+
+import asyncio
+
+import httpx
+import pytest
+from selenium.webdriver.common.by import By
+from selenium.webdriver.remote.webdriver import WebDriver
+from selenium.webdriver.support import expected_conditions as EC
+from selenium.webdriver.support.ui import Select, WebDriverWait
+
+from tests.e2e.conftest import ARTIFACTS
+from tests.integration.harness import PlatformProcess, valid_uscc
+
+pytestmark = pytest.mark.integration
+PHONE = "13800005678"
+
+
+def wait(driver: WebDriver, seconds: float = 15) -> WebDriverWait:
+    return WebDriverWait(driver, seconds)
+
+
+async def test_submit_then_track_until_assigned(platform: PlatformProcess, browser: WebDriver) -> None:
+    browser.get(f"{platform.base_url}/e/submit")
+    wait(browser).until(lambda d: len(Select(d.find_element(By.ID, "category")).options) > 1)
+    browser.find_element(By.ID, "submit-button").click()
+    error = wait(browser).until(EC.visibility_of_element_located((By.ID, "form-error")))
+    assert "企业名称" in error.text and "联系电话" in error.text and "问题描述" in error.text
+
+    browser.find_element(By.ID, "enterprise_name").send_keys("开化县浏览器测试纸业有限公司")
+    browser.find_element(By.ID, "uscc").send_keys(valid_uscc("browser")[:-1] + "0")  # a wrong check character
+    browser.find_element(By.ID, "contact_name").send_keys("张三")
+    browser.find_element(By.ID, "contact_phone").send_keys(PHONE)
+    Select(browser.find_element(By.ID, "category")).select_by_value("utilities")
+    Select(browser.find_element(By.ID, "region")).select_by_visible_text("马金镇")
+    browser.find_element(By.ID, "content").send_keys("我们公司申请电力增容三个月没有答复，马金镇工业园区经常停电")
+    browser.find_element(By.ID, "submit-button").click()
+    wait(browser).until(lambda d: "统一社会信用代码" in d.find_element(By.ID, "form-error").text)
+    browser.save_screenshot(str(ARTIFACTS / "1-submit-rejected.png"))
+
+    uscc = browser.find_element(By.ID, "uscc")
+    uscc.clear()
+    uscc.send_keys(valid_uscc("browser"))
+    browser.find_element(By.ID, "submit-button").click()
+    tracking = wait(browser).until(EC.visibility_of_element_located((By.ID, "tracking-no"))).text
+    assert tracking.startswith("QH") and len(tracking) == 15
+    browser.save_screenshot(str(ARTIFACTS / "2-submitted.png"))
+
+    browser.find_element(By.ID, "track-link").click()
+    wait(browser).until(EC.url_contains("/e/track"))
+    assert browser.find_element(By.ID, "tracking_no").get_attribute("value") == tracking
+    browser.find_element(By.ID, "phone_last4").send_keys("0000")
+    browser.find_element(By.ID, "track-button").click()
+    wait(browser).until(lambda d: "不正确" in d.find_element(By.ID, "track-error").text)
+    last4 = browser.find_element(By.ID, "phone_last4")
+    last4.clear()
+    last4.send_keys(PHONE[-4:])
+    browser.find_element(By.ID, "track-button").click()
+    wait(browser).until(EC.visibility_of_element_located((By.ID, "case")))
+    assert browser.find_element(By.ID, "case-tracking-no").text == tracking
+    first = done_steps(browser)
+    assert first[0] == "received"
+    browser.save_screenshot(str(ARTIFACTS / "3-tracked.png"))
+
+    for _ in range(60):  # the case moves as triage decides: ask again like a person would
+        if "assigned" in done_steps(browser):
+            break
+        await asyncio.sleep(0.5)
+        browser.find_element(By.ID, "track-button").click()
+    steps = done_steps(browser)
+    assert steps[:3] == ["received", "screened", "assigned"], steps
+    assigned = browser.find_element(By.CSS_SELECTOR, 'li[data-step="assigned"]').text
+    assert "国网开化县供电公司" in assigned and "办理时限" in assigned
+    assert browser.find_element(By.ID, "case-status").text == "已交办"
+    browser.save_screenshot(str(ARTIFACTS / "4-assigned.png"))
+    async with httpx.AsyncClient(base_url=platform.base_url) as client:
+        case = (await client.get("/api/v1/cases", params={"tracking_no": tracking, "phone_last4": PHONE[-4:]})).json()
+    assert case["channel"] == "qrcode" and case["category"] == "utilities"
+
+
+def done_steps(browser: WebDriver) -> list[str]:
+    return [li.get_attribute("data-step") for li in browser.find_elements(By.CSS_SELECTOR, "#timeline li.done")]
+
+
+async def test_qr_code_opens_the_submission_page(platform: PlatformProcess, browser: WebDriver) -> None:
+    browser.get(f"{platform.base_url}/e/qrcode.png")
+    browser.save_screenshot(str(ARTIFACTS / "0-qrcode.png"))
+    size = browser.execute_script("var i = document.images[0]; return [i.naturalWidth, i.naturalHeight];")
+    assert size[0] == size[1] and size[0] >= 200
