@@ -1,1 +1,1 @@
-"""rating: 好差评 invitations for resolved cases (the rating flow itself is the rating issue's)."""
+"""rating: 好差评 by the enterprise, revisits (回访), supervision of unhappy cases, appeals and their figures."""

@@ -1,42 +1,555 @@
-"""rating: `case.resolved` -> a rating invitation; `case.rated` -> its outcome."""
+"""rating: 好差评 by the enterprise, revisits, supervision of unhappy cases, appeals, and the figures.
 
+Case events -> the case file (`case_files`), revisit tasks, supervisions; the enterprise's signed one-time link
+(or its tracking page) -> `case.rated`; revisit staff -> `case.revisited`; a dissatisfied rating or an unsolved
+revisit -> `case.referred` + `case.reopened`; supervisors -> `case.supervised`; appeals -> `case.rating_appealed`,
+`case.rating_reviewed`.
+"""
+
+import asyncio
+import uuid
+from datetime import datetime, timedelta
+from pathlib import Path
 from typing import Any
+from urllib.parse import parse_qs
+from weakref import WeakValueDictionary
 
+from jinja2 import Environment, FileSystemLoader, select_autoescape
+from prometheus_client import Counter, Gauge
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 from starlette.requests import Request
+from starlette.responses import HTMLResponse
 from starlette.routing import Route
 
-from services.rating import domain
+from services.rating import domain, figures, links
+from services.rating.links import LinkRefused
+from services.rating.notifier import Invitation, make_notifier
+from services.rating.settings import RatingSettings
 from services.rating.store import RatingStore
-from shared.auth import require_role
+from shared.auth import Staff, issue_token, require_role
+from shared.contracts import case_events as ce
 from shared.contracts.envelope import CaseEvent
-from shared.http import endpoint, int_query, staff_of
+from shared.http import HttpError, endpoint, int_query, json_response, read_json, staff_of
 from shared.runtime import Parts, ServiceContext
+from shared.store import CaseDocuments
 
 NAME = "rating"
+COUNTY_ROLES = ("leader", "supervisor", "admin")
+TEMPLATES = Environment(loader=FileSystemLoader(Path(__file__).parent / "templates"),
+                        autoescape=select_autoescape(["html"]))
+
+
+class _Body(BaseModel):
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+
+
+class RatingBody(_Body):
+    token: str = Field(min_length=1, max_length=4000)
+    level: str = Field(min_length=1, max_length=64)
+    comment: str | None = Field(default=None, max_length=1000)
+
+
+class ResendBody(_Body):
+    tracking_no: str = Field(min_length=1, max_length=64)
+
+
+class RevisitBody(_Body):
+    said: str = Field(min_length=1, max_length=2000)  # what the enterprise said
+    solved: bool  # whether the problem is really solved
+    visited_at: AwareDatetime | None = None  # when the call or visit took place; default: now
+    note: str | None = Field(default=None, max_length=2000)
+
+
+class SupervisionBody(_Body):
+    note: str = Field(min_length=1, max_length=2000)
+    findings: list[str] = Field(default_factory=list, max_length=20)
+
+
+class AppealBody(_Body):
+    case_id: str = Field(min_length=1, max_length=64)
+    round: int = Field(ge=1)
+    reason: str = Field(min_length=1, max_length=2000)
+    evidence: list[str] = Field(default_factory=list, max_length=20)
+
+
+class ReviewBody(_Body):
+    decision: str = Field(pattern="^(upheld|excluded)$")
+    reason: str = Field(min_length=1, max_length=2000)
+
+
+def oversight_of(ctx: ServiceContext, settings: RatingSettings) -> tuple[str, str]:
+    """The oversight unit that receives referrals: configured, or the first in the organisation file."""
+    if not ctx.org.oversight:
+        raise ValueError("the organisation file names no oversight unit to refer dissatisfied cases to")
+    code = settings.oversight_unit or ctx.org.oversight[0].code
+    unit = next((o for o in ctx.org.oversight if o.code == code), None)
+    if unit is None:
+        raise ValueError(f"QHWY_RATING_OVERSIGHT_UNIT={code!r} is not an oversight unit of the organisation file")
+    return unit.code, unit.name
 
 
 def build(ctx: ServiceContext) -> Parts:
+    settings = RatingSettings()
+    oversight_code, oversight_name = oversight_of(ctx, settings)
+    policy = domain.Policy(
+        satisfied_levels=frozenset(level.code for level in ctx.org.rating_levels if level.satisfied),
+        level_names={level.code: level.name for level in ctx.org.rating_levels},
+        oversight_unit=oversight_code, oversight_name=oversight_name, tz=ctx.settings.tz,
+        unrated_window_working_days=settings.unrated_window_working_days,
+        rectification_working_days=settings.rectification_working_days,
+        phone_revisit_percent=settings.phone_revisit_percent)
+    secret = settings.link_secret.get_secret_value() if settings.link_secret else ctx.jwt_secret
     store = RatingStore(ctx.db, ctx.clock)
-    satisfied = frozenset(level.code for level in ctx.org.rating_levels if level.satisfied)
+    notifier = make_notifier(settings, ctx.log, lookup_token=lambda: issue_token(
+        ctx.jwt_secret, sub="service:rating", role="admin", ttl_seconds=300))
+    refused = Counter("qhwy_rating_links_refused", "Rating links refused, by reason (forged, expired, replayed …)",
+                      ["reason"], registry=ctx.registry)
+    ratings_given = Counter("qhwy_ratings", "Ratings given by enterprises, by level and source",
+                            ["level", "source"], registry=ctx.registry)
+    gauges = {
+        name: Gauge(f"qhwy_rating_{name}", help_text, ["scope", "code"], registry=ctx.registry)
+        for name, help_text in (
+            ("satisfaction_ratio", "满意率: satisfied / counted ratings (excluded ratings left out)"),
+            ("unrated_ratio", "未评价率: resolutions without a rating / resolutions"),
+            ("rectified_ratio", "Referred resolutions whose next resolution was rated satisfied / referred"),
+            ("revisit_coverage_ratio", "Resolutions revisited at least once / resolutions"),
+            ("dissatisfied", "Counted ratings that are not satisfied"),
+            ("reopened", "Resolutions reopened"),
+        )}
+
+    async def emit_applied(docs: CaseDocuments, key: str, events: list[CaseEvent]) -> None:
+        await ctx.emit(docs, key, events)
+
+    # ------------------------------------------------------------------ follow-ups of the case file
+
+    async def invite(doc: dict[str, Any]) -> dict[str, Any]:
+        """Send the enterprise a fresh one-time link for the current resolution; returns the invitation."""
+        now = ctx.clock()
+        number = doc["round"]
+        token, claim = links.issue(secret, case_id=doc["_id"], round=number, now=now,
+                                   valid=timedelta(days=settings.link_valid_days))
+        current = doc["rounds"][str(number)]
+        invitation = Invitation(
+            case_id=doc["_id"], tracking_no=doc.get("tracking_no"), enterprise=(doc.get("enterprise") or {}).get("name"),
+            contact_phone=(doc.get("enterprise") or {}).get("contact_phone"),
+            link=f"{settings.public_base_url.rstrip('/')}/e/rate/{token}", round=number,
+            rectification=current.get("rectification", False), expires_at=claim.expires_at)
+        await notifier.send(invitation)
+        await store.cases.apply(doc["_id"], f"invite:{claim.link_id}", lambda d: domain.mark_invited(d, number, now))
+        return {"sent_to": invitation.contact_phone, "round": number, "expires_at": claim.expires_at.isoformat()}
+
+    follow_up_locks: WeakValueDictionary[str, asyncio.Lock] = WeakValueDictionary()
+
+    async def follow_up(case_id: str) -> None:
+        """Make sure what the case file calls for exists: its revisit tasks, its rating invitation.
+
+        The consumer and the periodic scan both call this; one at a time per case, so one invitation goes out.
+        """
+        lock = follow_up_locks.get(case_id)
+        if lock is None:
+            lock = follow_up_locks[case_id] = asyncio.Lock()
+        async with lock:
+            await _follow_up(case_id)
+
+    async def _follow_up(case_id: str) -> None:
+        doc = await store.cases.get(case_id)
+        if doc is None or doc.get("round", 0) == 0:
+            return
+        for method, reason in domain.wanted_revisits(doc):
+            key = domain.task_id(case_id, doc["round"], method)
+            await store.revisits.apply(key, f"task:{key}", lambda task, m=method, r=reason: None if task else
+                                       domain.new_task(doc, case_id, m, r, ctx.clock()))
+        if doc["state"] == "awaiting_rating" and not doc.get("invited"):
+            try:
+                await invite(doc)
+            except Exception:  # the periodic scan tries again; a failing gateway must not stop the stream
+                ctx.log.exception("rating_invitation_failed", case_id=case_id)
+
+    # ------------------------------------------------------------------ Kafka: the case events
 
     async def on_case_event(parsed: tuple[CaseEvent, Any]) -> str:
-        event, _ = parsed
-        applied = await store.ratings.apply(event.case_id, event.event_id,
-                                            lambda doc: domain.track(doc, event, satisfied))
+        event, data = parsed
+        applied = await store.cases.apply(event.case_id, event.event_id,
+                                          lambda doc: domain.fold(doc, event, data, policy))
+        await emit_applied(store.cases, event.case_id, applied.events)
+        if event.type == "case.referred":
+            assert isinstance(data, ce.Referred)
+            number = data.round or applied.doc.get("round", 0)
+            case = await store.cases.get(event.case_id)
+            await store.supervisions.apply(f"{event.case_id}:{number}", event.event_id,
+                                           lambda doc: domain.open_supervision(doc, event, data, case))
+        if event.type in ("case.resolved", "case.rated", "case.revisited", "case.referred"):
+            await follow_up(event.case_id)
         return "duplicate" if applied.duplicate else "ok"
 
     ctx.consume_case_events(on_case_event)
 
+    # ------------------------------------------------------------------ periodic jobs
+
+    async def scan() -> None:
+        now = ctx.clock()
+        for doc in await store.unrated_due(now):
+            await store.cases.apply(doc["_id"], f"unrated:{doc['_id']}:{now.isoformat()}",
+                                    lambda current: domain.flag_unrated(current, now))
+            await follow_up(doc["_id"])
+        cursor = store.cases.collection.find({"state": "awaiting_rating", "invited": False}, {"_id": 1}).limit(200)
+        for doc in await cursor.to_list():
+            await follow_up(doc["_id"])
+
+    async def refresh_figures() -> None:
+        rows = [row for doc in await store.resolved_cases() for row in figures.rows_of(doc)]
+        for scope in ("unit", "region", "county"):
+            for group in figures.figures(rows, scope, ctx.settings.tz)["groups"]:
+                for name, key in (("satisfaction_ratio", "satisfaction_rate"), ("unrated_ratio", "unrated_rate"),
+                                  ("rectified_ratio", "rectified_share"),
+                                  ("revisit_coverage_ratio", "revisit_coverage"),
+                                  ("dissatisfied", "dissatisfied"), ("reopened", "reopened")):
+                    if group[key] is not None:
+                        gauges[name].labels(scope, group["key"]).set(group[key])
+
+    async def sweep() -> None:
+        for docs in store.all:
+            await ctx.sweep_outbox(docs)
+
+    # ------------------------------------------------------------------ the enterprise rates
+
+    def refuse_link(exc: LinkRefused, **context: Any) -> None:
+        refused.labels(exc.reason).inc()
+        ctx.log.warning("rating_link_refused", reason=exc.reason, **context)
+
+    async def submit_rating(token: str, level: str, comment: str | None) -> dict[str, Any]:
+        now = ctx.clock()
+        try:
+            claim = links.verify(secret, token, now)
+        except LinkRefused as exc:
+            refuse_link(exc)
+            raise
+        if level not in policy.level_names:
+            raise HttpError(422, "请选择有效的评价等级", detail=[{"field": "level", "msg": "unknown rating level"}],
+                            fields=["level"])
+        cause = f"rate:{claim.case_id}:{claim.round}"
+        try:
+            applied = await store.cases.apply(claim.case_id, cause, lambda doc: domain.rate(
+                doc, case_id=claim.case_id, link_round=claim.round, level=level, comment=comment, now=now,
+                source="link", request_id=cause, policy=policy))
+        except LinkRefused as exc:
+            refuse_link(exc, case_id=claim.case_id, round=claim.round, link_id=claim.link_id)
+            raise
+        await emit_applied(store.cases, claim.case_id, applied.events)
+        if applied.duplicate:  # this round was rated through a link before
+            exc = LinkRefused("superseded" if applied.doc.get("round", 0) > claim.round else "replayed")
+            refuse_link(exc, case_id=claim.case_id, round=claim.round, link_id=claim.link_id)
+            raise exc
+        ratings_given.labels(level, "link").inc()
+        ctx.log.info("case_rated", case_id=claim.case_id, round=claim.round, level=level)
+        await follow_up(claim.case_id)
+        return {"case_id": claim.case_id, "round": claim.round, "level": level,
+                "name": policy.level_names[level], "satisfied": level in policy.satisfied_levels}
+
+    async def post_rating(request: Request) -> Any:
+        body = RatingBody.model_validate(await read_json(request))
+        try:
+            return json_response(await submit_rating(body.token, body.level, body.comment), 201)
+        except LinkRefused as exc:
+            raise HttpError(exc.status, exc.message, reason=exc.reason)
+
+    def page(title: str, code: int = 200, **values: Any) -> HTMLResponse:
+        return HTMLResponse(TEMPLATES.get_template("rate.html").render(title=title, **values), status_code=code)
+
+    async def rate_page(request: Request) -> HTMLResponse:
+        token = request.path_params["token"]
+        now = ctx.clock()
+        try:
+            claim = links.verify(secret, token, now)
+            doc = await store.case(claim.case_id)
+            status = domain.rating_status(doc, policy)
+            if doc is None:
+                raise LinkRefused("unknown_case")
+            if claim.round < status["round"]:
+                raise LinkRefused("superseded")
+            if status["rating"] is not None:
+                raise LinkRefused("replayed")
+            if not status["awaiting"]:
+                raise LinkRefused("not_awaiting")
+        except LinkRefused as exc:
+            refuse_link(exc)
+            return page("企业评价", exc.status, message=exc.message, error=True)
+        status.update(case_id=claim.case_id, tracking_no=doc.get("tracking_no"))
+        return page("企业评价", form=True, status=status, action=f"/e/rate/{token}")
+
+    async def rate_form(request: Request) -> HTMLResponse:
+        form = parse_qs((await request.body()).decode("utf-8", errors="replace"))
+        level = (form.get("level") or [""])[0]
+        comment = (form.get("comment") or [""])[0].strip()[:1000] or None
+        try:
+            result = await submit_rating(request.path_params["token"], level, comment)
+        except LinkRefused as exc:
+            return page("企业评价", exc.status, message=exc.message, error=True)
+        except HttpError as exc:
+            return page("企业评价", exc.status, message=exc.message, error=True)
+        follow = ("感谢您的评价，承办单位已收到。" if result["satisfied"] else
+                  "感谢您的评价。您的“不满意”评价已报送县纪委县监委跟踪监督，承办单位将限期整改，工作人员将上门回访。")
+        return page("评价已提交", message=f"您的评价：{result['name']}。{follow}")
+
+    async def rating_status(request: Request) -> Any:
+        tracking = request.query_params.get("tracking_no")
+        if not tracking:
+            raise HttpError(422, "请提供查询编号", detail=[{"field": "tracking_no", "msg": "required"}],
+                            fields=["tracking_no"])
+        doc = await store.by_tracking_no(tracking)
+        if doc is None:
+            raise HttpError(404, "未找到该查询编号对应的问题件")
+        return {"case_id": doc["_id"], "tracking_no": tracking, **domain.rating_status(doc, policy)}
+
+    async def resend(request: Request) -> Any:
+        """The tracking page asks for the link again: it goes to the enterprise's phone, never to the page."""
+        body = ResendBody.model_validate(await read_json(request))
+        doc = await store.by_tracking_no(body.tracking_no)
+        if doc is None:
+            raise HttpError(404, "未找到该查询编号对应的问题件")
+        doc = await store.cases.get(doc["_id"])
+        assert doc is not None
+        if not domain.rating_status(doc, policy)["awaiting"]:
+            raise HttpError(409, "该问题目前不在待评价状态")
+        if not domain.may_resend(doc, ctx.clock(), settings.resend_interval_seconds):
+            raise HttpError(429, "评价链接刚刚发送过，请稍后再试")
+        return json_response(await invite(doc), 202)
+
+    # ------------------------------------------------------------------ staff: the unit's inbox, the case file
+
+    def unit_scope(staff: Staff, request: Request) -> str | None:
+        department = request.query_params.get("department")
+        if staff.role == "unit_handler":
+            if department and department != staff.unit:
+                raise HttpError(403, "只能查看本单位的评价")
+            return staff.unit
+        require_role(staff, *COUNTY_ROLES)
+        return department
+
+    def page_params(request: Request) -> tuple[int, int]:
+        return int_query(request, "limit", 50, 1, 200), int_query(request, "offset", 0, 0, 10_000_000)
+
     async def awaiting(request: Request) -> Any:
-        staff = staff_of(request, ctx.jwt_secret)
-        require_role(staff, "leader", "supervisor", "admin")
-        limit = int_query(request, "limit", 50, 1, 200)
-        skip = int_query(request, "offset", 0, 0, 10_000_000)
+        require_role(staff_of(request, ctx.jwt_secret), *COUNTY_ROLES)
+        limit, skip = page_params(request)
         docs = await store.awaiting(limit, skip)
-        return {"items": [{"case_id": d["_id"], "resolved_at": d.get("resolved_at"), "rounds": d.get("rounds")}
-                          for d in docs], "limit": limit, "offset": skip}
+        return {"items": [{"case_id": d["_id"], "tracking_no": d.get("tracking_no"), "department": d.get("department"),
+                           "round": d["round"], "resolved_at": d["rounds"][str(d["round"])]["resolved_at"].isoformat(),
+                           "rating_due_at": d["rating_due_at"].isoformat()} for d in docs],
+                "limit": limit, "offset": skip}
+
+    async def inbox(request: Request) -> Any:
+        """The unit sees each rating of its cases as soon as it is given."""
+        staff = staff_of(request, ctx.jwt_secret)
+        department = unit_scope(staff, request)
+        limit, skip = page_params(request)
+        items = []
+        for doc in await store.rated_for_unit(department, limit, skip):
+            for number in sorted(doc.get("rounds", {}), key=int, reverse=True):
+                rating = doc["rounds"][number].get("rating")
+                if rating is not None:
+                    items.append({"case_id": doc["_id"], "tracking_no": doc.get("tracking_no"),
+                                  "department": doc.get("department"), "round": int(number),
+                                  "rectification": doc["rounds"][number].get("rectification", False),
+                                  **{k: domain.iso(v) for k, v in rating.items() if k not in ("event_id",)}})
+        return {"items": items, "limit": limit, "offset": skip}
+
+    async def get_case_file(request: Request) -> Any:
+        staff = staff_of(request, ctx.jwt_secret)
+        if staff.role != "unit_handler":
+            require_role(staff, *COUNTY_ROLES)
+        doc = await store.case(request.path_params["case_id"])
+        if doc is None:
+            raise HttpError(404, "未找到该问题件")
+        if not staff.can_see_unit(doc.get("department")):
+            raise HttpError(403, "只能查看本单位的问题件")
+        return {**domain.case_file(doc, doc["_id"]), "state": doc["state"]}
+
+    # ------------------------------------------------------------------ staff: revisits
+
+    def revisit_staff(request: Request) -> Staff:
+        staff = staff_of(request, ctx.jwt_secret)
+        require_role(staff, *settings.revisit_roles)
+        return staff
+
+    def task_view(doc: dict[str, Any]) -> dict[str, Any]:
+        view = {k: domain.iso(v) for k, v in doc.items() if k not in ("_id", "record")}
+        view["task_id"] = doc["_id"]
+        view["reason_name"] = domain.REVISIT_REASONS.get(doc.get("reason", ""), doc.get("reason"))
+        if doc.get("record"):
+            view["record"] = {k: domain.iso(v) for k, v in doc["record"].items()}
+        return view
+
+    async def list_revisits(request: Request) -> Any:
+        revisit_staff(request)
+        query: dict[str, Any] = {"state": request.query_params.get("state", "open")}
+        for name in ("method", "department", "case_id"):
+            if request.query_params.get(name):
+                query[name] = request.query_params[name]
+        limit, skip = page_params(request)
+        docs = await store.listing(store.revisits, query, "created_at", limit, skip)
+        return {"items": [task_view(d) for d in docs], "limit": limit, "offset": skip}
+
+    async def record(request: Request) -> Any:
+        staff = revisit_staff(request)
+        body = RevisitBody.model_validate(await read_json(request))
+        key = request.path_params["task_id"]
+        now = ctx.clock()
+        applied = await store.revisits.apply(key, f"record:{key}", lambda task: domain.record_revisit(
+            task, by=staff.sub, said=body.said, solved=body.solved, visited_at=body.visited_at or now,
+            note=body.note, now=now, cause=f"record:{key}"))
+        await emit_applied(store.revisits, key, applied.events)
+        if applied.duplicate:
+            raise HttpError(409, "该回访任务已记录")
+        ctx.log.info("case_revisited", task_id=key, solved=body.solved)
+        return task_view({**(await store.get(store.revisits, key) or {}), "_id": key})
+
+    # ------------------------------------------------------------------ staff: supervision (the oversight unit)
+
+    async def list_supervisions(request: Request) -> Any:
+        require_role(staff_of(request, ctx.jwt_secret), "supervisor", "admin")
+        limit, skip = page_params(request)
+        query = {"state": request.query_params.get("state", "open")}
+        docs = await store.listing(store.supervisions, query, "referred_at", limit, skip)
+        return {"items": [{"supervision_id": d["_id"], **{k: domain.iso(v) for k, v in d.items()
+                                                             if k not in ("_id", "actions")}} for d in docs],
+                "limit": limit, "offset": skip, "findings": settings.findings}
+
+    async def open_supervision(request: Request) -> Any:
+        require_role(staff_of(request, ctx.jwt_secret), "supervisor", "admin")
+        key = f"{request.path_params['case_id']}:{request.path_params['round']}"
+        doc = await store.get(store.supervisions, key)
+        if doc is None:
+            raise HttpError(404, "未找到该监督件")
+        case = await store.case(doc["case_id"])
+        view = {k: domain.iso(v) for k, v in doc.items() if k not in ("_id", "actions", "case_file")}
+        return {**view, "supervision_id": key, "findings_catalogue": settings.findings,
+                "actions": [{k: domain.iso(v) for k, v in a.items()} for a in doc.get("actions", [])],
+                "case_file_at_referral": doc.get("case_file"),
+                "case_file": domain.case_file(case, doc["case_id"]) if case else None}
+
+    async def act(request: Request) -> Any:
+        staff = staff_of(request, ctx.jwt_secret)
+        require_role(staff, "supervisor")
+        action = {"findings": "finding", "press": "pressed", "close": "closed"}.get(request.path_params["action"])
+        if action is None:
+            raise HttpError(404, "未知的监督操作")
+        body = SupervisionBody.model_validate(await read_json(request))
+        key = f"{request.path_params['case_id']}:{request.path_params['round']}"
+        cause = f"supervise:{uuid.uuid4()}"
+        try:
+            applied = await store.supervisions.apply(key, cause, lambda doc: domain.supervise(
+                doc, action=action, by=staff.sub, note=body.note, findings=body.findings,
+                known_findings=settings.findings, now=ctx.clock(), cause=cause))
+        except domain.Refused as exc:
+            raise HttpError(exc.status, exc.message, reason=exc.reason)
+        await emit_applied(store.supervisions, key, applied.events)
+        ctx.log.info("case_supervised", supervision_id=key, action=action)
+        return await open_supervision(request)
+
+    # ------------------------------------------------------------------ appeals
+
+    async def post_appeal(request: Request) -> Any:
+        staff = staff_of(request, ctx.jwt_secret)
+        require_role(staff, "unit_handler")
+        body = AppealBody.model_validate(await read_json(request))
+        key = f"{body.case_id}:{body.round}"
+        case = await store.case(body.case_id)
+        cause = f"appeal:{key}"
+        try:
+            applied = await store.appeals.apply(key, cause, lambda doc: domain.appeal(
+                doc, case, case_id=body.case_id, number=body.round, unit=staff.unit or "", by=staff.sub,
+                reason=body.reason, evidence=body.evidence, now=ctx.clock(), cause=cause))
+        except domain.Refused as exc:
+            raise HttpError(exc.status, exc.message, reason=exc.reason)
+        await emit_applied(store.appeals, key, applied.events)
+        if applied.duplicate:
+            raise HttpError(409, "该次评价已提出过申诉")
+        return json_response(appeal_view(await store.get(store.appeals, key) or {}, key), 201)
+
+    def appeal_view(doc: dict[str, Any], key: str) -> dict[str, Any]:
+        def plain(value: Any) -> Any:
+            if isinstance(value, dict):
+                return {k: plain(v) for k, v in value.items()}
+            return domain.iso(value)
+        return {"appeal_id": key, **{k: plain(v) for k, v in doc.items() if k != "_id"}}
+
+    async def list_appeals(request: Request) -> Any:
+        staff = staff_of(request, ctx.jwt_secret)
+        query: dict[str, Any] = {"state": request.query_params.get("state", "pending")}
+        if staff.role == "unit_handler":
+            query["department"] = staff.unit
+        else:
+            require_role(staff, *settings.reviewer_roles, "supervisor")
+        limit, skip = page_params(request)
+        docs = await store.listing(store.appeals, query, "case_id", limit, skip)
+        return {"items": [appeal_view(d, d["_id"]) for d in docs], "limit": limit, "offset": skip}
+
+    async def review_appeal(request: Request) -> Any:
+        staff = staff_of(request, ctx.jwt_secret)
+        require_role(staff, *settings.reviewer_roles)
+        body = ReviewBody.model_validate(await read_json(request))
+        key = f"{request.path_params['case_id']}:{request.path_params['round']}"
+        cause = f"review:{key}"
+        try:
+            applied = await store.appeals.apply(key, cause, lambda doc: domain.review(
+                doc, decision=body.decision, by=staff.sub, reason=body.reason, now=ctx.clock(), cause=cause))
+        except domain.Refused as exc:
+            raise HttpError(exc.status, exc.message, reason=exc.reason)
+        await emit_applied(store.appeals, key, applied.events)
+        if applied.duplicate:
+            raise HttpError(409, "该申诉已复核")
+        return appeal_view(await store.get(store.appeals, key) or {}, key)
+
+    # ------------------------------------------------------------------ figures for the reports
+
+    def date_query(request: Request, name: str) -> datetime | None:
+        raw = request.query_params.get(name)
+        if not raw:
+            return None
+        try:
+            value = datetime.fromisoformat(raw)
+        except ValueError:
+            raise HttpError(422, f"参数 {name} 应为日期（如 2026-03-01）", detail=[{"field": name, "msg": "not a date"}],
+                            fields=[name])
+        return value if value.tzinfo else value.replace(tzinfo=ctx.settings.tz)
+
+    async def get_figures(request: Request) -> Any:
+        staff = staff_of(request, ctx.jwt_secret)
+        department = unit_scope(staff, request)
+        dimension = request.query_params.get("by", "unit")
+        if dimension not in figures.DIMENSIONS:
+            raise HttpError(422, f"参数 by 应为 {'、'.join(figures.DIMENSIONS)} 之一",
+                            detail=[{"field": "by", "msg": "unknown dimension"}], fields=["by"])
+        region = request.query_params.get("region")
+        rows = [row for doc in await store.resolved_cases() for row in figures.rows_of(doc)
+                if (department is None or row.unit == department) and (region is None or row.region == region)]
+        start, end = date_query(request, "from"), date_query(request, "to")
+        return {**figures.figures(rows, dimension, ctx.settings.tz, start, end),
+                "from": start.isoformat() if start else None, "to": end.isoformat() if end else None,
+                "department": department, "region": region}
 
     return Parts(
-        routes=[Route("/api/v1/rating/awaiting", endpoint(awaiting), methods=["GET"])],
-        on_start=[store.ensure_indexes],
+        routes=[
+            Route("/e/rate/{token}", rate_page, methods=["GET"]),
+            Route("/e/rate/{token}", rate_form, methods=["POST"]),
+            Route("/api/v1/rating/ratings", endpoint(post_rating), methods=["POST"]),
+            Route("/api/v1/rating/status", endpoint(rating_status), methods=["GET"]),
+            Route("/api/v1/rating/resend", endpoint(resend), methods=["POST"]),
+            Route("/api/v1/rating/awaiting", endpoint(awaiting), methods=["GET"]),
+            Route("/api/v1/rating/inbox", endpoint(inbox), methods=["GET"]),
+            Route("/api/v1/rating/cases/{case_id}", endpoint(get_case_file), methods=["GET"]),
+            Route("/api/v1/rating/revisits", endpoint(list_revisits), methods=["GET"]),
+            Route("/api/v1/rating/revisits/{task_id}/record", endpoint(record), methods=["POST"]),
+            Route("/api/v1/rating/supervisions", endpoint(list_supervisions), methods=["GET"]),
+            Route("/api/v1/rating/supervisions/{case_id}/{round:int}", endpoint(open_supervision), methods=["GET"]),
+            Route("/api/v1/rating/supervisions/{case_id}/{round:int}/{action}", endpoint(act), methods=["POST"]),
+            Route("/api/v1/rating/appeals", endpoint(list_appeals), methods=["GET"]),
+            Route("/api/v1/rating/appeals", endpoint(post_appeal), methods=["POST"]),
+            Route("/api/v1/rating/appeals/{case_id}/{round:int}/review", endpoint(review_appeal), methods=["POST"]),
+            Route("/api/v1/rating/figures", endpoint(get_figures), methods=["GET"]),
+        ],
+        on_start=[store.ensure_indexes, refresh_figures],
+        periodic=[(settings.scan_interval_seconds, scan), (settings.figures_interval_seconds, refresh_figures),
+                  (ctx.settings.outbox_sweep_interval_seconds, sweep)],
     )
