@@ -1,30 +1,107 @@
-"""Triage rules, pure: screening, department routing from the organisation's duties, region, complexity.
+"""Triage decisions, pure: screening, lead and co-departments, region, "123" complexity, escalation, confidence.
 
-A first, keyword-based router: each department's duties (and their two-character parts) are its keywords.
-The real triage (gazetteer, similarity, officer review) replaces the scoring, not the decision shape.
+Rules come from the organisation file (each unit's duties) and a lexicon of words per unit (data); a text
+classifier (classifier.py) learns the rest from the labelled corpus. The two are fused per field; a field whose
+confidence is below the review threshold sends the case to the triage officers instead of assigning it.
+Duplicates are found by duplicates.py (the store supplies the candidates); officers' decisions are review.py.
 """
 
-import hashlib
 import re
 import unicodedata
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
-from functools import lru_cache
+from importlib import resources
+from pathlib import Path
+from typing import Protocol
 from zoneinfo import ZoneInfo
 
-from shared.contracts.case_events import Assigned, Registered, Triaged
+import yaml
+
+from services.triage.classifier import Scores
+from services.triage.gazetteer import Gazetteer
+from shared.contracts.case_events import Assigned, Triaged
 from shared.contracts.envelope import CaseEvent
 from shared.org import Organisation
 from shared.workdays import add_working_days
 
 MIN_CONTENT_CHARS = 6
-FULL_DUTY_WEIGHT = 3
-PART_WEIGHT = 1
-REGION_SUFFIXES = ("办事处", "镇", "乡")
+DUTY_WEIGHT = 2.0  # a duty phrase of the organisation file named in the text
+LEXICON_WEIGHT = 1.0  # a word of the unit's lexicon
+RULE_SHARE = 0.5  # how much the rules weigh against the classifier when any rule matched
+CO_DEPARTMENT_MIN_RULE = 2.0  # rule score another unit needs to be named a co-department
+RULE_SCREENING_SHARE = 0.5  # at most this much of the screening comes from the duty words found
+SHORT_CONFIDENCE = 0.9
+
+ACCEPTED, NON_BUSINESS, UNCLEAR, DUPLICATE = "accepted", "non_business", "unclear", "duplicate"
+SIMPLE, GENERAL, COMPLEX = "simple", "general", "complex"
+
+
+def margin_confidence(scores: Mapping[str, float], best: str) -> float:
+    """How clearly the best label beats the runner-up: best / (best + second), from 0.5 (a tie) to 1.
+
+    Over 25 units with few examples each, a linear model's top probability stays low even when it is right;
+    the ratio to the runner-up is what tells a clear case from a doubtful one.
+    """
+    second = max((v for k, v in scores.items() if k != best), default=0.0)
+    top = scores[best]
+    return round(top / (top + second), 2) if top + second > 0 else 0.0
+
+
+def normalise(text: str) -> str:
+    """Lower-case NFKC text without spaces or punctuation: what counts as the words of a case."""
+    text = unicodedata.normalize("NFKC", text).lower()
+    return re.sub(r"[\s\W_]+", "", text)
 
 
 @dataclass(frozen=True)
-class Decision:
+class DutyRules:
+    """Words pointing at each unit: its duties in the organisation file and its lexicon (data/lexicon.yaml)."""
+
+    words: Mapping[str, Mapping[str, float]]  # department -> word -> weight
+
+    @classmethod
+    def build(cls, org: Organisation, lexicon: Mapping[str, list[str]]) -> "DutyRules":
+        unknown = set(lexicon) - org.department_codes
+        if unknown:
+            raise ValueError(f"lexicon names departments the organisation does not have: {sorted(unknown)}")
+        words: dict[str, dict[str, float]] = {}
+        for dept in org.departments:
+            table = {word: LEXICON_WEIGHT for word in lexicon.get(dept.code) or []}
+            for duty in dept.duties:
+                table[duty] = DUTY_WEIGHT
+            words[dept.code] = table
+        return cls(words)
+
+    def scores(self, text: str) -> dict[str, float]:
+        """Each unit's score: the weights of its words found in the text (a word counts once; a word inside a
+        longer matched word of the same unit does not count again)."""
+        out = {}
+        for code, table in self.words.items():
+            found = [w for w in table if w in text]
+            kept = [w for w in found if not any(w != other and w in other for other in found)]
+            score = sum(table[w] for w in kept)
+            if score:
+                out[code] = score
+        return out
+
+
+def load_lexicon(path: Path | None = None) -> dict[str, list[str]]:
+    if path is None:
+        text = resources.files("services.triage.data").joinpath("lexicon.yaml").read_text(encoding="utf-8")
+    else:
+        text = Path(path).read_text(encoding="utf-8")
+    return yaml.safe_load(text) or {}
+
+
+class TextScorer(Protocol):
+    def scores(self, text: str) -> Scores: ...
+
+
+@dataclass(frozen=True)
+class Proposal:
+    """An automatic triage decision with the confidence of each field."""
+
     screening: str
     department: str | None
     co_departments: tuple[str, ...]
@@ -37,107 +114,136 @@ class Decision:
     duplicate_of: str | None = None
 
 
-def _parts(duty: str) -> list[str]:
-    """Two-character pieces of a duty phrase (Chinese compounds are mostly built of two-character words)."""
-    return [duty[i:i + 2] for i in range(0, len(duty) - 1, 2)] if len(duty) >= 4 else []
+@dataclass(frozen=True)
+class DuplicateMatch:
+    case_id: str
+    similarity: float
+    same_enterprise: bool
 
 
-@lru_cache(maxsize=8)
-def _keywords(org: Organisation) -> dict[str, list[tuple[str, int]]]:
-    table: dict[str, list[tuple[str, int]]] = {}
-    for dept in org.departments:
-        words: dict[str, int] = {}
-        for duty in dept.duties:
-            words[duty] = FULL_DUTY_WEIGHT
-            for part in _parts(duty):
-                words.setdefault(part, PART_WEIGHT)
-        table[dept.code] = sorted(words.items())
-    return table
+@dataclass(frozen=True)
+class Case:
+    """What triage reads from a registered case (and from details the enterprise adds later)."""
+
+    content: str
+    enterprise_name: str
+    title: str | None = None
+    region_hint: str | None = None
+
+    @property
+    def text(self) -> str:
+        return f"{self.title}。{self.content}" if self.title else self.content
 
 
-def department_scores(text: str, org: Organisation) -> dict[str, int]:
-    scores = {}
-    for code, words in _keywords(org).items():
-        score = sum(weight for word, weight in words if word in text)
-        if score:
-            scores[code] = score
-    return scores
+@dataclass(frozen=True)
+class Triage:
+    """Everything a decision needs, built once at start: the organisation, gazetteer, rules and fitted models."""
+
+    org: Organisation
+    gazetteer: Gazetteer
+    rules: DutyRules
+    models: TextScorer
+    review_threshold: float
+
+    @property
+    def complex_start_level(self) -> int:
+        """Complex cases start with the second rung of the ladder (the leader in charge), not the unit."""
+        levels = sorted(level.level for level in self.org.escalation_levels)
+        return levels[1] if len(levels) > 1 else levels[0]
+
+    @property
+    def first_level(self) -> int:
+        return min(level.level for level in self.org.escalation_levels)
+
+    def escalation_for(self, complexity: str) -> int:
+        return self.complex_start_level if complexity == COMPLEX else self.first_level
+
+    def department_scores(self, text: str, model: Mapping[str, float]) -> tuple[dict[str, float], dict[str, float]]:
+        """(fused probabilities, rule scores) per department."""
+        rules = self.rules.scores(text)
+        total = sum(rules.values())
+        fused = dict(model)
+        if total:
+            fused = {code: (1 - RULE_SHARE) * model.get(code, 0.0) + RULE_SHARE * rules.get(code, 0.0) / total
+                     for code in set(model) | set(rules)}
+        return fused, rules
+
+    def propose(self, case: Case, duplicate: DuplicateMatch | None = None,
+                duplicate_confidence: float = 0.0) -> Proposal:
+        text = case.text
+        region = self.gazetteer.locate(text, case.region_hint, case.enterprise_name, self.org)
+        if duplicate is not None:
+            return Proposal(DUPLICATE, None, (), region.region, None, None,
+                            needs_review=duplicate_confidence < self.review_threshold,
+                            confidence={"screening": round(duplicate_confidence, 2)},
+                            reason=f"与案件 {duplicate.case_id} 反映的是同一问题（相似度 {duplicate.similarity:.2f}）",
+                            duplicate_of=duplicate.case_id)
+        if len(normalise(case.content)) < MIN_CONTENT_CHARS:
+            return Proposal(UNCLEAR, None, (), region.region, None, None, False, {"screening": SHORT_CONFIDENCE},
+                            "问题描述过短，请补充说明")
+        scores = self.models.scores(text)
+        fused, rules = self.department_scores(text, scores.department)
+        screening_scores = self.screening_scores(scores.screening, sum(rules.values()))
+        screening = max(screening_scores, key=lambda k: (screening_scores[k], k))
+        screening_conf = round(screening_scores[screening], 2)
+        if screening != ACCEPTED:
+            reason = "不属于营商环境问题" if screening == NON_BUSINESS else "问题描述不清，请企业补充具体情况"
+            return Proposal(screening, None, (), region.region, None, None,
+                            needs_review=screening_conf < self.review_threshold,
+                            confidence={"screening": screening_conf}, reason=reason)
+        lead = max(fused, key=lambda k: (fused[k], k))
+        co = tuple(sorted((code for code, score in rules.items() if code != lead and score >= CO_DEPARTMENT_MIN_RULE),
+                          key=lambda code: (-rules[code], code)))
+        complexity, complexity_conf = self.complexity_of(scores.complexity, co)
+        confidence = {"screening": screening_conf, "department": margin_confidence(fused, lead),
+                      "region": region.confidence, "complexity": complexity_conf}
+        # No place at all is no doubt: the county-level unit takes it. Places of several regions are a doubt.
+        low = sorted(name for name, value in confidence.items()
+                     if value < self.review_threshold and not (name == "region" and region.region is None))
+        reason = f"职能匹配 {lead}" + (f"，协办 {'、'.join(co)}" if co else "") + f"；属地依据 {region.evidence}"
+        if low:
+            reason += f"；待人工研判（置信度低：{'、'.join(low)}）"
+        return Proposal(ACCEPTED, lead, co, region.region, complexity, self.escalation_for(complexity),
+                        needs_review=bool(low), confidence=confidence, reason=reason)
+
+    @staticmethod
+    def screening_scores(model: Mapping[str, float], rule_total: float) -> dict[str, float]:
+        """The classifier's screening, moved toward "accepted" by the duty words the text names: a text that
+        names two or more of a unit's matters is about doing business."""
+        evidence = min(rule_total / (2 * DUTY_WEIGHT), 1.0) * RULE_SCREENING_SHARE
+        return {label: (1 - evidence) * p + (evidence if label == ACCEPTED else 0.0) for label, p in model.items()}
+
+    @staticmethod
+    def complexity_of(model: Mapping[str, float], co_departments: tuple[str, ...]) -> tuple[str, float]:
+        """The classifier's class, kept consistent with the units found: several units are at least general."""
+        best = max(model, key=lambda k: (model[k], k))
+        if best == SIMPLE and co_departments:
+            merged = {GENERAL: model.get(GENERAL, 0.0) + model.get(SIMPLE, 0.0), COMPLEX: model.get(COMPLEX, 0.0)}
+            return GENERAL, margin_confidence(merged, GENERAL)
+        return best, margin_confidence(model, best)
 
 
-def find_region(texts: list[str], hint: str | None, org: Organisation) -> str | None:
-    if hint:
-        for region in org.regions:
-            if hint in (region.code, region.name):
-                return region.code
-    for text in texts:
-        for region in org.regions:
-            short = region.name.split("(")[0]
-            for suffix in REGION_SUFFIXES:
-                short = short.removesuffix(suffix)
-            if region.name in text or (len(short) >= 2 and short in text):
-                return region.code
-    return None
+def triaged_data(proposal: Proposal, decided_by: str) -> Triaged:
+    return Triaged(screening=proposal.screening, duplicate_of=proposal.duplicate_of, department=proposal.department,
+                   co_departments=list(proposal.co_departments), region=proposal.region,
+                   complexity=proposal.complexity, decided_by=decided_by, needs_review=proposal.needs_review,
+                   confidence=proposal.confidence, reason=proposal.reason)
 
 
-def normalise(text: str) -> str:
-    text = unicodedata.normalize("NFKC", text).lower()
-    return re.sub(r"[\s\W_]+", "", text)
-
-
-def fingerprint(enterprise_name: str, uscc: str | None, content: str) -> str:
-    """Same enterprise, same words (ignoring spacing and punctuation): the cheap duplicate test."""
-    who = (uscc or "").strip().upper() or normalise(enterprise_name)
-    return hashlib.sha256(f"{who}|{normalise(content)}".encode()).hexdigest()
-
-
-def decide(registered: Registered, org: Organisation, *, review_threshold: float,
-           duplicate_of: str | None = None) -> Decision:
-    content = registered.content.strip()
-    if duplicate_of:
-        return Decision("duplicate", None, (), None, None, None, False, {"screening": 0.95},
-                        "同一企业的相同问题已在办理", duplicate_of=duplicate_of)
-    if len(normalise(content)) < MIN_CONTENT_CHARS:
-        return Decision("unclear", None, (), None, None, None, False, {"screening": 0.9}, "问题描述过短，请补充说明")
-    text = f"{registered.title or ''} {content}"
-    scores = department_scores(text, org)
-    region = find_region([text, registered.enterprise.name], registered.region_hint, org)
-    ranked = sorted(scores.items(), key=lambda kv: (-kv[1], kv[0]))
-    if not ranked:
-        lead, co, dept_conf = org.fallback_category.departments[0], (), 0.2
-        reason = "未匹配到职能关键词，由综合协调单位牵头，待人工研判"
-    else:
-        lead, top = ranked[0]
-        second = ranked[1][1] if len(ranked) > 1 else 0
-        co = tuple(code for code, score in ranked[1:4] if score >= max(2, top / 2))
-        dept_conf = min(0.95, 0.4 + 0.15 * top) if top > second else 0.5
-        reason = f"按职能关键词匹配：{lead}"
-    complexity = "simple" if not co else "general"
-    level = 1
-    return Decision(
-        screening="accepted", department=lead, co_departments=co, region=region, complexity=complexity,
-        escalation_level=level, needs_review=dept_conf < review_threshold,
-        confidence={"screening": 0.8, "department": round(dept_conf, 2), "region": 0.9 if region else 0.0,
-                    "complexity": round(dept_conf, 2)},
-        reason=reason,
-    )
-
-
-def events_for(decision: Decision, *, cause: str, case_id: str, now: datetime, org: Organisation,
-               tz: ZoneInfo) -> list[CaseEvent]:
+def events_for(proposal: Proposal, *, cause: str, case_id: str, now: datetime, org: Organisation, tz: ZoneInfo,
+               decided_by: str = "auto") -> list[CaseEvent]:
     """`case.triaged` always; `case.assigned` too when the case is accepted and needs no officer."""
-    triaged = Triaged(
-        screening=decision.screening, duplicate_of=decision.duplicate_of, department=decision.department,
-        co_departments=list(decision.co_departments), region=decision.region, complexity=decision.complexity,
-        decided_by="auto", needs_review=decision.needs_review, confidence=decision.confidence, reason=decision.reason,
-    )
-    events = [CaseEvent.new(cause=cause, type="case.triaged", case_id=case_id, occurred_at=now, data=triaged)]
-    if decision.screening == "accepted" and not decision.needs_review:
-        assert decision.department and decision.complexity and decision.escalation_level
-        days = org.complexity_of(decision.complexity).days
+    events = [CaseEvent.new(cause=cause, type="case.triaged", case_id=case_id, occurred_at=now,
+                            data=triaged_data(proposal, decided_by))]
+    if proposal.screening == ACCEPTED and not proposal.needs_review:
+        if not (proposal.department and proposal.complexity and proposal.escalation_level):
+            raise ValueError("an accepted decision needs a department, a complexity and an escalation level")
+        days = org.complexity_of(proposal.complexity).days
         assigned = Assigned(
-            department=decision.department, co_departments=list(decision.co_departments), region=decision.region,
-            complexity=decision.complexity, escalation_level=decision.escalation_level,
+            department=proposal.department, co_departments=list(proposal.co_departments), region=proposal.region,
+            complexity=proposal.complexity, escalation_level=proposal.escalation_level,
             due_at=add_working_days(now, days, tz),
         )
-        events.append(CaseEvent.new(cause=cause, type="case.assigned", case_id=case_id, occurred_at=now, data=assigned))
+        events.append(CaseEvent.new(cause=cause, type="case.assigned", case_id=case_id, occurred_at=now,
+                                    data=assigned))
     return events

@@ -1,353 +1,323 @@
-"""services.triage.domain: screening, keyword routing by duties, region, complexity, and the events."""
+"""services.triage: gazetteer, duty rules, fused proposal, events, duplicates, officers' decisions (pure)."""
 
 from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
 import pytest
 
-from services.triage.domain import (MIN_CONTENT_CHARS, Decision, decide, department_scores, events_for, find_region,
-                                    fingerprint, normalise)
-from shared.contracts.case_events import Assigned, PublicEnterprise, Registered, Triaged
+from services.triage import duplicates, review
+from services.triage.classifier import Scores
+from services.triage.domain import (MIN_CONTENT_CHARS, Case, DuplicateMatch, DutyRules, Triage, events_for,
+                                    load_lexicon, margin_confidence, normalise)
+from services.triage.gazetteer import Gazetteer, load_gazetteer
+from shared.auth import Staff
+from shared.contracts.case_events import Assigned, Triaged
 from shared.contracts.envelope import derived_id
 from shared.org import load_organisation
 from shared.workdays import add_working_days
 
 SHANGHAI = ZoneInfo("Asia/Shanghai")
-THRESHOLD = 0.6
-NAME = "开化县某某纸业有限公司"
-USCC = "91330824MA2XXXXXXX"
 ORG = load_organisation()
+GAZ = load_gazetteer(ORG)
+RULES = DutyRules.build(ORG, load_lexicon())
+MONDAY = datetime(2026, 3, 2, 9, 15, tzinfo=SHANGHAI)
+OFFICER = Staff(sub="li.officer", role="triage_officer", unit=None)
 
 
-def registered(content, *, title=None, region_hint=None, name=NAME, uscc=None) -> Registered:
-    return Registered(
-        submission_id="hotline-20260302-0001", channel="hotline", tracking_no="QH2026030200001",
-        received_at=datetime(2026, 3, 2, 9, 15, tzinfo=SHANGHAI),
-        enterprise=PublicEnterprise(name=name, uscc=uscc, contact_name="张*", contact_phone="138****0000"),
-        content=content, title=title, region_hint=region_hint,
-    )
+class FixedScorer:
+    """A stand-in for the fitted models: fixed probabilities per field."""
+
+    def __init__(self, screening=None, department=None, complexity=None):
+        self.value = Scores(screening or {"accepted": 0.95, "non_business": 0.03, "unclear": 0.02},
+                            department or {"gongdian": 0.5, "jingxin": 0.1},
+                            complexity or {"simple": 0.8, "general": 0.15, "complex": 0.05})
+
+    def scores(self, text):
+        return self.value
 
 
-def run(content, **kwargs) -> Decision:
-    threshold = kwargs.pop("review_threshold", THRESHOLD)
-    duplicate_of = kwargs.pop("duplicate_of", None)
-    return decide(registered(content, **kwargs), ORG, review_threshold=threshold, duplicate_of=duplicate_of)
+def triage(threshold=0.6, **scores) -> Triage:
+    return Triage(ORG, GAZ, RULES, FixedScorer(**scores), threshold)
 
 
-# ---------------------------------------------------------------- screening
+# ---------------------------------------------------------------- gazetteer
 
-@pytest.mark.parametrize("content", ["电费", "电费发票", "停电了", "  停电！！  ", "，，，电费！！！。。。", "a b c d e",
-                                     "12345", "？？？？？？？？"])
-def test_too_short_content_is_unclear(content):
+@pytest.mark.parametrize("text, region, evidence", [
+    ("马金镇工业园区停电频繁", "majin", "text:马金镇"),
+    ("金星村的厂房", "huabu", "text:金星村"),
+    ("下淤村民宿", "yinkeng", "text:下淤村"),
+    ("高田坑村的茶厂", "changhong", "text:高田坑村"),
+    ("开化经济开发区的企业", "kaifaqu", "text:开化经济开发区"),
+    ("在钱江源亲清半月谈活动中企业提出：用电困难", None, "none"),  # a forum's name is not a place
+])
+def test_places_in_text(text, region, evidence):
+    guess = GAZ.locate(text, None, "某公司", ORG)
+    assert (guess.region, guess.evidence) == (region, evidence)
+
+
+def test_hint_then_text_then_enterprise_name():
+    assert GAZ.locate("华埠镇厂房", "majin", "x", ORG).region == "majin"
+    assert GAZ.locate("华埠镇厂房", "马金镇", "x", ORG).region == "majin"
+    assert GAZ.locate("华埠镇厂房", "不存在", "x", ORG).region == "huabu"
+    guess = GAZ.locate("厂房需要增容", None, "开化县池淮某某有限公司", ORG)
+    assert (guess.region, guess.evidence, guess.confidence) == ("chihuai", "enterprise:池淮", 0.9)
+    assert GAZ.locate("厂房需要增容", None, "某某有限公司", ORG).region is None
+
+
+def test_two_regions_lower_the_confidence():
+    one = GAZ.locate("马金镇的厂", None, "x", ORG)
+    two = GAZ.locate("从华埠镇运货到马金镇", None, "x", ORG)
+    assert one.confidence == 0.97 and two.confidence < 0.6 and two.region == "huabu"
+
+
+@pytest.mark.parametrize("code", sorted(r.code for r in ORG.regions))
+def test_every_region_found_by_name_and_hint(code):
+    name = next(r.name for r in ORG.regions if r.code == code)
+    assert GAZ.locate(f"位于{name}的企业", None, "x", ORG).region == code
+    assert GAZ.locate("无", code, "x", ORG).region == code
+
+
+def test_a_name_in_two_regions_is_refused():
+    with pytest.raises(ValueError, match="two regions"):
+        Gazetteer.build(ORG, {"majin": {"places": ["同名村"]}, "huabu": {"places": ["同名村"]}})
+    with pytest.raises(ValueError, match="does not have"):
+        Gazetteer.build(ORG, {"atlantis": {"places": ["x"]}})
+
+
+def test_mask_hides_places_only():
+    assert GAZ.mask("马金镇工业园区停电") == "某地工业园区停电"
+    assert GAZ.mask("钱江源亲清半月谈") == "钱江源亲清半月谈"
+
+
+# ---------------------------------------------------------------- rules and fusion
+
+def test_duty_rules_count_a_word_once_and_prefer_the_longer():
+    scores = RULES.scores("电力增容，电力增容，停电")
+    assert scores["gongdian"] == 2 + 2  # duty phrases 电力增容 and 停电; 电力 and 增容 inside the first do not count
+    assert RULES.scores("变压器跳闸") == {"gongdian": 1 + 1}  # two lexicon words
+    assert RULES.scores("门口的流浪猫") == {}
+
+
+def test_lexicon_must_name_known_departments():
+    with pytest.raises(ValueError):
+        DutyRules.build(ORG, {"nowhere": ["x"]})
+
+
+def test_margin_confidence():
+    assert margin_confidence({"a": 0.6, "b": 0.2}, "a") == 0.75
+    assert margin_confidence({"a": 0.5, "b": 0.5}, "a") == 0.5
+    assert margin_confidence({"a": 1.0}, "a") == 1.0
+
+
+def test_clear_case_is_accepted_and_assigned():
+    proposal = triage().propose(Case("我们公司需要电力增容，马金镇工业园区停电频繁，影响生产", "开化县某纸业有限公司"))
+    assert (proposal.screening, proposal.department, proposal.co_departments, proposal.region,
+            proposal.complexity, proposal.escalation_level, proposal.needs_review) == (
+        "accepted", "gongdian", (), "majin", "simple", 1, False)
+    assert set(proposal.confidence) == {"screening", "department", "region", "complexity"}
+
+
+def test_rules_outvote_a_wrong_model():
+    t = triage(department={"jingxin": 0.6, "gongdian": 0.4})
+    assert t.propose(Case("电力增容和停电问题，马金镇", "x")).department == "gongdian"
+
+
+def test_second_unit_with_rule_evidence_is_co_department_and_general():
+    proposal = triage().propose(Case("马金镇厂区电力增容没批，留抵退税也一直没到账", "x"))
+    assert proposal.department == "gongdian" and proposal.co_departments == ("shuiwu",)
+    assert proposal.complexity == "general" and proposal.escalation_level == 1
+
+
+def test_complex_starts_with_the_leader_in_charge():
+    t = triage(complexity={"simple": 0.05, "general": 0.15, "complex": 0.8})
+    proposal = t.propose(Case("马金镇重点项目电力增容卡住，多个部门推诿", "x"))
+    assert proposal.complexity == "complex" and proposal.escalation_level == 2
+
+
+@pytest.mark.parametrize("content", ["电费", "停电了！", "？？？？？？", "a b c"])
+def test_too_short_is_unclear(content):
     assert len(normalise(content)) < MIN_CONTENT_CHARS
-    assert run(content) == Decision("unclear", None, (), None, None, None, False, {"screening": 0.9},
-                                    "问题描述过短，请补充说明")
+    proposal = triage().propose(Case(content, "x"))
+    assert (proposal.screening, proposal.needs_review, proposal.department) == ("unclear", False, None)
 
 
-def test_six_meaningful_characters_are_enough():
-    assert MIN_CONTENT_CHARS == 6
-    assert run("需要电力增容").screening == "accepted"
-    assert run("停电停电停！").screening == "unclear"  # 5 characters once punctuation is dropped
+def test_non_business_by_the_model():
+    t = triage(screening={"accepted": 0.05, "non_business": 0.9, "unclear": 0.05})
+    proposal = t.propose(Case("邻居家装修太吵影响休息", "个人来电"))
+    assert (proposal.screening, proposal.department, proposal.needs_review) == ("non_business", None, False)
 
 
-def test_title_does_not_count_toward_length():
-    assert run("停电", title="厂区需要电力增容").screening == "unclear"
+def test_duty_words_pull_screening_toward_accepted():
+    t = triage(screening={"accepted": 0.3, "non_business": 0.6, "unclear": 0.1})
+    assert t.propose(Case("邻居家装修太吵影响休息", "x")).screening == "non_business"
+    assert t.propose(Case("电力增容和留抵退税都没办好", "x")).screening == "accepted"
 
 
-@pytest.mark.parametrize("content", ["需要电力增容", "电费"])
-def test_duplicate_wins(content):
-    assert run(content, duplicate_of="case-0") == Decision(
-        "duplicate", None, (), None, None, None, False, {"screening": 0.95}, "同一企业的相同问题已在办理",
-        duplicate_of="case-0")
+@pytest.mark.parametrize("threshold, review_", [(0.0, False), (0.5, False), (0.99, True)])
+def test_threshold_sends_doubtful_cases_to_review(threshold, review_):
+    t = triage(threshold, department={"gongdian": 0.3, "jingxin": 0.28})
+    assert t.propose(Case("马金镇需要做一些事情才能生产", "x")).needs_review is review_
 
 
-# ---------------------------------------------------------------- routing
-
-@pytest.mark.parametrize("text, scores", [
-    ("需要电力增容", {"gongdian": 5}),  # full duty 3 + its parts 电力 1 + 增容 1
-    ("停电停电停电", {"gongdian": 3}),  # a keyword counts once
-    ("招工用工难，社会保险", {"renshe": 10}),
-    ("电费一直算错，另外留抵退税一直没有办理", {"gongdian": 3, "shuiwu": 5}),
-    ("供电和供水都不稳定，排水也堵", {"gongdian": 3, "shuiwugs": 6}),
-    ("电费问题和发票问题", {"gongdian": 3, "shuiwu": 3, "yingshang": 1}),
-    ("门口有一只流浪猫很吵闹", {}),
-    ("", {}),
-])
-def test_department_scores(org, text, scores):
-    assert department_scores(text, org) == scores
+def test_no_region_is_no_doubt_but_two_regions_are():
+    proposal = triage().propose(Case("我们公司需要电力增容", "某某有限公司"))
+    assert proposal.region is None and proposal.needs_review is False and proposal.confidence["region"] == 0.0
+    proposal = triage().propose(Case("华埠镇和马金镇的厂都需要电力增容", "某某有限公司"))
+    assert proposal.region == "huabu" and proposal.needs_review is True
 
 
-def test_one_department_is_confident_and_assigned_without_review():
-    assert run("需要电力增容") == Decision(
-        screening="accepted", department="gongdian", co_departments=(), region=None, complexity="simple",
-        escalation_level=1, needs_review=False,
-        confidence={"screening": 0.8, "department": 0.95, "region": 0.0, "complexity": 0.95},
-        reason="按职能关键词匹配：gongdian")
-
-
-@pytest.mark.parametrize("content, department", [
-    ("需要电力增容", "gongdian"),
-    ("留抵退税一直没有到账", "shuiwu"),
-    ("招工用工难，社会保险", "renshe"),
-    ("申请施工许可很慢", "zhujian"),
-    ("排污许可证到期需要续办", "shengtai"),
-    ("想申请银行贷款周转", "jinrong"),
-    ("员工子女入学难以解决", "jiaoyu"),
-    ("危险化学品仓库审批", "yingji"),
-])
-def test_single_duty_routes_to_its_department(content, department):
-    decision = run(content)
-    assert (decision.screening, decision.department, decision.co_departments, decision.complexity,
-            decision.needs_review) == ("accepted", department, (), "simple", False)
-    assert decision.confidence["department"] >= 0.85
-
-
-def test_title_words_route_too():
-    decision = run("这个问题已经拖了很久了", title="电力增容")
-    assert decision.department == "gongdian" and decision.needs_review is False
-
-
-def test_two_departments_give_general_with_co_department():
-    decision = run("电费一直算错，另外留抵退税一直没有办理")
-    assert decision == Decision(
-        screening="accepted", department="shuiwu", co_departments=("gongdian",), region=None, complexity="general",
-        escalation_level=1, needs_review=False,
-        confidence={"screening": 0.8, "department": 0.95, "region": 0.0, "complexity": 0.95},
-        reason="按职能关键词匹配：shuiwu")
-
-
-def test_equal_scores_need_review_and_lead_is_alphabetical():
-    decision = run("电费问题和发票问题")
-    assert decision.department == "gongdian"
-    assert decision.co_departments == ("shuiwu",)  # yingshang's single point is below the co threshold of 2
-    assert decision.complexity == "general"
-    assert decision.confidence["department"] == 0.5
-    assert decision.needs_review is True
-
-
-def test_no_keyword_falls_back_to_the_last_category_and_needs_review(org):
-    decision = run("门口有一只流浪猫很吵闹")
-    assert org.fallback_category.code == "other"
-    assert decision == Decision(
-        screening="accepted", department=org.fallback_category.departments[0], co_departments=(), region=None,
-        complexity="simple", escalation_level=1, needs_review=True,
-        confidence={"screening": 0.8, "department": 0.2, "region": 0.0, "complexity": 0.2},
-        reason="未匹配到职能关键词，由综合协调单位牵头，待人工研判")
-    assert decision.department == "yingshang"
-
-
-@pytest.mark.parametrize("content, confidence", [
-    ("研发方面困难很多", 0.55),  # one two-character part: 1 point
-    ("研发补贴和补助困难", 0.7),  # two parts
-    ("停电停电停电", 0.85),  # one full duty
-    ("需要电力增容", 0.95),  # capped
-])
-def test_department_confidence_grows_with_score(content, confidence):
-    decision = run(content)
-    assert decision.confidence["department"] == confidence
-    assert decision.confidence["complexity"] == confidence
-    assert decision.needs_review is (confidence < THRESHOLD)
-
-
-@pytest.mark.parametrize("threshold, review", [(0.0, False), (0.5, False), (0.56, True), (0.99, True)])
-def test_review_threshold_is_applied(threshold, review):
-    assert run("研发方面困难很多", review_threshold=threshold).needs_review is review
-
-
-def test_fallback_without_review_when_threshold_is_low():
-    assert run("门口有一只流浪猫很吵闹", review_threshold=0.1).needs_review is False
-
-
-# ---------------------------------------------------------------- region
-
-@pytest.mark.parametrize("content, region", [
-    ("我们在马金镇的厂房需要电力增容", "majin"),
-    ("我们在马金的厂房需要电力增容", "majin"),  # short form without 镇
-    ("芹阳办事处辖区内停电", "qinyang"),
-    ("芹阳这边经常停电", "qinyang"),  # 办事处 dropped
-    ("音坑乡的厂房停电", "yinkeng"),
-    ("音坑的厂房停电了", "yinkeng"),  # 乡 dropped
-    ("大溪边的厂房停电了", "daxibian"),
-    ("开化经济开发区厂房停电", "kaifaqu"),  # name before its parenthesis
-    ("需要电力增容", None),
-])
-def test_region_from_text(content, region):
-    decision = run(content)
-    assert decision.region == region
-    assert decision.confidence["region"] == (0.9 if region else 0.0)
-
-
-def test_region_from_title():
-    assert run("厂房需要电力增容", title="华埠镇企业").region == "huabu"
-
-
-def test_region_from_enterprise_name():
-    assert run("厂房需要电力增容", name="开化县华埠某某纸业有限公司").region == "huabu"
-
-
-def test_text_region_beats_enterprise_name():
-    assert run("马金镇厂房需要电力增容", name="开化县华埠某某纸业有限公司").region == "majin"
-
-
-@pytest.mark.parametrize("hint, region", [("majin", "majin"), ("马金镇", "majin"), ("kaifaqu", "kaifaqu"),
-                                          ("开化经济开发区(经开区企业社区)", "kaifaqu")])
-def test_region_from_hint_code_or_name(hint, region):
-    assert run("厂房需要电力增容", region_hint=hint).region == region
-
-
-def test_hint_beats_text():
-    assert run("华埠镇厂房需要电力增容", region_hint="majin").region == "majin"
-
-
-def test_unknown_hint_falls_back_to_text():
-    assert run("华埠镇厂房需要电力增容", region_hint="某地").region == "huabu"
-    assert run("厂房需要电力增容", region_hint="某地").region is None
-
-
-def test_find_region_directly(org):
-    assert find_region(["池淮"], None, org) == "chihuai"
-    assert find_region(["无", "苏庄镇某公司"], None, org) == "suzhuang"
-    assert find_region([], "qixi", org) == "qixi"
-    assert find_region([], None, org) is None
-    assert find_region(["马"], None, org) is None
-
-
-@pytest.mark.parametrize("code", ["qinyang", "huabu", "majin", "chihuai", "tongcun", "yanglin", "suzhuang", "qixi",
-                                  "cuntou", "yinkeng", "zhongcun", "changhong", "hetian", "linshan", "daxibian",
-                                  "kaifaqu"])
-def test_every_region_found_by_its_full_name_code_and_hint(org, code):
-    name = next(r.name for r in org.regions if r.code == code)
-    assert find_region([f"位于{name}的企业"], None, org) == code
-    assert find_region([], code, org) == code
-    assert find_region([], name, org) == code
-
-
-# ---------------------------------------------------------------- fingerprint
-
-def test_normalise():
-    assert normalise("  需要 电力增容！ ") == "需要电力增容"
-    assert normalise("ＡＢＣ　１２３，停电。") == "abc123停电"
-    assert normalise("A_B-C (d)") == "abcd"
-    assert normalise("") == ""
-
-
-BASE = fingerprint(NAME, USCC, "需要电力增容，已经等了三个月。")
-
-
-@pytest.mark.parametrize("name, uscc, content", [
-    (NAME, USCC, "需要电力增容，已经等了三个月。"),
-    (NAME, USCC, "需要 电力增容 已经等了三个月"),
-    (NAME, USCC, "需要电力增容！！已经等了三个月……"),
-    (NAME, USCC, "  需要电力增容,已经等了三个月.  "),
-    (NAME, USCC, "需要电力增容　已经等了三个月"),  # ideographic space
-    ("另一个名称", USCC, "需要电力增容，已经等了三个月。"),  # the USCC identifies the enterprise
-    (NAME, " 91330824ma2xxxxxxx ", "需要电力增容，已经等了三个月。"),
-])
-def test_fingerprint_same_enterprise_same_words(name, uscc, content):
-    assert fingerprint(name, uscc, content) == BASE
-
-
-def test_fingerprint_ignores_full_width_characters():
-    assert fingerprint(NAME, None, "ＡＢＣ１２３号线路停电") == fingerprint(NAME, None, "abc123号线路停电")
-    assert fingerprint("ＸＹＺ科技有限公司", None, "停电") == fingerprint("xyz科技有限公司", None, "停电")
-
-
-def test_fingerprint_by_name_without_uscc():
-    assert fingerprint(NAME, None, "停电") == fingerprint(" 开化县 某某纸业（有限公司）", "", "停电")
-    assert fingerprint(NAME, None, "停电") == fingerprint(NAME, "   ", "停电")
-
-
-@pytest.mark.parametrize("name, uscc, content", [
-    (NAME, "91330824MA2YYYYYYY", "需要电力增容，已经等了三个月。"),  # other enterprise
-    (NAME, USCC, "需要电力增容，已经等了四个月。"),  # other words
-    (NAME, None, "需要电力增容，已经等了三个月。"),  # identified by name instead
-])
-def test_fingerprint_differs(name, uscc, content):
-    assert fingerprint(name, uscc, content) != BASE
-
-
-def test_fingerprint_differs_for_other_enterprise_by_name():
-    assert fingerprint("甲公司", None, "停电") != fingerprint("乙公司", None, "停电")
-
-
-def test_fingerprint_shape():
-    assert len(BASE) == 64 and int(BASE, 16) >= 0
+def test_duplicate_proposal():
+    match = DuplicateMatch("case-0", 0.8, True)
+    proposal = triage().propose(Case("需要电力增容", "x"), match, 0.9)
+    assert (proposal.screening, proposal.duplicate_of, proposal.needs_review) == ("duplicate", "case-0", False)
+    assert triage().propose(Case("需要电力增容", "x"), match, 0.5).needs_review is True
 
 
 # ---------------------------------------------------------------- events
 
-MONDAY = datetime(2026, 3, 2, 9, 15, tzinfo=SHANGHAI)
-FRIDAY = datetime(2026, 3, 6, 16, 0, tzinfo=SHANGHAI)
-
-
-def test_confident_decision_gives_triaged_and_assigned(org):
-    decision = run("我们在马金镇的厂房需要电力增容")
-    events = events_for(decision, cause="evt-registered", case_id="case-1", now=MONDAY, org=org, tz=SHANGHAI)
+def test_confident_decision_gives_triaged_and_assigned():
+    proposal = triage().propose(Case("我们在马金镇的厂房需要电力增容", "x"))
+    events = events_for(proposal, cause="evt", case_id="case-1", now=MONDAY, org=ORG, tz=SHANGHAI)
     assert [e.type for e in events] == ["case.triaged", "case.assigned"]
-    triaged, assigned = events
-    assert triaged.event_id == derived_id("evt-registered", "case.triaged")
-    assert assigned.event_id == derived_id("evt-registered", "case.assigned")
-    assert {e.case_id for e in events} == {"case-1"}
-    assert {e.occurred_at for e in events} == {MONDAY}
-    assert triaged.data == Triaged(
-        screening="accepted", duplicate_of=None, department="gongdian", co_departments=[], region="majin",
-        complexity="simple", decided_by="auto", needs_review=False,
-        confidence={"screening": 0.8, "department": 0.95, "region": 0.9, "complexity": 0.95},
-        reason="按职能关键词匹配：gongdian").model_dump(mode="json")
-    assert assigned.data == {"department": "gongdian", "co_departments": [], "region": "majin",
-                             "complexity": "simple", "escalation_level": 1, "due_at": "2026-03-03T09:15:00+08:00"}
+    assert events[0].event_id == derived_id("evt", "case.triaged")
+    triaged = Triaged.model_validate(events[0].data)
+    assert (triaged.decided_by, triaged.department, triaged.region) == ("auto", "gongdian", "majin")
+    assert events[1].data["due_at"] == "2026-03-03T09:15:00+08:00"
+    assert events == events_for(proposal, cause="evt", case_id="case-1", now=MONDAY, org=ORG, tz=SHANGHAI)
 
 
-@pytest.mark.parametrize("now", [MONDAY, FRIDAY, datetime(2026, 3, 7, 11, 0, tzinfo=SHANGHAI),
-                                 datetime(2026, 3, 6, 16, 30, tzinfo=ZoneInfo("UTC"))])
-@pytest.mark.parametrize("content, complexity, days", [
-    ("需要电力增容", "simple", 1),
-    ("电费一直算错，另外留抵退税一直没有办理", "general", 2),
+@pytest.mark.parametrize("complexity, days", [("simple", 1), ("general", 2), ("complex", 3)])
+def test_due_at_by_complexity(complexity, days):
+    probabilities = {"simple": 0.01, "general": 0.01, "complex": 0.01, complexity: 0.97}
+    proposal = triage(complexity=probabilities).propose(Case("马金镇厂房需要电力增容", "x"))
+    assert proposal.complexity == complexity
+    events = events_for(proposal, cause="c", case_id="case-1", now=MONDAY, org=ORG, tz=SHANGHAI)
+    assert Assigned.model_validate(events[1].data).due_at == add_working_days(MONDAY, days, SHANGHAI)
+
+
+def test_waiting_or_not_accepted_gives_only_triaged():
+    for proposal in [triage().propose(Case("华埠镇和马金镇都需要电力增容", "某公司")),  # two regions: review
+                     triage().propose(Case("电费", "x"))]:  # unclear
+        events = events_for(proposal, cause="c", case_id="case-1", now=MONDAY, org=ORG, tz=SHANGHAI)
+        assert [e.type for e in events] == ["case.triaged"]
+
+
+# ---------------------------------------------------------------- duplicates
+
+VOCAB = duplicates.Vocabulary.build(["企业反映停电", "企业反映用地", "企业反映招工", "来电反映税务问题"] * 5)
+
+
+def test_band_keys_are_stable_and_shared_by_near_copies():
+    a = duplicates.index_keys(VOCAB, "马金镇工业园区停电频繁影响生产", "甲公司", "913300001")
+    b = duplicates.index_keys(VOCAB, "马金镇工业园区停电频繁，影响生产！", "甲公司", "913300001")
+    assert a == b and len(a) == duplicates.BANDS + 1 and a[0].startswith("e:")
+    c = duplicates.index_keys(VOCAB, "华埠镇招工困难缺少普工五十人", "乙公司", None)
+    assert not set(a[1:]) & set(c[1:])
+
+
+def test_boilerplate_does_not_make_cases_alike():
+    assert duplicates.matter_text("来电人反映：停电。来电人要求尽快处理。") == "停电"
+
+
+def test_same_enterprise_rewording_same_unit_is_a_duplicate():
+    ent = duplicates.enterprise_key("甲公司", "913300001")
+    earlier = duplicates.Candidate("case-0", "新生产线需要电力增容，报装申请两个月没有答复", ent, "majin", "gongdian")
+    match, confidence = duplicates.best_match(VOCAB, "增容的事等了两个月没人理", ent, "majin", "gongdian",
+                                              [earlier])
+    assert match and match.case_id == "case-0" and match.same_enterprise and confidence >= 0.7
+    other_unit, _ = duplicates.best_match(VOCAB, "增容的事等了两个月没人理", ent, "majin", "shuiwu",
+                                          [earlier])
+    assert other_unit is None
+
+
+def test_other_enterprise_needs_same_place_and_nearly_same_words():
+    mine, theirs = duplicates.enterprise_key("甲", None), duplicates.enterprise_key("乙", None)
+    text = "孔埠村路段塌方，货车无法通行，请尽快修复"
+    earlier = duplicates.Candidate("case-0", text, theirs, "huabu", "jiaotong")
+    assert duplicates.best_match(VOCAB, text + "！", mine, "huabu", "jiaotong", [earlier])[0] is not None
+    assert duplicates.best_match(VOCAB, text, mine, "majin", "jiaotong", [earlier])[0] is None
+    assert duplicates.best_match(VOCAB, "孔埠村招工难", mine, "huabu", "jiaotong", [earlier])[0] is None
+
+
+def test_enterprise_key_prefers_uscc():
+    assert duplicates.enterprise_key("甲", " 9133ab ") == duplicates.enterprise_key("乙", "9133AB")
+    assert duplicates.enterprise_key("开化 甲公司", None) == duplicates.enterprise_key("开化甲公司！", "")
+
+
+# ---------------------------------------------------------------- officers
+
+def doc_with(proposal_fields=None, **extra):
+    proposal = {"screening": "accepted", "department": "gongdian", "co_departments": [], "region": "majin",
+                "complexity": "simple", **(proposal_fields or {})}
+    return {"_id": "case-1", "text": "马金镇停电", "proposal": proposal, "decision": dict(proposal), **extra}
+
+
+def request(**body):
+    return review.DecisionRequest.model_validate(body, context={"org": ORG})
+
+
+def test_reroute_records_who_what_why_and_assigns():
+    fields, events, record = review.decide(request(action="reroute", department="jingxin", reason="属于有序用电"),
+                                           doc_with(), OFFICER, triage(), now=MONDAY, decision_id="d1", tz=SHANGHAI)
+    assert [e.type for e in events] == ["case.triaged", "case.assigned"]
+    assert events[0].data["decided_by"] == "officer" and events[0].data["department"] == "jingxin"
+    assert events[0].event_id == derived_id("officer:d1", "case.triaged")
+    assert record["by"] == "li.officer" and record["at"] == MONDAY and record["reason"] == "属于有序用电"
+    assert record["changes"] == {"department": ["gongdian", "jingxin"]}
+    assert fields["needs_review"] is False and fields["claimed_by"] is None
+
+
+@pytest.mark.parametrize("body, screening, types", [
+    ({"action": "accept"}, "accepted", ["case.triaged", "case.assigned"]),
+    ({"action": "reject", "reason": "个人纠纷"}, "non_business", ["case.triaged"]),
+    ({"action": "ask_detail", "reason": "请说明具体地点"}, "unclear", ["case.triaged"]),
+    ({"action": "duplicate", "duplicate_of": "case-0", "reason": "同一问题"}, "duplicate", ["case.triaged"]),
 ])
-def test_assigned_due_at_is_working_days_by_complexity(org, now, content, complexity, days):
-    decision = run(content)
-    assert decision.complexity == complexity and org.complexity_of(complexity).days == days
-    events = events_for(decision, cause="c", case_id="case-1", now=now, org=org, tz=SHANGHAI)
-    assigned = Assigned.model_validate(events[1].data)
-    assert assigned.due_at == add_working_days(now, days, SHANGHAI)
-    assert assigned.complexity == complexity
-    assert assigned.co_departments == list(decision.co_departments)
+def test_each_action(body, screening, types):
+    _, events, _ = review.decide(request(**body), doc_with(), OFFICER, triage(), now=MONDAY, decision_id="d",
+                                 tz=SHANGHAI)
+    assert [e.type for e in events] == types and events[0].data["screening"] == screening
 
 
-def test_friday_simple_case_is_due_monday(org):
-    events = events_for(run("需要电力增容"), cause="c", case_id="case-1", now=FRIDAY, org=org, tz=SHANGHAI)
-    assert events[1].data["due_at"] == "2026-03-09T16:00:00+08:00"
+def test_accept_with_complex_override_escalates():
+    _, events, _ = review.decide(request(action="accept", complexity="complex"), doc_with(), OFFICER, triage(),
+                                 now=MONDAY, decision_id="d", tz=SHANGHAI)
+    assert events[1].data["escalation_level"] == 2
+    assert events[1].data["due_at"] == add_working_days(MONDAY, 3, SHANGHAI).isoformat()
 
 
-@pytest.mark.parametrize("content, kwargs", [
-    ("门口有一只流浪猫很吵闹", {}),  # fallback, needs review
-    ("电费问题和发票问题", {}),  # tie, needs review
-    ("电费", {}),  # unclear
-    ("需要电力增容", {"duplicate_of": "case-0"}),  # duplicate
+@pytest.mark.parametrize("body, field", [
+    ({"action": "reroute", "reason": "x"}, "department"),
+    ({"action": "reject"}, "reason"),
+    ({"action": "duplicate", "reason": "x"}, "duplicate_of"),
+    ({"action": "accept", "department": "nowhere"}, "department"),
+    ({"action": "accept", "region": "atlantis"}, "region"),
+    ({"action": "accept", "complexity": "hard"}, "complexity"),
+    ({"action": "promote"}, "action"),
 ])
-def test_review_or_not_accepted_gives_only_triaged(org, content, kwargs):
-    decision = run(content, **kwargs)
-    assert decision.needs_review or decision.screening != "accepted"
-    events = events_for(decision, cause="c", case_id="case-1", now=MONDAY, org=org, tz=SHANGHAI)
-    assert [e.type for e in events] == ["case.triaged"]
-    data = Triaged.model_validate(events[0].data)
-    assert data.screening == decision.screening
-    assert data.needs_review == decision.needs_review
-    assert data.duplicate_of == decision.duplicate_of
-    assert data.decided_by == "auto"
+def test_bad_requests_name_the_field(body, field):
+    with pytest.raises(Exception) as info:
+        request(**body)
+    assert field in str(info.value)
 
 
-def test_events_are_deterministic(org):
-    decision = run("需要电力增容")
-    a = events_for(decision, cause="c", case_id="case-1", now=MONDAY, org=org, tz=SHANGHAI)
-    b = events_for(decision, cause="c", case_id="case-1", now=MONDAY, org=org, tz=SHANGHAI)
-    assert a == b
-    c = events_for(decision, cause="other", case_id="case-1", now=MONDAY, org=org, tz=SHANGHAI)
-    assert {e.event_id for e in a}.isdisjoint({e.event_id for e in c})
+def test_duplicate_of_itself_is_refused():
+    with pytest.raises(review.DecisionRefused):
+        review.officer_proposal(request(action="duplicate", duplicate_of="case-1", reason="x"), doc_with(), triage())
 
 
-def test_due_at_follows_the_zone(org):
-    late = datetime(2026, 3, 6, 16, 30, tzinfo=ZoneInfo("UTC"))  # Saturday 00:30 in Shanghai
-    events = events_for(run("需要电力增容"), cause="c", case_id="case-1", now=late, org=org, tz=SHANGHAI)
-    assert events[1].data["due_at"] == "2026-03-10T00:00:00+08:00"
-    assert timedelta(0) < datetime.fromisoformat(events[1].data["due_at"]) - late
+def test_claims_lapse():
+    other = Staff(sub="wang", role="triage_officer", unit=None)
+    doc = {"claimed_by": "wang", "claimed_until": MONDAY + timedelta(minutes=5)}
+    assert review.claim_state(doc, OFFICER, MONDAY, 30) == (False, "wang")
+    assert review.claim_state(doc, other, MONDAY, 30) == (True, None)
+    assert review.claim_state(doc, OFFICER, MONDAY + timedelta(minutes=6), 30) == (True, None)
+
+
+def test_officer_decision_becomes_a_labelled_example():
+    doc = doc_with()
+    _, events, _ = review.decide(request(action="reroute", department="jingxin", reason="x"), doc, OFFICER,
+                                 triage(), now=MONDAY, decision_id="d9", tz=SHANGHAI)
+    example = review.example_from(doc, events[0].data, "d9")
+    assert example["_id"] == "d9" and example["department"] == "jingxin" and example["corrected"] is True
+    assert review.example_of_record(example).source == "officer"

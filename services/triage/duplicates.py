@@ -1,0 +1,157 @@
+"""Near-duplicate detection, pure: MinHash signatures with LSH band keys, and the similarity that decides.
+
+A case is stored with its band keys (an indexed array field); a new case asks the store only for cases that
+share a key (`$in`), so the cost stays flat as the store grows. One extra key names the enterprise, so an
+enterprise's own recent cases are always candidates whatever their wording. The candidates are then compared
+with an IDF-weighted cosine of character bigrams, which discounts the words every case shares (企业, 反映...).
+"""
+
+import hashlib
+import math
+import re
+from collections import Counter
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+import numpy as np
+
+from services.triage.domain import DuplicateMatch, normalise
+
+BANDS = 24
+ROWS = 3  # hashes per band: two cases share a band key with probability J**ROWS (J: Jaccard of their shingles)
+PRIME = (1 << 61) - 1
+# Same enterprise: another wording of the same matter still shares its specific words.
+SAME_ENTERPRISE_SIMILARITY = 0.35
+# Same enterprise and the same lead unit: a rewording shares few exact words, so little overlap is enough.
+SAME_ENTERPRISE_SAME_UNIT_SIMILARITY = 0.08
+# Another enterprise reporting the same matter: nearly the same words, at the same place.
+OTHER_ENTERPRISE_SIMILARITY = 0.75
+COMMON_SHARE = 0.08  # bigrams in more than this share of documents carry no identity (stop-bigrams)
+
+_rng = np.random.default_rng(20260302)  # fixed: the stored keys must stay comparable across restarts
+_A = _rng.integers(1, PRIME, size=BANDS * ROWS, dtype=np.uint64)
+_B = _rng.integers(0, PRIME, size=BANDS * ROWS, dtype=np.uint64)
+
+# Channel boilerplate that says nothing about the matter ("来电人反映：", "请按期办结并反馈").
+_BOILERPLATE = re.compile("|".join([
+    "来电人反映", "来电人要求尽快处理", "企业来电称", "来电反映", "请相关部门核实处理", "助企联络员走访时企业反映",
+    "走访记录", "企业希望尽快解决", "在钱江源亲清半月谈活动中企业提出", "半月谈现场企业代表反映",
+    "县人大代表转交企业诉求", "人大代表反映", "建议相关部门研究解决", "政协委员反映", "政协委员走访企业了解到",
+    "县商会反映会员企业诉求", "行业协会转来会员企业问题", "产业链牵头单位收集的问题", "链长制工作专班反映",
+    "市企呼我应平台交办", "请按期办结并反馈", "市平台转办件", "麻烦尽快处理", "谢谢", "您好",
+]))
+
+
+def matter_text(content: str) -> str:
+    """The words of the matter: normalised, without the channel's framing."""
+    return _BOILERPLATE.sub("", normalise(content))
+
+
+def bigrams(text: str) -> list[str]:
+    return [text[i:i + 2] for i in range(len(text) - 1)]
+
+
+@dataclass(frozen=True)
+class Vocabulary:
+    """Document frequencies of bigrams in a reference corpus: weights and stop-bigrams."""
+
+    idf: dict[str, float]
+    default_idf: float
+    common: frozenset[str]
+
+    @classmethod
+    def build(cls, texts: Iterable[str]) -> "Vocabulary":
+        docs = [set(bigrams(matter_text(t))) for t in texts]
+        counts = Counter(g for doc in docs for g in doc)
+        n = max(len(docs), 1)
+        idf = {g: math.log((1 + n) / (1 + c)) + 1 for g, c in counts.items()}
+        common = frozenset(g for g, c in counts.items() if c / n > COMMON_SHARE)
+        return cls(idf, math.log(1 + n) + 1, common)
+
+    def vector(self, text: str) -> dict[str, float]:
+        counts = Counter(bigrams(matter_text(text)))
+        vec = {g: (1 + math.log(c)) * self.idf.get(g, self.default_idf) for g, c in counts.items()}
+        norm = math.sqrt(sum(v * v for v in vec.values())) or 1.0
+        return {g: v / norm for g, v in vec.items()}
+
+    def similarity(self, a: str, b: str) -> float:
+        va, vb = self.vector(a), self.vector(b)
+        if len(va) > len(vb):
+            va, vb = vb, va
+        return sum(v * vb.get(g, 0.0) for g, v in va.items())
+
+    def shingles(self, text: str) -> set[str]:
+        grams = set(bigrams(matter_text(text)))
+        specific = grams - self.common
+        return specific or grams
+
+
+def _hash64(s: str) -> int:
+    return int.from_bytes(hashlib.blake2b(s.encode(), digest_size=8).digest(), "little") % PRIME
+
+
+def signature(shingles: set[str]) -> np.ndarray:
+    """MinHash signature: for each of BANDS*ROWS hash functions, the smallest hash over the shingles."""
+    if not shingles:
+        return np.full(BANDS * ROWS, PRIME, dtype=np.uint64)
+    values = np.array([_hash64(s) for s in sorted(shingles)], dtype=np.uint64)
+    # a*x + b wraps around modulo 2**64 in uint64 (numpy does not check): a fixed, well-mixed family of hashes
+    with np.errstate(over="ignore"):
+            hashed = (np.outer(_A, values) + _B[:, None]) % np.uint64(PRIME)
+    return hashed.min(axis=1)
+
+
+def band_keys(shingles: set[str]) -> list[str]:
+    sig = signature(shingles)
+    keys = []
+    for band in range(BANDS):
+        chunk = sig[band * ROWS:(band + 1) * ROWS]
+        digest = hashlib.blake2b(chunk.tobytes(), digest_size=6).hexdigest()
+        keys.append(f"b{band}:{digest}")
+    return keys
+
+
+def enterprise_key(name: str, uscc: str | None) -> str:
+    who = (uscc or "").strip().upper() or normalise(name)
+    return "e:" + hashlib.blake2b(who.encode(), digest_size=8).hexdigest()
+
+
+def index_keys(vocabulary: Vocabulary, content: str, name: str, uscc: str | None) -> list[str]:
+    """What a case is stored under: its LSH band keys and its enterprise key."""
+    return [enterprise_key(name, uscc), *band_keys(vocabulary.shingles(content))]
+
+
+@dataclass(frozen=True)
+class Candidate:
+    case_id: str
+    content: str
+    enterprise: str  # enterprise key
+    region: str | None
+    department: str | None = None
+
+
+def best_match(vocabulary: Vocabulary, content: str, enterprise: str, region: str | None, department: str | None,
+               candidates: Iterable[Candidate], other_enterprises: bool = True) -> tuple[DuplicateMatch | None, float]:
+    """The earlier case this one repeats, if any, and a confidence for that judgement.
+
+    Same enterprise: the same matter if the words overlap enough, or overlap a little and the same unit handles
+    both. Another enterprise (when `other_enterprises`): only at the same place and with nearly the same words."""
+    best: DuplicateMatch | None = None
+    best_margin = 0.0
+    for cand in candidates:
+        same = cand.enterprise == enterprise
+        similarity = vocabulary.similarity(content, cand.content)
+        if same and department is not None and cand.department == department:
+            threshold = SAME_ENTERPRISE_SAME_UNIT_SIMILARITY
+        elif same:
+            threshold = SAME_ENTERPRISE_SIMILARITY
+        elif other_enterprises and region is not None and cand.region == region:
+            threshold = OTHER_ENTERPRISE_SIMILARITY
+        else:
+            continue  # another enterprise somewhere else: a different matter however alike the words
+        margin = similarity - threshold
+        if margin >= 0 and (best is None or similarity > best.similarity):
+            best, best_margin = DuplicateMatch(cand.case_id, round(similarity, 3), same), margin
+    if best is None:
+        return None, 0.0
+    return best, round(min(0.99, 0.7 + best_margin), 2)
