@@ -8,6 +8,7 @@ import httpx
 import jwt
 import pytest
 
+from services.registry import SERVICES
 from shared.auth import issue_token
 from tests.integration.harness import TEST_SECRET, Namespace, PlatformProcess, Producer, TopicReader
 
@@ -82,7 +83,8 @@ async def test_metrics_and_health(platform: PlatformProcess) -> None:
     async with httpx.AsyncClient(base_url=platform.base_url) as client:
         health = await client.get("/healthz")
         assert health.status_code == 200
-        assert set(health.json()["services"]) == {"intake", "triage", "sla", "rating", "sync"}
+        assert set(health.json()["services"]) == set(SERVICES)
+        assert all(s["consuming"] for s in health.json()["services"].values())
         metrics = (await client.get("/metrics")).text
     for name in ("qhwy_messages_processed_total", "qhwy_handler_duration_seconds", "qhwy_consumer_ready",
                  "qhwy_cases_open", "faststream_received_messages_total"):
