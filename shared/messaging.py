@@ -82,11 +82,13 @@ class JoinedListener(ConsumerRebalanceListener):
     def __init__(self, on_change: Callable[[bool], None]):
         self.joined = False
         self._on_change = on_change
+        self.partitions: set[int] = set()  # owned now; a job that must run on the owner alone checks it
 
     async def on_partitions_revoked(self, revoked: Any) -> None:
-        pass
+        self.partitions.difference_update(tp.partition for tp in revoked)
 
     async def on_partitions_assigned(self, assigned: Any) -> None:
+        self.partitions.update(tp.partition for tp in assigned)
         self.joined = True
         self._on_change(True)
 
@@ -124,6 +126,11 @@ class Consumer:
     @property
     def joined(self) -> bool:
         return self.listener.joined
+
+    @property
+    def partitions(self) -> frozenset[int]:
+        """The partitions of `topic` this consumer owns at the moment."""
+        return frozenset(self.listener.partitions)
 
     async def _on_message(self, msg: KafkaMessage) -> None:
         record = msg.raw_message

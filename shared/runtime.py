@@ -18,6 +18,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route
 
+from shared.clock import Clock
 from shared.contracts import topics
 from shared.contracts.case_events import UnreadableEvent, parse_case_event
 from shared.contracts.envelope import CaseEvent
@@ -150,18 +151,21 @@ class Runtime:
         self.metrics = platform_metrics(self.registry)
         self.mongo = mongo_client(self.settings)
         self.log = get_logger("qhwy.runtime")
+        self.clock = Clock.from_settings()  # QHWY_CLOCK_START / QHWY_CLOCK_SPEED: frozen, shifted or accelerated
         self.contexts: dict[str, ServiceContext] = {}
         self.parts: dict[str, Parts] = {}
         for name, build in builders.items():
             broker = make_broker(self.settings.kafka_bootstrap, name, self.registry, logging.getLogger(f"faststream.{name}"))
             ctx = ServiceContext(name=name, settings=self.settings, org=self.org, broker=broker, mongo=self.mongo,
-                                 registry=self.registry, metrics=self.metrics)
+                                 registry=self.registry, metrics=self.metrics, clock=self.clock)
             self.contexts[name] = ctx
             self.parts[name] = build(ctx)
 
     async def start(self) -> None:
         if self.settings.jwt_secret.get_secret_value() == DEV_JWT_SECRET:
             self.log.warning("development_jwt_secret", hint="set QHWY_JWT_SECRET outside development")
+        if not self.clock.is_real:
+            self.log.warning("clock_not_real", **self.clock.describe())
         await ensure_topics(self.settings.kafka_bootstrap, [self.settings.topic(t) for t in topics.ALL],
                             self.settings.topic_partitions)
         for name, parts in self.parts.items():

@@ -1,45 +1,211 @@
-"""sla: `case.assigned` and later events -> the deadline record; a periodic scan -> `case.overdue`."""
+"""sla: case events -> each case's clock; a timer sweep -> reminders, overdue, escalation; the units' handling API.
 
+Thin handlers: decode, call the pure rules (domain.py, handling.py), store, publish.
+"""
+
+import asyncio
+import time
+import uuid
+from datetime import datetime, timedelta
 from typing import Any
+from weakref import WeakValueDictionary
 
+from aiokafka.partitioner import murmur2
 from starlette.requests import Request
 from starlette.routing import Route
 
-from services.sla import domain
+from services.sla import domain, handling
+from services.sla.metrics import sla_metrics
+from services.sla.settings import SlaSettings
 from services.sla.store import SlaStore
-from shared.contracts.envelope import CaseEvent
-from shared.http import HttpError, endpoint, int_query, staff_of
+from services.sla.timer_index import TimerIndex
+from shared.auth import require_role
+from shared.contracts.envelope import CaseEvent, derived_id
+from shared.http import HttpError, endpoint, int_query, json_response, read_json, staff_of
 from shared.runtime import Parts, ServiceContext
+from shared.workdays import default_calendar
 
 NAME = "sla"
+SWEEP_CONCURRENCY = 16
+
+
+def policy_for(ctx: ServiceContext, settings: SlaSettings) -> domain.Policy:
+    """The clocks' policy from the organisation file (ladder, its windows) and sla's settings."""
+    windows: dict[int, float] = {}
+    for level in ctx.org.escalation_levels:
+        hours = getattr(level, "response_working_hours", None)  # optional in the organisation file
+        if hours is None:
+            hours = settings.escalation_window_hours.get(level.level)
+        if hours is not None:
+            windows[level.level] = float(hours) * 3600
+    return domain.Policy(
+        calendar=default_calendar(), top_level=ctx.org.top_escalation_level, windows=windows,
+        reminder_fractions=settings.reminder_fractions,
+        end_of_day_lead=timedelta(minutes=settings.end_of_day_reminder_minutes),
+        level_codes={level.level: level.code for level in ctx.org.escalation_levels})
+
+
+def partition_of(case_id: str, partitions: int) -> int:
+    """The partition Kafka's default partitioner puts this key on (murmur2, as the Java client and aiokafka)."""
+    return (murmur2(case_id.encode()) & 0x7FFFFFFF) % partitions
 
 
 def build(ctx: ServiceContext) -> Parts:
+    settings = SlaSettings()
+    policy = policy_for(ctx, settings)
     store = SlaStore(ctx.db, ctx.clock)
+    metrics = sla_metrics(ctx.registry)
+    tz = ctx.settings.tz
     departments = [d.code for d in ctx.org.departments]
+    partitions = ctx.settings.topic_partitions
+    index = TimerIndex()
+
+    # ------------------------------------------------------------------ case events -> clocks
 
     async def on_case_event(parsed: tuple[CaseEvent, Any]) -> str:
         event, _ = parsed
-        applied = await store.deadlines.apply(event.case_id, event.event_id, lambda doc: domain.track(doc, event))
-        return "duplicate" if applied.duplicate else "ok"
+        applied = await store.deadlines.apply(
+            event.case_id, event.event_id,
+            lambda doc: domain.track(doc, event, policy, partition_of(event.case_id, partitions)))
+        if applied.duplicate:
+            return "duplicate"
+        if "next_fire_at" in applied.doc:
+            index.set(event.case_id, applied.doc["next_fire_at"], applied.doc.get("partition"))
+        observe(event, applied.doc)
+        return "ok"
 
-    ctx.consume_case_events(on_case_event)
+    def observe(event: CaseEvent, doc: dict[str, Any]) -> None:
+        complexity = doc.get("complexity") or "unknown"
+        if event.type == "case.accepted" and doc.get("accepted_at") == event.occurred_at:
+            metrics.time_to_accept.labels(complexity).observe(
+                domain.working_seconds(policy, doc.get("started_at"), event.occurred_at) or 0.0)
+        elif event.type == "case.resolved" and doc.get("state") == "resolved" and doc.get("resolved_at"):
+            metrics.time_to_resolve.labels(complexity).observe(
+                domain.working_seconds(policy, doc.get("started_at"), doc["resolved_at"]) or 0.0)
+        elif event.type == "case.escalated":
+            level = event.data.get("to_level")
+            metrics.escalations.labels(policy.level_codes.get(level, str(level))).inc()
 
-    async def scan() -> None:
+    consumer = ctx.consume_case_events(on_case_event)
+
+    # ------------------------------------------------------------------ timers
+
+    async def fire_one(case_id: str, now: datetime) -> None:
+        doc = await store.deadlines.get(case_id)
+        if doc is None or doc.get("next_fire_at") is None or doc["next_fire_at"] > now:
+            if doc is not None:  # the index was stale (another instance or an event moved the timer)
+                index.set(case_id, doc.get("next_fire_at"), doc.get("partition"))
+            return
+        cause = f"sweep:{case_id}:{doc['next_timer']}:{doc['next_fire_at'].isoformat()}"
+        applied = await store.deadlines.apply(
+            case_id, cause, lambda current: domain.fire(current, case_id=case_id, now=now, policy=policy))
+        await ctx.emit(store.deadlines, case_id, applied.events)
+        index.set(case_id, applied.doc.get("next_fire_at"), applied.doc.get("partition"))
+        if not applied.duplicate:
+            for lag in applied.doc.get("last_lags", ()):
+                metrics.timers_fired.labels(lag["kind"]).inc()
+                metrics.timer_lag.labels(lag["kind"]).observe(max(lag["seconds"], 0.0))
+
+    loading: list[asyncio.Task[None]] = []
+
+    async def load_index(owned: frozenset[int]) -> None:
+        for case_id, at, partition in await store.timer_entries():
+            index.set(case_id, at, partition)
+        index.loaded_partitions = owned
+        ctx.log.info("timer_index_loaded", timers=len(index), partitions=sorted(owned))
+
+    async def sweep_timers() -> None:
+        """Fire what fell due, on the partitions this instance owns (one owner per case: no double firing)."""
+        started = time.perf_counter()
+        owned = consumer.partitions
+        if owned - index.loaded_partitions and not (loading and not loading[-1].done()):
+            # new partitions: their timers were kept by another instance until now; read them from the store
+            loading.append(asyncio.create_task(load_index(owned)))
         now = ctx.clock()
-        for doc in await store.due_unannounced(now):
-            case_id, due_at = doc["_id"], doc["due_at"]
-            applied = await store.deadlines.apply(
-                case_id, domain.overdue_cause(case_id, due_at),
-                lambda current: domain.announce_overdue(current, case_id=case_id, due_at=due_at, now=now))
-            await ctx.emit(store.deadlines, case_id, applied.events)
-        open_counts, overdue_counts = await store.open_counts(now)
-        for code in departments:
-            ctx.metrics.cases_open.labels(NAME, code).set(open_counts.get(code, 0))
-            ctx.metrics.cases_overdue.labels(NAME, code).set(overdue_counts.get(code, 0))
+        due = index.take_due(now, owned, settings.timer_batch)
+        gate = asyncio.Semaphore(SWEEP_CONCURRENCY)
 
-    async def sweep() -> None:
+        async def one(case_id: str, at: datetime) -> None:
+            async with gate:
+                try:
+                    await fire_one(case_id, now)
+                except Exception:
+                    index.set(case_id, at, partition_of(case_id, partitions))  # try again next sweep
+                    raise
+
+        results = await asyncio.gather(*(one(case_id, at) for case_id, at in due), return_exceptions=True)
+        failures = [r for r in results if isinstance(r, Exception)]
+        metrics.sweep_duration.observe(time.perf_counter() - started)
+        metrics.last_sweep.set(time.time())
+        if failures:
+            raise failures[0]
+
+    async def refresh_gauges() -> None:
+        now = ctx.clock()
+        due_soon_until = policy.calendar.add_working_seconds(now, settings.due_soon_working_hours * 3600)
+        counts = await store.gauges(now, due_soon_until)
+        # computed first, then swapped in without an await between: a scrape never sees a half-filled family
+        metrics.open_cases.clear()
+        for row in counts["open"]:
+            metrics.open_cases.labels(row.get("state"), row.get("department") or "", row.get("region") or "",
+                                      row.get("complexity") or "").set(row["n"])
+        metrics.overdue_cases.clear()
+        overdue_by_department: dict[str, int] = {}
+        for row in counts["overdue"]:
+            department = row.get("department") or ""
+            metrics.overdue_cases.labels(department, str(row.get("escalation_level"))).set(row["n"])
+            overdue_by_department[department] = overdue_by_department.get(department, 0) + row["n"]
+        metrics.due_soon_cases.clear()
+        for row in counts["due_soon"]:
+            metrics.due_soon_cases.labels(row.get("department") or "").set(row["n"])
+        metrics.resolved_cases.clear()
+        metrics.on_time_ratio.clear()
+        resolved: dict[str, dict[bool, int]] = {}
+        for row in counts["resolved"]:
+            department = row.get("department") or ""
+            metrics.resolved_cases.labels(department, str(bool(row["on_time"])).lower()).set(row["n"])
+            resolved.setdefault(department, {})[bool(row["on_time"])] = row["n"]
+        for department, by in resolved.items():
+            metrics.on_time_ratio.labels(department).set(by.get(True, 0) / max(1, sum(by.values())))
+        metrics.problem_list_cases.clear()
+        for row in counts["problem_list"]:
+            metrics.problem_list_cases.labels(row.get("department") or "").set(row["n"])
+        open_by_department: dict[str, int] = {}
+        for row in counts["open"]:
+            open_by_department[row.get("department") or ""] = open_by_department.get(row.get("department") or "", 0) \
+                + row["n"]
+        for code in departments:  # the platform-wide gauges every service dashboard already shows
+            ctx.metrics.cases_open.labels(NAME, code).set(open_by_department.get(code, 0))
+            ctx.metrics.cases_overdue.labels(NAME, code).set(overdue_by_department.get(code, 0))
+        for year in sorted(policy.calendar.missing_years):
+            metrics.calendar_year_missing.labels(str(year)).set(1)
+
+    async def sweep_outbox() -> None:
         await ctx.sweep_outbox(store.deadlines)
+        await ctx.sweep_outbox(store.handling)
+
+    # ------------------------------------------------------------------ reading
+
+    def iso(value: Any) -> str | None:
+        return value.astimezone(tz).isoformat() if isinstance(value, datetime) else value
+
+    def case_view(doc: dict[str, Any], handling_doc: dict[str, Any] | None = None) -> dict[str, Any]:
+        now = ctx.clock()
+        due_at = doc.get("due_at")
+        status = handling.status_of(handling_doc, doc)
+        return {
+            "case_id": doc["_id"], "status": status, "department": doc.get("department"),
+            "co_departments": doc.get("co_departments", []), "region": doc.get("region"),
+            "complexity": doc.get("complexity"), "escalation_level": doc.get("escalation_level"),
+            "assigned_at": iso(doc.get("started_at")), "due_at": iso(due_at), "accepted_at": iso(doc.get("accepted_at")),
+            "resolved_at": iso(doc.get("resolved_at")), "on_time": doc.get("on_time"),
+            "overdue": status in domain.OPEN_STATES and due_at is not None and due_at <= now,
+            "working_seconds_left": (policy.calendar.working_seconds_between(now, due_at)
+                                     if status in domain.OPEN_STATES and due_at is not None else None),
+            "next_timer": doc.get("next_timer"), "next_fire_at": iso(doc.get("next_fire_at")),
+            "problem_list": doc.get("problem_list", False), "solution": doc.get("solution"),
+            "follow_up_at": doc.get("follow_up_at", []), "closed_at": iso(doc.get("closed_at")),
+        }
 
     async def open_deadlines(request: Request) -> Any:
         staff = staff_of(request, ctx.jwt_secret)
@@ -50,14 +216,112 @@ def build(ctx: ServiceContext) -> Parts:
             department = staff.unit
         limit = int_query(request, "limit", 50, 1, 200)
         skip = int_query(request, "offset", 0, 0, 10_000_000)
-        docs = await store.list_open(department, limit, skip)
+        extra = {"department": department} if department else None
+        docs = await store.list_cases(unit=None, states=list(domain.OPEN_STATES), limit=limit, skip=skip, extra=extra)
+        now = ctx.clock()
         return {"items": [{"case_id": d["_id"], "department": d.get("department"), "complexity": d.get("complexity"),
-                           "due_at": d["due_at"].isoformat(), "escalation_level": d.get("escalation_level"),
-                           "overdue": d["due_at"] <= ctx.clock()} for d in docs],
+                           "due_at": iso(d["due_at"]), "escalation_level": d.get("escalation_level"),
+                           "status": d.get("state"), "next_timer": d.get("next_timer"),
+                           "overdue": d["due_at"] <= now} for d in docs],
                 "limit": limit, "offset": skip}
 
+    def unit_scope(request: Request) -> str | None:
+        staff = staff_of(request, ctx.jwt_secret)
+        require_role(staff, *handling.READING_ROLES)
+        department = request.query_params.get("department")
+        if staff.role == "unit_handler":
+            if department and department != staff.unit:
+                raise HttpError(403, "只能查看本单位的案件")
+            return staff.unit
+        return department
+
+    async def inbox(request: Request) -> Any:
+        """My unit's cases (lead or co-department): open ones by default, earliest deadline first."""
+        unit = unit_scope(request)
+        which = request.query_params.get("state", "open")
+        states = {"open": list(domain.OPEN_STATES), "resolved": ["resolved"], "closed": ["closed"],
+                  "returned": ["returned"], "all": list(domain.STATES)}.get(which)
+        if states is None:
+            raise HttpError(422, "参数 state 应为 open、resolved、closed、returned 或 all",
+                            detail=[{"field": "state", "msg": "unknown state"}])
+        limit = int_query(request, "limit", 50, 1, 200)
+        skip = int_query(request, "offset", 0, 0, 10_000_000)
+        docs = await store.list_cases(unit=unit, states=states, limit=limit, skip=skip)
+        return {"items": [case_view(d) for d in docs], "limit": limit, "offset": skip}
+
+    async def problem_list(request: Request) -> Any:
+        """Resolved cases with an agreed solution, followed up until closed (问题清单)."""
+        unit = unit_scope(request)
+        limit = int_query(request, "limit", 50, 1, 200)
+        skip = int_query(request, "offset", 0, 0, 10_000_000)
+        docs = await store.list_cases(unit=unit, states=["resolved"], limit=limit, skip=skip,
+                                      extra={"problem_list": True})
+        return {"items": [case_view(d) for d in docs], "limit": limit, "offset": skip}
+
+    async def case_detail(request: Request) -> Any:
+        staff = staff_of(request, ctx.jwt_secret)
+        case_id = request.path_params["case_id"]
+        require_role(staff, *handling.READING_ROLES)
+        doc = await store.deadlines.get(case_id)
+        if doc is None:
+            raise HttpError(404, "案件不存在或尚未交办")
+        if not handling.can_read(staff, doc):
+            raise HttpError(403, "只能查看本单位承办或协办的案件")
+        handling_doc = await store.handling.get(case_id)
+        actions = [{**a, "at": iso(a.get("at"))} for a in (handling_doc or {}).get("actions", [])]
+        return {**case_view(doc, handling_doc), "actions": actions}
+
+    # ------------------------------------------------------------------ acting
+
+    locks: WeakValueDictionary[str, asyncio.Lock] = WeakValueDictionary()
+
+    def case_lock(case_id: str) -> asyncio.Lock:
+        lock = locks.get(case_id)
+        if lock is None:
+            lock = locks[case_id] = asyncio.Lock()
+        return lock
+
+    async def act(request: Request) -> Any:
+        staff = staff_of(request, ctx.jwt_secret)
+        case_id, action = request.path_params["case_id"], request.path_params["action"]
+        body_model = handling.BODIES.get(action)
+        if body_model is None:
+            raise HttpError(404, "未知的办理操作")
+        raw = await request.body()
+        body = body_model.model_validate(await read_json(request) if raw.strip() else {})
+        request_id = body.request_id or request.headers.get("idempotency-key") or uuid.uuid4().hex
+        if len(request_id) > 64:
+            raise HttpError(422, "Idempotency-Key 过长", detail=[{"field": "Idempotency-Key", "msg": "too long"}])
+        cause = handling.request_cause(case_id, action, request_id)
+        # one case's actions are stored and published one after another, so they reach the topic in order
+        async with case_lock(case_id):
+            deadline = await store.deadlines.get(case_id)
+            now = ctx.clock()
+            try:
+                applied = await store.handling.apply(case_id, cause, lambda doc: handling.act(
+                    action, body, handling=doc, deadline=deadline, staff=staff, case_id=case_id, cause=cause,
+                    now=now, top_level=policy.top_level))
+            except handling.Refused as refused:
+                raise HttpError(refused.status, refused.message)
+            await ctx.emit(store.handling, case_id, applied.events)
+        entry = next((a for a in reversed(applied.doc.get("actions", [])) if a.get("cause") == cause), None)
+        event_id = applied.events[0].event_id if applied.events else (entry or {}).get("event_id")
+        if event_id is None:  # a repeat whose record we cannot see (should not happen): derive it
+            event_id = derived_id(cause, (entry or {}).get("type", ""))
+        return json_response({"case_id": case_id, "action": action, "event_id": event_id,
+                              "status": applied.doc.get("status"), "repeated": applied.duplicate},
+                             200 if applied.duplicate else 201)
+
     return Parts(
-        routes=[Route("/api/v1/sla/deadlines", endpoint(open_deadlines), methods=["GET"])],
+        routes=[
+            Route("/api/v1/sla/deadlines", endpoint(open_deadlines), methods=["GET"]),
+            Route("/api/v1/units/inbox", endpoint(inbox), methods=["GET"]),
+            Route("/api/v1/units/problem-list", endpoint(problem_list), methods=["GET"]),
+            Route("/api/v1/units/cases/{case_id}", endpoint(case_detail), methods=["GET"]),
+            Route("/api/v1/units/cases/{case_id}/{action}", endpoint(act), methods=["POST"]),
+        ],
         on_start=[store.ensure_indexes],
-        periodic=[(ctx.settings.sla_scan_interval_seconds, scan), (ctx.settings.outbox_sweep_interval_seconds, sweep)],
+        periodic=[(settings.timer_interval_seconds, sweep_timers),
+                  (ctx.settings.sla_scan_interval_seconds, refresh_gauges),
+                  (ctx.settings.outbox_sweep_interval_seconds, sweep_outbox)],
     )

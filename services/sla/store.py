@@ -1,6 +1,13 @@
-"""sla's collection: `deadlines`, one document per assigned case."""
+"""sla's collections.
 
-from collections.abc import Callable
+- `deadlines`: one clock record per assigned case, written only by the owner of the case's Kafka partition
+  (its case-event consumer and its timer sweep, serialised by CaseDocuments' per-key lock);
+- `handling`: one record per case of the units' actions, written only by the handling API.
+
+Two writers never share a document (FerretDB loses concurrent updates of one document: docs/ferretdb.md).
+"""
+
+from collections.abc import Callable, Iterable
 from datetime import datetime
 from typing import Any
 
@@ -9,35 +16,61 @@ from pymongo.asynchronous.database import AsyncDatabase
 
 from shared.store import CaseDocuments
 
+OPEN = {"$in": ["assigned", "accepted"]}
+LIST_FIELDS = {"processed": 0, "outbox": 0, "fired": 0, "last_lags": 0}
+
 
 class SlaStore:
     def __init__(self, db: AsyncDatabase, clock: Callable[[], datetime]):
         self.deadlines = CaseDocuments(db["deadlines"], clock)
+        self.handling = CaseDocuments(db["handling"], clock)
 
     async def ensure_indexes(self) -> None:
         await self.deadlines.ensure_indexes()
+        await self.handling.ensure_indexes()
         col = self.deadlines.collection
+        await col.create_index([("next_fire_at", ASCENDING)])
         await col.create_index([("state", ASCENDING), ("due_at", ASCENDING)])
         await col.create_index([("department", ASCENDING), ("state", ASCENDING), ("due_at", ASCENDING)])
+        await col.create_index([("co_departments", ASCENDING), ("state", ASCENDING)])
 
-    async def due_unannounced(self, now: datetime, limit: int = 500) -> list[dict[str, Any]]:
+    async def due_timers(self, now: datetime, partitions: Iterable[int], limit: int) -> list[dict[str, Any]]:
+        """Records with a timer due, in the partitions this instance owns, earliest first."""
+        owned = sorted(partitions)
+        if not owned:
+            return []
         cursor = self.deadlines.collection.find(
-            {"state": "open", "due_at": {"$lte": now}, "overdue_announced": False}, {"due_at": 1})
-        return await cursor.sort("due_at", ASCENDING).limit(limit).to_list()
+            {"next_fire_at": {"$lte": now}, "partition": {"$in": owned}}, {"next_fire_at": 1, "next_timer": 1})
+        return await cursor.sort("next_fire_at", ASCENDING).limit(limit).to_list()
 
-    async def open_counts(self, now: datetime) -> tuple[dict[str, int], dict[str, int]]:
-        """Open and overdue cases per department ($group with $sum is all FerretDB offers; that is enough)."""
-        async def by_department(match: dict[str, Any]) -> dict[str, int]:
-            cursor = await self.deadlines.collection.aggregate(
-                [{"$match": match}, {"$group": {"_id": "$department", "n": {"$sum": 1}}}])
-            return {doc["_id"]: doc["n"] async for doc in cursor}
+    async def timer_entries(self) -> list[tuple[str, datetime, int | None]]:
+        """Every pending timer (case, when, partition): what the in-memory index is loaded from."""
+        cursor = self.deadlines.collection.find({"next_fire_at": {"$ne": None}}, {"next_fire_at": 1, "partition": 1})
+        return [(doc["_id"], doc["next_fire_at"], doc.get("partition")) async for doc in cursor
+                if doc.get("next_fire_at") is not None]
 
-        return (await by_department({"state": "open"}),
-                await by_department({"state": "open", "due_at": {"$lte": now}}))
+    async def gauges(self, now: datetime, due_soon_until: datetime) -> dict[str, list[dict[str, Any]]]:
+        """Counts for the gauges, by compound keys ($group with $sum is what FerretDB offers)."""
+        col = self.deadlines.collection
 
-    async def list_open(self, department: str | None, limit: int, skip: int) -> list[dict[str, Any]]:
-        query: dict[str, Any] = {"state": "open"}
-        if department:
-            query["department"] = department
-        cursor = self.deadlines.collection.find(query, {"outbox": 0, "processed": 0})
+        async def group(match: dict[str, Any], keys: tuple[str, ...]) -> list[dict[str, Any]]:
+            cursor = await col.aggregate([{"$match": match},
+                                          {"$group": {"_id": {k: f"${k}" for k in keys}, "n": {"$sum": 1}}}])
+            return [{**doc["_id"], "n": doc["n"]} async for doc in cursor]
+
+        return {
+            "open": await group({"state": OPEN}, ("state", "department", "region", "complexity")),
+            "overdue": await group({"state": OPEN, "due_at": {"$lte": now}}, ("department", "escalation_level")),
+            "due_soon": await group({"state": OPEN, "due_at": {"$gt": now, "$lte": due_soon_until}},
+                                    ("department",)),
+            "resolved": await group({"on_time": {"$in": [True, False]}}, ("department", "on_time")),
+            "problem_list": await group({"state": "resolved", "problem_list": True}, ("department",)),
+        }
+
+    async def list_cases(self, *, unit: str | None, states: list[str], limit: int, skip: int,
+                         extra: dict[str, Any] | None = None) -> list[dict[str, Any]]:
+        query: dict[str, Any] = {"state": {"$in": states}, **(extra or {})}
+        if unit:
+            query["$or"] = [{"department": unit}, {"co_departments": unit}]
+        cursor = self.deadlines.collection.find(query, LIST_FIELDS)
         return await cursor.sort("due_at", ASCENDING).skip(skip).limit(limit).to_list()

@@ -1,4 +1,4 @@
-"""services.sla.domain: the deadline record and the overdue announcement."""
+"""services.sla.domain: the clock record, its timers (reminders, overdue, the ladder) and what they fire."""
 
 import copy
 from datetime import datetime, timedelta, timezone
@@ -6,185 +6,237 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from services.sla.domain import announce_overdue, overdue_cause, track
+from services.sla.domain import Policy, fire, schedule, timer_cause, timers, track, working_seconds
 from shared.contracts import case_events as ce
 from shared.contracts.envelope import CaseEvent, derived_id
-from shared.store import Change
+from shared.workdays import WorkCalendar, library_schedules
 
 SHANGHAI = ZoneInfo("Asia/Shanghai")
-ASSIGNED_AT = datetime(2026, 3, 2, 9, 15, tzinfo=SHANGHAI)
-DUE = datetime(2026, 3, 4, 9, 15, tzinfo=SHANGHAI)
-NEW_DUE = datetime(2026, 3, 9, 10, 0, tzinfo=SHANGHAI)
+CALENDAR = WorkCalendar(schedules=library_schedules(), tz=SHANGHAI)
+HOUR = 3600.0
+POLICY = Policy(calendar=CALENDAR, top_level=4, windows={2: 7 * HOUR, 3: 7 * HOUR})
 
 
-def event(type_, data, cause="cause-1", at=ASSIGNED_AT, case_id="case-1"):
-    return CaseEvent.new(cause=cause, type=type_, case_id=case_id, occurred_at=at, data=data)
+def at(y, m, d, hh=0, mm=0):
+    return datetime(y, m, d, hh, mm, tzinfo=SHANGHAI)
+
+
+ASSIGNED_AT = at(2026, 3, 2, 9)   # Monday
+DUE = at(2026, 3, 3, 9)           # simple: one working day
+
+
+def event(type_, data, cause="cause-1", when=ASSIGNED_AT, case_id="case-1"):
+    return CaseEvent.new(cause=cause, type=type_, case_id=case_id, occurred_at=when, data=data)
+
+
+def assigned(when=ASSIGNED_AT, due=DUE, level=1, cause="a1"):
+    return event("case.assigned", ce.Assigned(department="gongdian", co_departments=["shuiwu"], region="majin",
+                                              complexity="simple", escalation_level=level, due_at=due),
+                 cause=cause, when=when)
 
 
 def apply(doc, change):
     new = copy.deepcopy(doc) if doc is not None else {"_id": "case-1"}
-    new.update(change.set)
+    if change is not None:
+        new.update(change.set)
     return new
 
 
-ASSIGNED = event("case.assigned", ce.Assigned(department="gongdian", co_departments=["shuiwu"], region="majin",
-                                              complexity="general", escalation_level=1, due_at=DUE))
-
-OTHERS = {
-    "case.registered": None,  # shape irrelevant: these never reach data access before assignment
-    "case.triaged": ce.Triaged(screening="accepted", decided_by="auto", needs_review=False),
-    "case.accepted": ce.Accepted(department="gongdian", by="wang.wu"),
-    "case.reminded": ce.Reminded(due_at=DUE, level=1),
-    "case.overdue": ce.Overdue(due_at=DUE, escalation_level=1),
-    "case.escalated": ce.Escalated(from_level=1, to_level=2, reason="逾期"),
-    "case.resolved": ce.Resolved(resolution="已办结", resolved_at=DUE - timedelta(hours=1), on_time=True, by="w"),
-    "case.rated": ce.Rated(level="satisfied", satisfied=True),
-    "case.revisited": ce.Revisited(method="onsite", outcome="认可"),
-    "case.referred": ce.Referred(to="jiwei", reason="不满意件"),
-    "case.reopened": ce.Reopened(reason="不满意", due_at=NEW_DUE),
-    "case.closed": ce.Closed(closed_at=NEW_DUE),
-    "case.synced": ce.Synced(target="hotline", direction="outbound"),
-}
+def opened(**kw):
+    return apply(None, track(None, assigned(**kw), POLICY, partition=2))
 
 
-def other(type_):
-    data = OTHERS[type_]
-    if data is None:
-        return CaseEvent(event_id="e", type=type_, case_id="case-1", occurred_at=ASSIGNED_AT, data={})
-    return event(type_, data)
+def run_until(doc, until, step_at=None):
+    """Fire each timer at its own time (a service that never misses), up to `until`; all events in order."""
+    events = []
+    for _ in range(50):
+        pending = timers(doc, POLICY)
+        if not pending or pending[0].at > until:
+            return doc, events
+        now = pending[0].at if step_at is None else step_at
+        change = fire(doc, case_id="case-1", now=now, policy=POLICY)
+        assert change is not None
+        events += change.events
+        doc = apply(doc, change)
+    raise AssertionError("timers never settle")
 
 
-# ---------------------------------------------------------------- track
-
-@pytest.mark.parametrize("doc", [None, {"_id": "case-1", "state": "closed", "escalation_level": 3}])
-def test_assigned_opens_the_clock(doc):
-    change = track(doc, ASSIGNED)
-    assert change == Change(set={
-        "state": "open", "department": "gongdian", "co_departments": ["shuiwu"], "region": "majin",
-        "complexity": "general", "escalation_level": 1, "assigned_at": ASSIGNED_AT, "due_at": DUE,
-        "overdue_announced": False})
-    assert isinstance(change.set["due_at"], datetime)
-    assert change.set["due_at"].utcoffset() == timedelta(hours=8)
-
-
-def test_assigned_with_minimal_data():
-    ev = CaseEvent(event_id="e", type="case.assigned", case_id="c", occurred_at=ASSIGNED_AT,
-                   data={"department": "fagai", "complexity": "simple", "escalation_level": 1,
-                         "due_at": "2026-03-03T09:15:00+08:00"})
-    change = track(None, ev)
-    assert change.set["co_departments"] == [] and change.set["region"] is None
-    assert change.set["due_at"] == datetime(2026, 3, 3, 1, 15, tzinfo=timezone.utc)
+def summary(events):
+    out = []
+    for e in events:
+        if e.type == "case.reminded":
+            out.append(("reminded", e.data["kind"], e.occurred_at.astimezone(SHANGHAI).strftime("%m-%d %H:%M")))
+        elif e.type == "case.overdue":
+            out.append(("overdue", e.data["escalation_level"], e.occurred_at.astimezone(SHANGHAI).strftime("%m-%d %H:%M")))
+        else:
+            out.append(("escalated", f"{e.data['from_level']}->{e.data['to_level']}",
+                        e.occurred_at.astimezone(SHANGHAI).strftime("%m-%d %H:%M")))
+    return out
 
 
-@pytest.mark.parametrize("type_", sorted(OTHERS))
-def test_events_before_assignment_are_ignored(type_):
-    assert track(None, other(type_)) is None
+# ---------------------------------------------------------------- the record
+
+def test_assigned_opens_the_clock():
+    doc = opened()
+    assert doc["state"] == "assigned" and doc["epoch"] == 1 and doc["partition"] == 2
+    assert doc["due_at"] == DUE and doc["started_at"] == ASSIGNED_AT and doc["escalation_level"] == 1
+    assert doc["next_timer"] == "1/remind-50" and doc["next_fire_at"] == at(2026, 3, 2, 14, 30)
 
 
-@pytest.fixture
-def open_doc():
-    return apply(None, track(None, ASSIGNED))
+def test_timers_of_a_simple_case():
+    assert [(t.id, t.at) for t in timers(opened(), POLICY)] == [
+        ("1/remind-50", at(2026, 3, 2, 14, 30)),   # 3.5 of 7 office hours
+        ("1/remind-80", at(2026, 3, 2, 16, 36)),   # 5.6 of 7
+        ("1/remind-eod", at(2026, 3, 2, 17, 0)),   # 30 min before the office day closes: 不过夜
+        ("1/overdue", DUE),
+    ]
 
 
-def test_escalated(open_doc):
-    assert track(open_doc, other("case.escalated")) == Change(set={"escalation_level": 2})
+def test_the_whole_ladder_fires_each_timer_once_in_order():
+    doc, events = run_until(opened(), at(2026, 3, 31))
+    assert summary(events) == [
+        ("reminded", "50", "03-02 14:30"), ("reminded", "80", "03-02 16:36"), ("reminded", "eod", "03-02 17:00"),
+        ("overdue", 1, "03-03 09:00"), ("escalated", "1->2", "03-03 09:00"),
+        ("escalated", "2->3", "03-04 09:00"),   # level 2 had 7 working hours
+        ("escalated", "3->4", "03-05 09:00"),
+    ]
+    assert doc["escalation_level"] == 4 and doc["next_fire_at"] is None and doc["overdue"] is True
+    assert len({e.event_id for e in events}) == len(events)
+    assert events[3].data == {"due_at": "2026-03-03T09:00:00+08:00", "escalation_level": 1, "department": "gongdian"}
+    assert events[0].data["level"] == 1 and events[0].data["due_at"] == "2026-03-03T09:00:00+08:00"
 
 
-def test_resolved(open_doc):
-    assert track(open_doc, other("case.resolved")) == Change(set={
-        "state": "resolved", "resolved_at": datetime(2026, 3, 4, 8, 15, tzinfo=SHANGHAI), "on_time": True})
+def test_ids_derive_from_the_case_and_the_timer():
+    doc = opened()
+    change = fire(doc, case_id="case-1", now=at(2026, 3, 2, 14, 30), policy=POLICY)
+    [reminded] = change.events
+    assert reminded.event_id == derived_id(timer_cause("case-1", "1/remind-50"), "case.reminded")
+    again = fire(doc, case_id="case-1", now=at(2026, 3, 2, 14, 31), policy=POLICY)
+    assert again.events[0].event_id == reminded.event_id
+    assert fire(apply(doc, change), case_id="case-1", now=at(2026, 3, 2, 14, 31), policy=POLICY) is None
 
 
-def test_reopened_gives_a_new_deadline(open_doc):
-    resolved = apply(open_doc, track(open_doc, other("case.resolved")))
-    resolved["overdue_announced"] = True
-    assert track(resolved, other("case.reopened")) == Change(set={
-        "state": "open", "due_at": NEW_DUE, "overdue_announced": False})
+def test_nothing_fires_before_its_time():
+    doc = opened()
+    for now in (ASSIGNED_AT, at(2026, 3, 2, 14, 29)):
+        assert fire(doc, case_id="case-1", now=now, policy=POLICY) is None
+    assert fire(None, case_id="case-1", now=DUE, policy=POLICY) is None
 
 
-def test_closed(open_doc):
-    assert track(open_doc, other("case.closed")) == Change(set={"state": "closed"})
+def test_after_an_outage_everything_due_fires_once_without_stale_reminders():
+    change = fire(opened(), case_id="case-1", now=at(2026, 3, 4, 10), policy=POLICY)
+    assert [(e.type, e.data.get("to_level")) for e in change.events] == [
+        ("case.overdue", None), ("case.escalated", 2), ("case.escalated", 3)]
+    doc = apply(opened(), change)
+    assert doc["fired"] == ["1/remind-50", "1/remind-80", "1/remind-eod", "1/overdue", "1/escalate-3"]
+    assert doc["next_timer"] == "1/escalate-4" and doc["next_fire_at"] == at(2026, 3, 5, 9)
+    lags = {lag["kind"]: lag["seconds"] for lag in change.set["last_lags"]}
+    assert lags["overdue"] == (at(2026, 3, 4, 10) - DUE).total_seconds()
 
 
-@pytest.mark.parametrize("type_", ["case.registered", "case.triaged", "case.accepted", "case.reminded",
-                                   "case.overdue", "case.rated", "case.revisited", "case.referred", "case.synced"])
-def test_other_events_leave_the_record(open_doc, type_):
-    assert track(open_doc, other(type_)) is None
+def test_only_the_latest_of_several_due_reminders_is_sent():
+    change = fire(opened(), case_id="case-1", now=at(2026, 3, 2, 16, 40), policy=POLICY)
+    assert [e.data["kind"] for e in change.events] == ["80"]
 
 
-# ---------------------------------------------------------------- overdue
-
-def test_overdue_cause():
-    assert overdue_cause("case-1", DUE) == "overdue:case-1:2026-03-04T09:15:00+08:00"
-
-
-def test_overdue_cause_differs_per_deadline_and_case():
-    causes = {overdue_cause(case, due) for case in ("case-1", "case-2")
-              for due in (DUE, NEW_DUE, DUE + timedelta(seconds=1))}
-    assert len(causes) == 6
-
-
-def test_not_announced_before_due(open_doc):
-    for now in (ASSIGNED_AT, DUE - timedelta(microseconds=1), DUE - timedelta(days=1)):
-        assert announce_overdue(open_doc, case_id="case-1", due_at=DUE, now=now) is None
+@pytest.mark.parametrize("type_, data, state", [
+    ("case.resolved", ce.Resolved(resolution="已解决", resolved_at=at(2026, 3, 2, 11), on_time=True, by="w"), "resolved"),
+    ("case.returned", ce.Returned(department="gongdian", by="w", reason="非本单位职责"), "returned"),
+    ("case.closed", ce.Closed(closed_at=at(2026, 3, 2, 11)), "closed"),
+])
+def test_resolved_returned_or_closed_stops_the_clock(type_, data, state):
+    doc = opened()
+    change = track(doc, event(type_, data, when=at(2026, 3, 2, 11)), POLICY)
+    doc = apply(doc, change)
+    assert doc["state"] == state and doc["next_fire_at"] is None and timers(doc, POLICY) == []
+    assert fire(doc, case_id="case-1", now=at(2026, 3, 9), policy=POLICY) is None
 
 
-@pytest.mark.parametrize("late", [timedelta(0), timedelta(seconds=1), timedelta(days=3)])
-def test_announced_once_due(open_doc, late):
-    now = DUE + late
-    change = announce_overdue(open_doc, case_id="case-1", due_at=DUE, now=now)
-    assert change.set == {"overdue_announced": True}
-    assert change.push == {}
-    [ev] = change.events
-    assert ev.type == "case.overdue"
-    assert ev.case_id == "case-1"
-    assert ev.occurred_at == now
-    assert ev.event_id == derived_id("overdue:case-1:2026-03-04T09:15:00+08:00", "case.overdue")
-    assert ev.data == {"due_at": "2026-03-04T09:15:00+08:00", "escalation_level": 1}
+def test_accepted_keeps_the_clock_running():
+    doc = opened()
+    doc = apply(doc, track(doc, event("case.accepted", ce.Accepted(department="gongdian", by="w"),
+                                      when=at(2026, 3, 2, 10)), POLICY))
+    assert doc["state"] == "accepted" and doc["accepted_at"] == at(2026, 3, 2, 10)
+    assert doc["next_timer"] == "1/remind-50"
+    # accepting twice keeps the first time
+    assert track(doc, event("case.accepted", ce.Accepted(department="gongdian", by="w"), cause="x"), POLICY) is None
 
 
-def test_announcement_carries_the_current_escalation_level(open_doc):
-    escalated = apply(open_doc, track(open_doc, other("case.escalated")))
-    change = announce_overdue(escalated, case_id="case-1", due_at=DUE, now=DUE)
-    assert change.events[0].data["escalation_level"] == 2
+def test_reopened_case_gets_a_new_clock():
+    doc, _ = run_until(opened(), at(2026, 3, 3, 10))  # overdue, escalated to 2
+    doc = apply(doc, track(doc, event("case.resolved", ce.Resolved(resolution="r", resolved_at=at(2026, 3, 3, 11),
+                                                                   on_time=False, by="w")), POLICY))
+    new_due = at(2026, 3, 10, 9)
+    doc = apply(doc, track(doc, event("case.reopened", ce.Reopened(reason="不满意", due_at=new_due),
+                                      when=at(2026, 3, 9, 9), cause="r1"), POLICY))
+    assert doc["state"] == "assigned" and doc["epoch"] == 2 and doc["due_at"] == new_due and doc["fired"] == []
+    assert [t.id for t in timers(doc, POLICY)] == ["2/remind-50", "2/remind-80", "2/remind-eod", "2/overdue"]
+    doc, events = run_until(doc, at(2026, 3, 10, 9))
+    assert [e.type for e in events][-2:] == ["case.overdue", "case.escalated"]
+    assert events[-1].data["from_level"] == 2 and events[-1].data["to_level"] == 3
 
 
-def test_same_deadline_same_event_id(open_doc):
-    a = announce_overdue(open_doc, case_id="case-1", due_at=DUE, now=DUE)
-    b = announce_overdue(open_doc, case_id="case-1", due_at=DUE, now=DUE + timedelta(hours=5))
-    assert a.events[0].event_id == b.events[0].event_id
+def test_a_manual_escalation_before_the_deadline_raises_the_starting_level():
+    doc = opened()
+    doc = apply(doc, track(doc, event("case.escalated", ce.Escalated(from_level=1, to_level=2, reason="申请协调")),
+                           POLICY))
+    assert doc["escalation_level"] == 2
+    _, events = run_until(doc, DUE)
+    assert summary(events)[-2:] == [("overdue", 2, "03-03 09:00"), ("escalated", "2->3", "03-03 09:00")]
 
 
-def test_no_document_no_announcement():
-    assert announce_overdue(None, case_id="case-1", due_at=DUE, now=DUE + timedelta(days=1)) is None
+def test_a_manual_escalation_on_the_ladder_restarts_the_window():
+    doc, _ = run_until(opened(), DUE)  # level 2, next step Wed 09:00
+    doc = apply(doc, track(doc, event("case.escalated", ce.Escalated(from_level=2, to_level=3, reason="x"),
+                                      when=at(2026, 3, 3, 14), cause="m"), POLICY))
+    assert doc["escalation_level"] == 3
+    assert doc["next_timer"] == "1/escalate-4" and doc["next_fire_at"] == at(2026, 3, 4, 12)  # 3.5 + 3.5 h
 
 
-@pytest.mark.parametrize("state", ["resolved", "closed", None])
-def test_only_open_cases_are_announced(open_doc, state):
-    doc = dict(open_doc)
-    if state is None:
-        del doc["state"]
-    else:
-        doc["state"] = state
-    assert announce_overdue(doc, case_id="case-1", due_at=DUE, now=DUE + timedelta(days=1)) is None
+def test_our_own_escalation_event_coming_back_changes_nothing():
+    doc, events = run_until(opened(), DUE)
+    assert track(doc, events[-1], POLICY) is None
 
 
-def test_only_when_the_stored_deadline_matches(open_doc):
-    resolved = apply(open_doc, track(open_doc, other("case.resolved")))
-    reopened = apply(resolved, track(resolved, other("case.reopened")))
-    late = NEW_DUE + timedelta(days=1)
-    # a scan that read the old deadline: nothing
-    assert announce_overdue(reopened, case_id="case-1", due_at=DUE, now=late) is None
-    # the new deadline: a new announcement with its own id
-    first = announce_overdue(open_doc, case_id="case-1", due_at=DUE, now=late)
-    second = announce_overdue(reopened, case_id="case-1", due_at=NEW_DUE, now=late)
-    assert second is not None
-    assert second.events[0].event_id != first.events[0].event_id
-    assert second.events[0].data["due_at"] == "2026-03-09T10:00:00+08:00"
+def test_complex_case_starting_higher_climbs_from_there():
+    doc = opened(level=2, due=at(2026, 3, 5, 9))
+    _, events = run_until(doc, at(2026, 3, 31))
+    assert [e.data["to_level"] for e in events if e.type == "case.escalated"] == [3, 4]
 
 
-def test_same_instant_in_another_zone_matches(open_doc):
-    due_utc = DUE.astimezone(timezone.utc)  # what the store gives back
-    change = announce_overdue(open_doc, case_id="case-1", due_at=due_utc, now=DUE)
-    assert change is not None
-    assert change.events[0].data["due_at"] == "2026-03-04T01:15:00Z"
+def test_golden_week_timers():
+    doc = opened(when=at(2025, 9, 30, 10), due=at(2025, 10, 9, 10))
+    assert [(t.id.split("/")[1], t.at) for t in timers(doc, POLICY)] == [
+        ("remind-50", at(2025, 9, 30, 15, 30)), ("remind-eod", at(2025, 9, 30, 17)),
+        ("remind-80", at(2025, 10, 9, 8, 36)), ("overdue", at(2025, 10, 9, 10))]
+    _, events = run_until(doc, at(2025, 10, 31))
+    # level 2's window: 7 working hours from Thu 9 Oct 10:00 -> Fri 10 Oct 10:00; level 3's -> Sat 11 Oct (调休)
+    assert summary(events)[-2:] == [("escalated", "2->3", "10-10 10:00"), ("escalated", "3->4", "10-11 10:00")]
+
+
+def test_night_assignment_has_no_end_of_day_reminder():
+    doc = opened(when=at(2026, 3, 2, 22), due=at(2026, 3, 3, 22))
+    assert [(t.id, t.at) for t in timers(doc, POLICY)] == [
+        ("1/remind-50", at(2026, 3, 3, 12)), ("1/remind-80", at(2026, 3, 3, 16, 6)), ("1/overdue", at(2026, 3, 3, 22))]
+
+
+def test_holiday_assignment_window_starts_after_the_holiday():
+    doc = opened(when=at(2026, 2, 17, 11), due=at(2026, 2, 25))  # Spring Festival, 1 working day
+    assert [t.id.split("/")[1] for t in timers(doc, POLICY)] == ["remind-50", "remind-80", "overdue"]
+    assert timers(doc, POLICY)[0].at == at(2026, 2, 24, 12)  # 3.5 office hours into Tue 24 Feb
+
+
+def test_events_before_assignment_are_ignored():
+    for type_, data in (("case.accepted", ce.Accepted(department="x", by="y")),
+                        ("case.reopened", ce.Reopened(reason="r", due_at=DUE))):
+        assert track(None, event(type_, data), POLICY) is None
+
+
+def test_schedule_of_a_closed_record_is_empty():
+    assert schedule({"state": "closed"}, POLICY) == {"next_fire_at": None, "next_timer": None}
+
+
+def test_working_seconds():
+    assert working_seconds(POLICY, ASSIGNED_AT, DUE) == 7 * HOUR
+    assert working_seconds(POLICY, None, DUE) is None
+    assert working_seconds(POLICY, ASSIGNED_AT.astimezone(timezone.utc), at(2026, 3, 2, 10)) == HOUR

@@ -1,139 +1,286 @@
-"""shared.workdays: Monday-Friday working-day deadlines, computed in the given time zone."""
+"""shared.workdays: the holiday calendar, working-day deadlines and working time within office hours."""
 
 from datetime import date, datetime, time, timedelta, timezone
+from pathlib import Path
 from zoneinfo import ZoneInfo
 
+import chinese_calendar
 import pytest
 
-from shared.workdays import add_working_days, is_working_day
+from shared import workdays
+from shared.workdays import (OfficeHours, WorkCalendar, YearSchedule, add_working_days, build_calendar,
+                             is_working_day, library_schedules, load_schedules, parse_year_file, CalendarSettings)
 
 SHANGHAI = ZoneInfo("Asia/Shanghai")
 UTC = ZoneInfo("UTC")
+LIBRARY = library_schedules()
 
-# 2026-03-02 is a Monday; the week runs to Sunday 2026-03-08.
-MONDAY = date(2026, 3, 2)
-WEEK = [MONDAY + timedelta(days=i) for i in range(7)]
-WEEKDAY_NAMES = ["mon", "tue", "wed", "thu", "fri", "sat", "sun"]
-TIMES = [time(0, 0), time(9, 15, 30), time(23, 59, 59, 999999)]
+
+def cal(**kw) -> WorkCalendar:
+    return WorkCalendar(schedules=LIBRARY, tz=kw.pop("tz", SHANGHAI), **kw)
+
+
+def at(y, m, d, hh=0, mm=0, tz=SHANGHAI):
+    return datetime(y, m, d, hh, mm, tzinfo=tz)
+
+
+def days_between(first: date, last: date):
+    return [first + timedelta(days=i) for i in range((last - first).days + 1)]
+
+
+# ---------------------------------------------------------------- which days are working days
+
+def test_every_day_the_library_knows_agrees_with_the_library():
+    calendar = cal()
+    for day in days_between(date(2004, 1, 1), date(2026, 12, 31)):
+        assert calendar.is_working_day(day) is chinese_calendar.is_workday(day), day
+    assert calendar.missing_years == set()
+
+
+@pytest.mark.parametrize("day, working", [
+    (date(2025, 10, 1), False), (date(2025, 10, 8), False),       # Golden Week 2025 (National Day + Mid-Autumn)
+    (date(2025, 9, 28), True), (date(2025, 10, 11), True),        # its 调休 Sunday and Saturday
+    (date(2026, 2, 16), False), (date(2026, 2, 23), False),       # Spring Festival 2026 (Mon, Mon)
+    (date(2026, 2, 14), True), (date(2026, 2, 28), True),         # its 调休 Saturdays
+    (date(2026, 1, 1), False), (date(2026, 1, 4), True),          # New Year's Day 2026, 调休 Sunday
+    (date(2026, 3, 7), False), (date(2026, 3, 9), True),          # an ordinary weekend and Monday
+])
+def test_known_days(day, working):
+    assert cal().is_working_day(day) is working
+
+
+def test_module_level_functions_use_the_real_calendar():
+    assert is_working_day(date(2025, 10, 1)) is False
+    assert is_working_day(date(2025, 10, 11)) is True
+    assert add_working_days(at(2025, 9, 30, 10), 1, SHANGHAI) == at(2025, 10, 9, 10)
+
+
+def test_a_missing_year_falls_back_to_monday_to_friday_and_tells_once():
+    told = []
+    calendar = cal(on_missing_year=told.append)
+    week = days_between(date(2099, 3, 2), date(2099, 3, 8))  # 2099-03-02 is a Monday
+    assert [calendar.is_working_day(d) for d in week] == [True] * 5 + [False] * 2
+    assert [calendar.is_working_day(d) for d in week] == [True] * 5 + [False] * 2
+    calendar.is_working_day(date(2098, 1, 1))
+    assert told == [2099, 2098]
+    assert calendar.missing_years == {2098, 2099}
+
+
+def test_default_calendar_logs_a_missing_year(monkeypatch):
+    lines = []
+    monkeypatch.setattr(workdays, "_log_missing_year", lines.append)
+    calendar = build_calendar(CalendarSettings(), on_missing_year=workdays._log_missing_year)
+    # the default callback was bound at definition time; a fresh one is what a service gets
+    calendar.on_missing_year = lines.append
+    calendar.is_working_day(date(2101, 5, 5))
+    calendar.is_working_day(date(2101, 5, 6))
+    assert lines == [2101]
+
+
+# ---------------------------------------------------------------- data files for later years
+
+YEAR_FILE = """
+year: 2027
+source: test schedule
+holidays:
+  - {from: 2027-01-01, to: 2027-01-03, name: 元旦}
+  - 2027-02-10
+workdays:
+  - 2027-01-09
+"""
+
+
+def test_parse_year_file():
+    schedule = parse_year_file(YEAR_FILE)
+    assert schedule.year == 2027
+    assert schedule.holidays == {date(2027, 1, 1), date(2027, 1, 2), date(2027, 1, 3), date(2027, 2, 10)}
+    assert schedule.workdays == {date(2027, 1, 9)}
+    assert schedule.source == "test schedule"
+
+
+@pytest.mark.parametrize("text, message", [
+    ("holidays: []", "needs a 'year'"),
+    ("year: 2027\nholidays: [2026-05-01]", "not in 2027"),
+    ("year: 2027\nholidays: [2027-05-01]\nworkdays: [2027-05-01]", "both holiday and working day"),
+    ("year: 2027\nholidays: [{from: 2027-05-05, to: 2027-05-01}]", "bad range"),
+    ("year: 2027\nholidays: [may day]", "neither a date"),
+])
+def test_bad_year_files_are_refused(text, message):
+    with pytest.raises(ValueError, match=message):
+        parse_year_file(text)
+
+
+def test_files_add_years_and_override_the_library(tmp_path: Path):
+    (tmp_path / "2027.yaml").write_text(YEAR_FILE, encoding="utf-8")
+    (tmp_path / "2026.yaml").write_text("year: 2026\nholidays: [2026-03-02]\n", encoding="utf-8")
+    told = []
+    calendar = WorkCalendar(schedules=load_schedules(tmp_path), tz=SHANGHAI, on_missing_year=told.append)
+    assert calendar.is_working_day(date(2027, 1, 1)) is False
+    assert calendar.is_working_day(date(2027, 1, 4)) is True
+    assert calendar.is_working_day(date(2027, 1, 9)) is True   # a Saturday made a working day
+    assert calendar.is_working_day(date(2026, 3, 2)) is False  # the file's 2026 replaces the library's
+    assert calendar.is_working_day(date(2026, 10, 1)) is True  # ...entirely
+    assert calendar.is_working_day(date(2025, 10, 1)) is False  # other years still from the library
+    assert told == []
+
+
+def test_shipped_data_directory_loads():
+    schedules = load_schedules()
+    assert set(LIBRARY) <= set(schedules)
+
+
+# ---------------------------------------------------------------- working-day deadlines
+
+# Independent brute force over the library: list the working days, pick by index.
+LIBRARY_WORKING_DAYS = [d for d in days_between(date(2024, 1, 1), date(2026, 12, 31)) if chinese_calendar.is_workday(d)]
+LIBRARY_INDEX = {d: i for i, d in enumerate(LIBRARY_WORKING_DAYS)}
 
 
 def reference(start: datetime, days: int, tz: ZoneInfo) -> datetime:
-    """Independent brute force: list the calendar, keep Mon-Fri (isoweekday 1..5), pick by index."""
     local = start.astimezone(tz)
-    calendar = [local.date() + timedelta(days=i) for i in range(0, 60)]
-    working = [d for d in calendar if d.isoweekday() <= 5]
-    if local.date() in working:
-        base_index, clock = working.index(local.date()), local.time()
-    else:  # a weekend start counts from 00:00 of the first working day after it
-        base_index, clock = 0, time(0, 0)
-    target = working[base_index + days]
-    return datetime(target.year, target.month, target.day, clock.hour, clock.minute, clock.second,
-                    clock.microsecond, tzinfo=tz)
+    if local.date() in LIBRARY_INDEX:
+        base, clock = LIBRARY_INDEX[local.date()], local.time()
+    else:  # a non-working start counts from 00:00 of the first working day after it
+        day = local.date()
+        while day not in LIBRARY_INDEX:
+            day += timedelta(days=1)
+        base, clock = LIBRARY_INDEX[day], time(0, 0)
+    return datetime.combine(LIBRARY_WORKING_DAYS[base + days], clock, tzinfo=tz)
 
 
-def test_week_fixture_is_monday_to_sunday():
-    assert [d.strftime("%a") for d in WEEK] == ["Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun"]
-
-
-@pytest.mark.parametrize("day", WEEK, ids=WEEKDAY_NAMES)
-def test_is_working_day(day):
-    assert is_working_day(day) is (day.isoweekday() <= 5)
-
-
-@pytest.mark.parametrize("tz", [SHANGHAI, UTC], ids=["shanghai", "utc"])
-@pytest.mark.parametrize("clock", TIMES, ids=["midnight", "morning", "last-microsecond"])
-@pytest.mark.parametrize("days", range(6))
-@pytest.mark.parametrize("day", WEEK, ids=WEEKDAY_NAMES)
-def test_matches_brute_force_reference(day, days, clock, tz):
-    start = datetime.combine(day, clock, tzinfo=tz)
-    result = add_working_days(start, days, tz)
-    expected = reference(start, days, tz)
-    assert result == expected
-    # same wall clock in the same zone, not merely the same instant
-    assert result.astimezone(tz).replace(tzinfo=None) == expected.replace(tzinfo=None)
-    assert result.utcoffset() == expected.utcoffset()
-    assert is_working_day(result.astimezone(tz).date())
-    assert result >= start
-
-
-@pytest.mark.parametrize("days", range(6))
-@pytest.mark.parametrize("day", WEEK[:5], ids=WEEKDAY_NAMES[:5])
-def test_weekday_start_keeps_time_of_day_and_counts_whole_working_days(day, days):
-    start = datetime.combine(day, time(9, 15), tzinfo=SHANGHAI)
-    result = add_working_days(start, days, SHANGHAI)
-    assert result.timetz() == time(9, 15, tzinfo=SHANGHAI)
-    # the number of working days in (start date, result date] is exactly `days`
-    between = [start.date() + timedelta(days=i) for i in range(1, (result.date() - start.date()).days + 1)]
-    assert sum(1 for d in between if d.weekday() < 5) == days
+@pytest.mark.parametrize("year", [2024, 2025, 2026])
+def test_every_start_day_of_three_years_matches_brute_force(year):
+    calendar = cal()
+    for day in days_between(date(year, 1, 1), date(year, 12, 20)):
+        for clock in (time(0, 0), time(9, 15), time(23, 59, 59, 999999)):
+            start = datetime.combine(day, clock, tzinfo=SHANGHAI)
+            for days in range(4):
+                result = calendar.add_working_days(start, days)
+                assert result == reference(start, days, SHANGHAI), (start, days)
+                assert calendar.is_working_day(result.date()) and result >= start
+                assert result.utcoffset() == timedelta(hours=8)
 
 
 @pytest.mark.parametrize("start, days, expected", [
-    # weekday starts keep their time of day
-    (datetime(2026, 3, 2, 9, 15, tzinfo=SHANGHAI), 0, datetime(2026, 3, 2, 9, 15, tzinfo=SHANGHAI)),
-    (datetime(2026, 3, 2, 9, 15, tzinfo=SHANGHAI), 1, datetime(2026, 3, 3, 9, 15, tzinfo=SHANGHAI)),
-    (datetime(2026, 3, 2, 9, 15, tzinfo=SHANGHAI), 3, datetime(2026, 3, 5, 9, 15, tzinfo=SHANGHAI)),
-    (datetime(2026, 3, 4, 14, 0, tzinfo=SHANGHAI), 3, datetime(2026, 3, 9, 14, 0, tzinfo=SHANGHAI)),
-    (datetime(2026, 3, 6, 17, 30, tzinfo=SHANGHAI), 1, datetime(2026, 3, 9, 17, 30, tzinfo=SHANGHAI)),
-    (datetime(2026, 3, 6, 17, 30, tzinfo=SHANGHAI), 5, datetime(2026, 3, 13, 17, 30, tzinfo=SHANGHAI)),
-    (datetime(2026, 3, 5, 8, 0, tzinfo=SHANGHAI), 2, datetime(2026, 3, 9, 8, 0, tzinfo=SHANGHAI)),
-    # weekend starts count from 00:00 of the next Monday
-    (datetime(2026, 3, 7, 10, 0, tzinfo=SHANGHAI), 0, datetime(2026, 3, 9, 0, 0, tzinfo=SHANGHAI)),
-    (datetime(2026, 3, 7, 10, 0, tzinfo=SHANGHAI), 1, datetime(2026, 3, 10, 0, 0, tzinfo=SHANGHAI)),
-    (datetime(2026, 3, 8, 23, 59, tzinfo=SHANGHAI), 1, datetime(2026, 3, 10, 0, 0, tzinfo=SHANGHAI)),
-    (datetime(2026, 3, 8, 0, 0, tzinfo=SHANGHAI), 5, datetime(2026, 3, 16, 0, 0, tzinfo=SHANGHAI)),
-    # across a month end (2026-02-27 is a Friday)
-    (datetime(2026, 2, 27, 9, 0, tzinfo=SHANGHAI), 2, datetime(2026, 3, 3, 9, 0, tzinfo=SHANGHAI)),
-    # across a year end (2025-12-31 is a Wednesday)
-    (datetime(2025, 12, 31, 16, 0, tzinfo=SHANGHAI), 3, datetime(2026, 1, 5, 16, 0, tzinfo=SHANGHAI)),
+    # weekday starts keep their time of day, also at night
+    (at(2026, 3, 2, 9, 15), 0, at(2026, 3, 2, 9, 15)),
+    (at(2026, 3, 2, 9, 15), 1, at(2026, 3, 3, 9, 15)),
+    (at(2026, 3, 2, 22, 40), 1, at(2026, 3, 3, 22, 40)),
+    (at(2026, 3, 6, 17, 30), 1, at(2026, 3, 9, 17, 30)),
+    # weekend starts count from 00:00 of the next working day
+    (at(2026, 3, 7, 10), 1, at(2026, 3, 10)),
+    (at(2026, 3, 8, 23, 59), 1, at(2026, 3, 10)),
+    # Golden Week 2025: Tue 30 Sep + 1 -> Thu 9 Oct; a start inside the holiday counts from Thu 9 Oct
+    (at(2025, 9, 30, 10), 1, at(2025, 10, 9, 10)),
+    (at(2025, 9, 30, 10), 3, at(2025, 10, 11, 10)),  # Saturday 11 Oct is a 调休 working day
+    (at(2025, 10, 3, 10), 1, at(2025, 10, 10)),
+    (at(2025, 9, 28, 15), 1, at(2025, 9, 29, 15)),  # submitted on the 调休 Sunday: a working day
+    # Spring Festival 2026 (15-23 Feb): Fri 13 + 1 -> Sat 14 (调休); + 2 -> Tue 24
+    (at(2026, 2, 13, 16), 1, at(2026, 2, 14, 16)),
+    (at(2026, 2, 13, 16), 2, at(2026, 2, 24, 16)),
+    (at(2026, 2, 17, 11), 2, at(2026, 2, 26)),  # from inside the holiday: 00:00 Tue 24, +2
+    (at(2026, 2, 27, 9), 1, at(2026, 2, 28, 9)),  # Saturday 28 Feb is a 调休 working day
+    # New Year 2026: Wed 31 Dec + 3 -> Sun 4 Jan (调休), Mon 5, Tue 6
+    (at(2025, 12, 31, 16), 3, at(2026, 1, 6, 16)),
 ])
-def test_literal_cases(start, days, expected):
-    result = add_working_days(start, days, SHANGHAI)
+def test_literal_deadlines(start, days, expected):
+    result = cal().add_working_days(start, days)
     assert result == expected
-    assert result.utcoffset() == timedelta(hours=8)
-    assert (result.year, result.month, result.day, result.hour, result.minute) == (
-        expected.year, expected.month, expected.day, expected.hour, expected.minute)
+    assert (result.hour, result.minute) == (expected.hour, expected.minute)
 
 
-# Times near midnight: the same instant is a different calendar day in Shanghai and in UTC.
 @pytest.mark.parametrize("start, tz, days, expected", [
-    # Fri 2026-03-06 16:30 UTC = Sat 2026-03-07 00:30 in Shanghai -> weekend rule applies in Shanghai
-    (datetime(2026, 3, 6, 16, 30, tzinfo=timezone.utc), SHANGHAI, 1, datetime(2026, 3, 10, 0, 0, tzinfo=SHANGHAI)),
+    # Fri 2026-03-06 16:30 UTC = Sat 00:30 in Shanghai: the weekend rule applies there, not in UTC
+    (datetime(2026, 3, 6, 16, 30, tzinfo=timezone.utc), SHANGHAI, 1, at(2026, 3, 10)),
     (datetime(2026, 3, 6, 16, 30, tzinfo=timezone.utc), UTC, 1, datetime(2026, 3, 9, 16, 30, tzinfo=UTC)),
-    (datetime(2026, 3, 6, 16, 30, tzinfo=timezone.utc), SHANGHAI, 0, datetime(2026, 3, 9, 0, 0, tzinfo=SHANGHAI)),
-    (datetime(2026, 3, 6, 16, 30, tzinfo=timezone.utc), UTC, 0, datetime(2026, 3, 6, 16, 30, tzinfo=UTC)),
-    # Fri 2026-03-06 15:59 UTC = Fri 23:59 in Shanghai: still Friday there
-    (datetime(2026, 3, 6, 15, 59, tzinfo=timezone.utc), SHANGHAI, 1, datetime(2026, 3, 9, 23, 59, tzinfo=SHANGHAI)),
-    # Sun 2026-03-01 23:30 UTC = Mon 2026-03-02 07:30 in Shanghai: a working day there, weekend in UTC
-    (datetime(2026, 3, 1, 23, 30, tzinfo=timezone.utc), SHANGHAI, 1, datetime(2026, 3, 3, 7, 30, tzinfo=SHANGHAI)),
-    (datetime(2026, 3, 1, 23, 30, tzinfo=timezone.utc), UTC, 1, datetime(2026, 3, 3, 0, 0, tzinfo=UTC)),
-    # Sun 2026-03-01 16:00 UTC = Mon 00:00 in Shanghai exactly
-    (datetime(2026, 3, 1, 16, 0, tzinfo=timezone.utc), SHANGHAI, 2, datetime(2026, 3, 4, 0, 0, tzinfo=SHANGHAI)),
-    # a Shanghai-local input worked in UTC: Mon 2026-03-09 07:00+08:00 = Sun 23:00 UTC
-    (datetime(2026, 3, 9, 7, 0, tzinfo=SHANGHAI), UTC, 1, datetime(2026, 3, 10, 0, 0, tzinfo=UTC)),
+    # Tue 2025-09-30 17:00 UTC = Wed 1 Oct 01:00 in Shanghai: inside Golden Week there
+    (datetime(2025, 9, 30, 17, 0, tzinfo=timezone.utc), SHANGHAI, 1, at(2025, 10, 10)),
 ])
 def test_works_in_the_given_time_zone(start, tz, days, expected):
     result = add_working_days(start, days, tz)
     assert result == expected
     assert result.utcoffset() == expected.utcoffset()
-    assert result.astimezone(tz).replace(tzinfo=None) == expected.replace(tzinfo=None)
 
 
-def test_result_is_expressed_in_the_given_zone():
-    start = datetime(2026, 3, 2, 1, 0, tzinfo=timezone.utc)  # Mon 09:00 in Shanghai
-    result = add_working_days(start, 1, SHANGHAI)
-    assert result.utcoffset() == timedelta(hours=8)
-    assert result.isoformat() == "2026-03-03T09:00:00+08:00"
-
-
-@pytest.mark.parametrize("days", [-1, -2, -100])
-@pytest.mark.parametrize("day", [WEEK[0], WEEK[5]], ids=["weekday", "weekend"])
-def test_negative_days_raise(day, days):
+@pytest.mark.parametrize("days", [-1, -100])
+def test_negative_days_raise(days):
     with pytest.raises(ValueError, match="days must be >= 0"):
-        add_working_days(datetime.combine(day, time(9), tzinfo=SHANGHAI), days, SHANGHAI)
+        cal().add_working_days(at(2026, 3, 2, 9), days)
 
 
-@pytest.mark.parametrize("days, expected", [(10, date(2026, 3, 16)), (20, date(2026, 3, 30)), (23, date(2026, 4, 2))])
-def test_long_spans(days, expected):
-    result = add_working_days(datetime(2026, 3, 2, 12, 0, tzinfo=SHANGHAI), days, SHANGHAI)
-    assert result.date() == expected
-    assert result.time() == time(12, 0)
+# ---------------------------------------------------------------- office hours and working time
+
+def test_office_hours_parse_and_validate():
+    hours = OfficeHours.parse("08:30-12:00, 14:00-17:30")
+    assert hours.periods == ((time(8, 30), time(12)), (time(14), time(17, 30)))
+    assert hours.seconds_per_day == 7 * 3600
+    assert (hours.opens, hours.closes) == (time(8, 30), time(17, 30))
+    for bad in ("9-17", "12:00-08:00", "08:00-12:00,11:00-13:00", "14:00-17:00,08:00-12:00"):
+        with pytest.raises(ValueError):
+            OfficeHours.parse(bad)
+
+
+@pytest.mark.parametrize("start, end, hours", [
+    (at(2026, 3, 2, 9), at(2026, 3, 3, 9), 7),           # Mon 09:00 -> Tue 09:00: 3 + 3.5 + 0.5
+    (at(2026, 3, 2, 12), at(2026, 3, 2, 14), 0),         # lunch
+    (at(2026, 3, 2, 18), at(2026, 3, 3, 8, 30), 0),      # night
+    (at(2026, 3, 6, 17), at(2026, 3, 9, 9), 1),          # over a weekend: 0.5 + 0.5
+    (at(2025, 9, 30, 17), at(2025, 10, 9, 9), 1),        # over Golden Week
+    (at(2025, 10, 10, 9), at(2025, 10, 12, 9), 6.5 + 7),  # Fri and the 调休 Saturday
+    (at(2026, 3, 3, 9), at(2026, 3, 2, 9), 0),           # backwards
+])
+def test_working_seconds_between(start, end, hours):
+    assert cal().working_seconds_between(start, end) == hours * 3600
+
+
+@pytest.mark.parametrize("start, hours, expected", [
+    (at(2026, 3, 2, 9), 0, at(2026, 3, 2, 9)),
+    (at(2026, 3, 2, 9), 3, at(2026, 3, 2, 12)),           # ends exactly at the lunch break
+    (at(2026, 3, 2, 9), 3.5, at(2026, 3, 2, 14, 30)),
+    (at(2026, 3, 2, 20), 1, at(2026, 3, 3, 9, 30)),       # submitted at night
+    (at(2026, 3, 7, 10), 1, at(2026, 3, 9, 9, 30)),       # on a Saturday
+    (at(2025, 9, 30, 17), 1, at(2025, 10, 9, 9)),         # across Golden Week
+    (at(2026, 2, 13, 17), 1, at(2026, 2, 14, 9)),         # into the 调休 Saturday
+])
+def test_add_working_seconds(start, hours, expected):
+    assert cal().add_working_seconds(start, hours * 3600) == expected
+
+
+def test_add_working_seconds_inverts_working_seconds_between():
+    calendar = cal()
+    for day in days_between(date(2025, 9, 25), date(2025, 10, 14)):
+        for clock in (time(0), time(8, 30), time(11, 59), time(12, 30), time(17, 29), time(21)):
+            start = datetime.combine(day, clock, tzinfo=SHANGHAI)
+            for hours in (0.25, 1, 3.5, 7, 13):
+                end = calendar.add_working_seconds(start, hours * 3600)
+                assert calendar.working_seconds_between(start, end) == pytest.approx(hours * 3600)
+                assert calendar.is_office_time(end - timedelta(seconds=1))
+
+
+def test_at_fraction():
+    calendar = cal()
+    start, due = at(2026, 3, 2, 9), at(2026, 3, 3, 9)  # 7 office hours
+    assert calendar.at_fraction(start, due, 0.5) == at(2026, 3, 2, 14, 30)
+    assert calendar.at_fraction(start, due, 0.8) == at(2026, 3, 2, 16, 36)  # 5.6 h: 3 + 2.6
+    assert calendar.at_fraction(start, due, 1.0) == due
+    assert calendar.at_fraction(at(2026, 3, 2, 9), at(2026, 3, 2, 23), 1.0) == at(2026, 3, 2, 17, 30)
+    # a window without office time is split by the wall clock
+    assert calendar.at_fraction(at(2026, 3, 7, 10), at(2026, 3, 7, 12), 0.5) == at(2026, 3, 7, 11)
+
+
+@pytest.mark.parametrize("moment, expected", [
+    (at(2026, 3, 2, 9), at(2026, 3, 2, 17, 30)),
+    (at(2026, 3, 2, 17, 29), at(2026, 3, 2, 17, 30)),
+    (at(2026, 3, 2, 17, 30), None),
+    (at(2026, 3, 2, 20), None),
+    (at(2026, 3, 7, 9), None),                     # Saturday
+    (at(2026, 2, 14, 9), at(2026, 2, 14, 17, 30)),  # 调休 Saturday
+    (at(2025, 10, 2, 9), None),                    # Golden Week
+])
+def test_end_of_office_day(moment, expected):
+    assert cal().end_of_office_day(moment) == expected
+
+
+def test_year_schedule_validates():
+    with pytest.raises(ValueError):
+        YearSchedule(2027, frozenset({date(2026, 1, 1)}), frozenset())

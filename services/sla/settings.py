@@ -1,0 +1,23 @@
+"""sla's own settings (QHWY_SLA_*), beside the platform's shared ones."""
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class SlaSettings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="QHWY_SLA_", frozen=True, extra="ignore")
+
+    # How often the timer sweep looks for reminders, deadlines and escalations that fell due (the gauges are
+    # recomputed every QHWY_SLA_SCAN_INTERVAL_SECONDS).
+    timer_interval_seconds: float = Field(default=1.0, gt=0)
+    # How many due cases one sweep handles at most (the next sweep takes the rest, earliest first).
+    timer_batch: int = Field(default=500, ge=1)
+    # Reminders at these fractions of the working time between assignment and deadline.
+    reminder_fractions: tuple[float, ...] = (0.5, 0.8)
+    # "一般不过夜": a reminder this many minutes before the office day of the assignment closes.
+    end_of_day_reminder_minutes: float = Field(default=30, ge=0)
+    # Working hours each escalation level has to act before the case climbs to the next one, by level number
+    # (level 1 has the "123" deadline itself). The organisation file's `response_working_hours` on a level wins.
+    escalation_window_hours: dict[int, float] = {2: 7.0, 3: 7.0}
+    # "Due soon" means: due within this many working hours.
+    due_soon_working_hours: float = Field(default=4.0, gt=0)
