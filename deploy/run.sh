@@ -23,6 +23,8 @@ trap 'shutdown; exit 0' INT TERM
 
 cd "$REPO_DIR"
 log "starting all services on http://${QHWY_HTTP_HOST:-127.0.0.1}:${QHWY_HTTP_PORT:-8000} (Ctrl-C stops everything)"
+# sync talks to the city platform and hotline simulator mounted at /sim unless real endpoints are configured.
+export QHWY_CITY_SIMULATOR="${QHWY_CITY_SIMULATOR:-1}"
 setsid "$PY" -m services &
 app_pid=$!
 set +e

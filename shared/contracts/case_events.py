@@ -33,6 +33,13 @@ class Registered(_Data):
     title: str | None = None
     region_hint: str | None = None
     reporter_kind: str | None = None
+    # Optional additions (intake, issue 3): the item's id in its channel's own system (hotline ticket, city
+    # platform case) so replies can go back; the enterprise's stable id across channels; the chosen category;
+    # the liaison visit that recorded it.
+    source_ref: str | None = None
+    enterprise_id: str | None = None
+    category: str | None = None
+    visit_id: str | None = None
 
 
 Screening = Literal["accepted", "non_business", "unclear", "duplicate"]
@@ -67,18 +74,23 @@ class Accepted(_Data):
 
 class Reminded(_Data):
     due_at: datetime
-    level: int
+    level: int  # the escalation level that holds the case
+    kind: str | None = None  # sla: "50" / "80" (percent of the working time of the window), "eod" (不过夜)
+    department: str | None = None
 
 
 class Overdue(_Data):
     due_at: datetime
     escalation_level: int
+    department: str | None = None
 
 
 class Escalated(_Data):
     from_level: int
     to_level: int
     reason: str
+    by: str | None = None  # "sla" for the ladder's clock, else the staff member who asked for coordination
+    requested_by: str | None = None  # the unit that asked leadership to coordinate
 
 
 class Resolved(_Data):
@@ -86,22 +98,35 @@ class Resolved(_Data):
     resolved_at: datetime
     on_time: bool
     by: str
+    department: str | None = None
+    # complex cases: the agreed solution and follow-up dates keep the case on the problem list until 销号
+    solution: str | None = None
+    follow_up_at: list[str] | None = None
+    problem_list: bool | None = None
 
 
 class Rated(_Data):
     level: str
     satisfied: bool
     comment: str | None = None
+    round: int | None = None  # which resolution of the case was rated (1 = the first)
+    rectification: bool | None = None  # the resolution followed a referral: the enterprise rates the rectification
+    department: str | None = None  # the unit rated (the case's lead department then)
 
 
 class Revisited(_Data):
     method: Literal["phone", "onsite"]
     outcome: str
+    solved: bool | None = None  # whether the problem is really solved, as the revisit found
+    round: int | None = None
+    by: str | None = None
 
 
 class Referred(_Data):
     to: str
     reason: str
+    round: int | None = None
+    case_file: dict[str, Any] | None = None  # timeline, units and people, deadlines, ratings, revisits
 
 
 class Reopened(_Data):
@@ -111,6 +136,7 @@ class Reopened(_Data):
 
 class Closed(_Data):
     closed_at: datetime
+    by: str | None = None
 
 
 class Returned(_Data):
@@ -127,6 +153,45 @@ class Progressed(_Data):
     department: str
     by: str
     note: str
+    kind: str | None = None  # progress (lead), part (a co-department's part), coordination_request
+    to: str | None = None  # coordination_request: "lead"
+
+
+class RatingAppealed(_Data):
+    """A unit appeals a rating it holds to be mistaken or malicious (申诉)."""
+
+    round: int
+    department: str
+    by: str
+    reason: str
+    evidence: list[str] = []
+
+
+class RatingReviewed(_Data):
+    """A reviewer's decision on an appeal (复核): an excluded rating stays on record but out of the rates."""
+
+    round: int
+    decision: Literal["upheld", "excluded"]
+    by: str
+    reason: str
+
+
+class Supervised(_Data):
+    """A step of the oversight unit's supervision of a referred case (findings, pressing the unit, closing)."""
+
+    action: Literal["finding", "pressed", "closed"]
+    by: str
+    note: str
+    round: int | None = None
+    findings: list[str] = []
+    department: str | None = None
+
+
+class DetailAdded(_Data):
+    """The enterprise adds detail to a case screened as unclear (补充说明); triage decides on it again."""
+
+    detail: str
+    by: str | None = None  # "enterprise", or the staff member who recorded it
 
 
 class Synced(_Data):
@@ -153,6 +218,10 @@ DATA_MODELS: dict[str, tuple[int, type[_Data]]] = {
     "case.synced": (1, Synced),
     "case.returned": (1, Returned),
     "case.progressed": (1, Progressed),
+    "case.rating_appealed": (1, RatingAppealed),
+    "case.rating_reviewed": (1, RatingReviewed),
+    "case.supervised": (1, Supervised),
+    "case.detail_added": (1, DetailAdded),
 }
 
 

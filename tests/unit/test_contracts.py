@@ -23,7 +23,7 @@ EXAMPLE = {
     "submission_id": "hotline-20260302-0001",
     "channel": "hotline",
     "submitted_at": "2026-03-02T09:15:00+08:00",
-    "enterprise": {"name": "开化县某某纸业有限公司", "uscc": "91330824MA2XXXXXXX",
+    "enterprise": {"name": "开化县某某纸业有限公司", "uscc": "91330824MA2XXXXXXY",
                    "contact_name": "张三", "contact_phone": "13800000000"},
     "content": "问题描述……",
     "title": None,
@@ -61,7 +61,7 @@ def test_contract_example_parses(org, form):
     assert sub.submitted_at == datetime(2026, 3, 2, 1, 15, tzinfo=timezone.utc)
     assert sub.submitted_at.utcoffset() == timedelta(hours=8)
     assert sub.enterprise.name == "开化县某某纸业有限公司"
-    assert sub.enterprise.uscc == "91330824MA2XXXXXXX"
+    assert sub.enterprise.uscc == "91330824MA2XXXXXXY"
     assert sub.enterprise.contact_name == "张三"
     assert sub.enterprise.contact_phone == "13800000000"
     assert sub.content == "问题描述……"
@@ -288,7 +288,7 @@ SAMPLES: dict[str, dict] = {
     "case.registered": {
         "submission_id": "hotline-20260302-0001", "channel": "hotline", "tracking_no": "QH2026030200001",
         "received_at": "2026-03-02T09:15:05+08:00", "submitted_at": "2026-03-02T09:15:00+08:00",
-        "enterprise": {"name": "开化县某某纸业有限公司", "uscc": "91330824MA2XXXXXXX", "contact_name": "张*",
+        "enterprise": {"name": "开化县某某纸业有限公司", "uscc": "91330824MA2XXXXXXY", "contact_name": "张*",
                        "contact_phone": "138****0000"},
         "content": "问题描述……", "title": None, "region_hint": None, "reporter_kind": "enterprise"},
     "case.triaged": {"screening": "accepted", "department": "gongdian", "co_departments": [], "region": "majin",
@@ -310,6 +310,11 @@ SAMPLES: dict[str, dict] = {
     "case.synced": {"target": "hotline", "direction": "outbound", "remote_id": "12345-1"},
     "case.returned": {"department": "fagai", "by": "wang.wu", "reason": "不属于本单位职责"},
     "case.progressed": {"department": "fagai", "by": "wang.wu", "note": "已联系企业"},
+    "case.rating_appealed": {"round": 1, "department": "gongdian", "by": "wang.wu", "reason": "企业误评",
+                             "evidence": ["通话录音：企业确认已恢复供电"]},
+    "case.rating_reviewed": {"round": 1, "decision": "excluded", "by": "li.si", "reason": "证据充分，属误评"},
+    "case.supervised": {"action": "pressed", "by": "zhao.liu", "note": "限期整改", "round": 1, "findings": []},
+    "case.detail_added": {"detail": "停电地点在马金镇工业园区二期", "by": "enterprise"},
 }
 
 # one required data field per type, to break
@@ -321,6 +326,10 @@ REQUIRED = {
     "case.synced": "target",
     "case.returned": "reason",
     "case.progressed": "note",
+    "case.rating_appealed": "reason",
+    "case.rating_reviewed": "decision",
+    "case.supervised": "action",
+    "case.detail_added": "detail",
 }
 
 

@@ -1,0 +1,1 @@
+"""The city platform and 12345 hotline simulator (see app.py)."""
