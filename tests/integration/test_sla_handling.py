@@ -135,6 +135,10 @@ async def test_send_back_and_leadership_coordination(ns: Namespace, sla: Platfor
             await asyncio.sleep(0.1)
         else:
             raise AssertionError("the consumer did not fold the actions back")
-        metrics = (await client.get("/metrics")).text
+        for _ in range(100):  # the gauges are refreshed by a periodic job: wait for one that saw the cases
+            metrics = (await client.get("/metrics")).text
+            if "qhwy_sla_open_cases{" in metrics:
+                break
+            await asyncio.sleep(0.2)
         assert 'qhwy_sla_escalations_total{level="leader_in_charge"}' in metrics
         assert "qhwy_sla_open_cases{" in metrics
