@@ -7,7 +7,8 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-$(shell cat pyproject.toml | cksum | cut -d' ' -f1)
 PYTEST_ARGS ?=
 
-.PHONY: setup venv provision run test test-unit infra-up infra-down infra-status token clean-data
+.PHONY: setup venv provision fonts chromium run test test-unit infra-up infra-down infra-status token clean-data \
+	bench-intake bench-triage bench-sla bench-sync bench-insight docs-asyncapi
 
 setup: venv provision fonts
 
@@ -51,13 +52,11 @@ token: venv
 clean-data: infra-down
 	rm -rf var
 
-.PHONY: fonts bench-insight
 # insight: rebuild of all projections (1,000,000 events in memory, a smaller count through Kafka + the store)
 # and the report's generation time. BENCH_INSIGHT_ARGS="--events 200000" for a quicker run.
 bench-insight: venv fonts
 	$(PY) bench/insight_bench.py $(BENCH_INSIGHT_ARGS)
 
-.PHONY: chromium bench-intake
 # Headless Chromium + chromedriver from Debian's packages for the browser tests (tests/e2e), if missing.
 chromium:
 	deploy/chromium.sh
@@ -69,14 +68,12 @@ bench-intake: setup
 
 # sla: one timer sweep over 100,000 open cases, firing lag p50/p99/max, the service's memory
 # (real Kafka and store, its own database prefix and topics, removed afterwards). BENCH_SLA_ARGS="--cases 20000".
-.PHONY: bench-sla
 bench-sla: setup
 	$(PY) bench/sla.py $(BENCH_SLA_ARGS)
 
 # sync: deliveries per second to the city simulator, and the backlog drain after the city was down for 10 minutes
 # at 50 cases a minute (500 escalations pre-loaded with the backoff state such an outage leaves; real store,
 # its own database, removed afterwards). BENCH_SYNC_ARGS="--cases 100" for a quicker run.
-.PHONY: bench-sync docs-asyncapi
 bench-sync: setup
 	$(PY) bench/sync.py $(BENCH_SYNC_ARGS)
 
@@ -86,6 +83,5 @@ docs-asyncapi: venv
 
 # triage: per-field accuracy and duplicate precision/recall/F1 on the corpus's dev split (never trained on), and
 # cases per second through the triage service on the real broker (its own namespace). BENCH_TRIAGE_ARGS="--cases 100".
-.PHONY: bench-triage
 bench-triage: setup
 	$(PY) bench/triage.py $(BENCH_TRIAGE_ARGS)
