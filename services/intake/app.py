@@ -109,7 +109,9 @@ def build(ctx: ServiceContext) -> Parts:
 
     # --- HTTP: the generic submission API (CONTRACT section 1)
     async def post_submission(request: Request) -> Any:
-        body = SubmissionBody.model_validate(await read_json(request), context={"org": ctx.org})
+        # ?verify_uscc=true (the enterprise's page): a credit code with a wrong check character is refused
+        strict = request.query_params.get("verify_uscc") == "true"
+        body = SubmissionBody.model_validate(await read_json(request), context={"org": ctx.org, "strict_uscc": strict})
         if body.submission_id is None:
             body = body.model_copy(update={"submission_id": f"web-{uuid.uuid4()}"})
         submission = Submission.model_validate(body.model_dump())

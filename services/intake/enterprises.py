@@ -24,7 +24,7 @@ def phone_digits(phone: str) -> str:
 
 
 def identity_key(enterprise: Enterprise) -> str:
-    if enterprise.uscc:
+    if enterprise.uscc_verified:  # a code with a wrong check character is no identity
         return f"uscc:{enterprise.uscc}"
     return f"name:{normalise_name(enterprise.name)}|phone:{phone_digits(enterprise.contact_phone)}"
 

@@ -20,6 +20,9 @@ USCC_WEIGHTS = (1, 3, 9, 27, 19, 26, 16, 17, 20, 29, 25, 13, 8, 24, 10, 30, 28)
 _USCC_SHAPE = re.compile(rf"^[{USCC_ALPHABET}]{{18}}$")
 
 
+CHECK_MISMATCH = "check character does not match"
+
+
 def uscc_check_character(first17: str) -> str:
     total = sum(USCC_ALPHABET.index(ch) * w for ch, w in zip(first17, USCC_WEIGHTS, strict=True))
     return USCC_ALPHABET[(31 - total % 31) % 31]
@@ -32,7 +35,7 @@ def uscc_problem(code: str) -> str | None:
     if not _USCC_SHAPE.match(code):
         return "contains characters a credit code cannot have"
     if uscc_check_character(code[:17]) != code[17]:
-        return "check character does not match"
+        return CHECK_MISMATCH
     return None
 
 
@@ -63,14 +66,22 @@ class Enterprise(BaseModel):
 
     @field_validator("uscc")
     @classmethod
-    def _uscc_valid(cls, value: str | None) -> str | None:
+    def _uscc_valid(cls, value: str | None, info: ValidationInfo) -> str | None:
         if value is None or value == "":
             return None  # an empty form field means "not given"
         value = value.upper()
         problem = uscc_problem(value)
-        if problem:
+        # A code of the right shape whose check character does not match is kept, but not trusted as the
+        # enterprise's identity (`uscc_verified`): machine channels (and CONTRACT.md's own example) send such
+        # codes, and a submission must not be lost for it. A person typing into the page is told instead
+        # (validation context `strict_uscc`).
+        if problem and (problem != CHECK_MISMATCH or (info.context or {}).get("strict_uscc")):
             raise ValueError(f"invalid unified social credit code: {problem}")
         return value
+
+    @property
+    def uscc_verified(self) -> bool:
+        return self.uscc is not None and uscc_problem(self.uscc) is None
 
 
 class Reporter(BaseModel):

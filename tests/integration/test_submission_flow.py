@@ -170,3 +170,34 @@ async def test_unknown_and_newer_events_are_skipped(ns: Namespace, platform: Pla
         metrics = (await client.get("/metrics")).text
     assert 'outcome="skipped"' in metrics
     assert 'qhwy_dead_letters_total{service="triage"' not in metrics
+
+
+CONTRACT_EXAMPLE = {  # CONTRACT.md section 1, verbatim
+    "submission_id": "hotline-20260302-0001",
+    "channel": "hotline",
+    "submitted_at": "2026-03-02T09:15:00+08:00",
+    "enterprise": {"name": "开化县某某纸业有限公司", "uscc": "91330824MA2XXXXXXX",
+                   "contact_name": "张三", "contact_phone": "13800000000"},
+    "content": "问题描述……",
+    "title": None,
+    "region_hint": None,
+    "reporter": {"kind": "enterprise", "name": "张三"},
+}
+
+
+async def test_the_contract_example_is_accepted_on_the_topic_and_over_http(
+        ns: Namespace, platform: PlatformProcess, case_events: TopicReader) -> None:
+    """Outside systems copy the contract's example: its placeholder credit code must not cost a case."""
+    async with Producer(ns.infra["QHWY_KAFKA_BOOTSTRAP"]) as producer:
+        await producer.send(ns.topic("qhwy.submissions.v1"), CONTRACT_EXAMPLE, key=CONTRACT_EXAMPLE["submission_id"])
+    values = await case_events.wait_for(lambda v: bool(_ids(v, "hotline-20260302-0001")), what="the example")
+    (case_id,) = _ids(values, "hotline-20260302-0001")
+    registered = next(e for e in values if e["case_id"] == case_id and e["type"] == "case.registered")
+    assert registered["data"]["enterprise"]["contact_phone"] == "138****0000"
+    assert "13800000000" not in str(registered)
+    http_example = {**CONTRACT_EXAMPLE, "submission_id": "hotline-20260302-0002"}
+    async with httpx.AsyncClient(base_url=platform.base_url) as client:
+        response = await client.post("/api/v1/submissions", json=http_example)
+    assert response.status_code == 202, response.text
+    await case_events.wait_for(lambda v: "case.triaged" in types_of(v, response.json()["case_id"]),
+                               what="the HTTP example triaged")

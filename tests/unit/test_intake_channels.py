@@ -35,8 +35,17 @@ def test_valid_credit_codes_accepted(org, code):
     assert sub.enterprise.uscc == code.upper()
 
 
+def test_wrong_check_character_is_kept_unverified_unless_strict(org):
+    """CONTRACT.md's own example code has a wrong check character: machine channels must not lose it."""
+    enterprise = {"name": "某公司", "contact_phone": "13800001234", "uscc": "91330824MA2XXXXXXX"}
+    sub = parse_submission(body(enterprise=enterprise), org)
+    assert sub.enterprise.uscc == "91330824MA2XXXXXXX" and not sub.enterprise.uscc_verified
+    with pytest.raises(ValidationError) as info:
+        Submission.model_validate(body(enterprise=enterprise), context={"org": org, "strict_uscc": True})
+    assert "check character" in info.value.errors()[0]["msg"]
+
+
 @pytest.mark.parametrize("code, problem", [
-    ("91330824MA2XXXXXXX", "check character"),
     ("91330824MA2XXXXXX", "18 characters"),
     ("91330824MA2XXXXXXYY", "18 characters"),
     ("91330824MA2IXXXXXY", "characters"),  # I is not in the alphabet
