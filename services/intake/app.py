@@ -109,9 +109,10 @@ def build(ctx: ServiceContext) -> Parts:
 
     # --- HTTP: the generic submission API (CONTRACT section 1)
     async def post_submission(request: Request) -> Any:
-        # ?verify_uscc=true (the enterprise's page): a credit code with a wrong check character is refused
-        strict = request.query_params.get("verify_uscc") == "true"
-        body = SubmissionBody.model_validate(await read_json(request), context={"org": ctx.org, "strict_uscc": strict})
+        # ?strict=true (the enterprise's page: a person typed it): a credit code with a wrong check character
+        # or an unknown place is refused so that they can correct it; machine channels keep them
+        strict = request.query_params.get("strict") == "true"
+        body = SubmissionBody.model_validate(await read_json(request), context={"org": ctx.org, "strict": strict})
         if body.submission_id is None:
             body = body.model_copy(update={"submission_id": f"web-{uuid.uuid4()}"})
         submission = Submission.model_validate(body.model_dump())

@@ -294,7 +294,7 @@ def validate_rows(rows: list[dict[str, str]], *, channel: str, default_reporter:
         try:
             body["submission_id"] = reporter_submission_id(channel, body)
             # a batch is typed by people: a credit code with a wrong check character is reported on its row
-            submission = Submission.model_validate(body, context={"org": org, "strict_uscc": True})
+            submission = Submission.model_validate(body, context={"org": org, "strict": True})
         except (ValidationError, ValueError) as exc:
             errors = messages(exc) if isinstance(exc, ValidationError) else [{"field": "submitted_at",
                                                                              "message": "收集时间格式不正确"}]

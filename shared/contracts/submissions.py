@@ -74,8 +74,8 @@ class Enterprise(BaseModel):
         # A code of the right shape whose check character does not match is kept, but not trusted as the
         # enterprise's identity (`uscc_verified`): machine channels (and CONTRACT.md's own example) send such
         # codes, and a submission must not be lost for it. A person typing into the page is told instead
-        # (validation context `strict_uscc`).
-        if problem and (problem != CHECK_MISMATCH or (info.context or {}).get("strict_uscc")):
+        # (validation context `strict`: what a person typed, on the page or in a batch file).
+        if problem and (problem != CHECK_MISMATCH or (info.context or {}).get("strict")):
             raise ValueError(f"invalid unified social credit code: {problem}")
         return value
 
@@ -125,7 +125,9 @@ class SubmissionBody(BaseModel):
     @field_validator("region_hint")
     @classmethod
     def _known_region(cls, value: str | None, info: ValidationInfo) -> str | None:
-        """A region code of the organisation file, or one of its region names (normalised to the code)."""
+        """A region code or name of the organisation file (normalised to the code). An unknown code is an error;
+        other free text from a machine channel (its own place description) is kept for triage to read, not lost;
+        typed by a person (context `strict`), it is refused so that they can correct it."""
         org = (info.context or {}).get("org")
         if not value:
             return None
@@ -134,7 +136,9 @@ class SubmissionBody(BaseModel):
         for region in org.regions:
             if value in (region.code, region.name):
                 return region.code
-        raise ValueError(f"unknown region {value!r}")
+        if re.fullmatch(r"[A-Za-z0-9_\-]+", value) or (info.context or {}).get("strict"):
+            raise ValueError(f"unknown region {value!r}")
+        return value
 
     @field_validator("category")
     @classmethod

@@ -41,7 +41,7 @@ def test_wrong_check_character_is_kept_unverified_unless_strict(org):
     sub = parse_submission(body(enterprise=enterprise), org)
     assert sub.enterprise.uscc == "91330824MA2XXXXXXX" and not sub.enterprise.uscc_verified
     with pytest.raises(ValidationError) as info:
-        Submission.model_validate(body(enterprise=enterprise), context={"org": org, "strict_uscc": True})
+        Submission.model_validate(body(enterprise=enterprise), context={"org": org, "strict": True})
     assert "check character" in info.value.errors()[0]["msg"]
 
 
@@ -83,9 +83,15 @@ def test_region_hint_code_or_name_normalised_to_the_code(org, hint, code):
     assert parse_submission(body(region_hint=hint), org).region_hint == code
 
 
+def test_free_text_region_hint_from_a_machine_channel_is_kept(org):
+    assert parse_submission(body(region_hint="城关某工业区"), org).region_hint == "城关某工业区"
+    with pytest.raises(ValidationError):
+        parse_submission(body(region_hint="nowhere"), org)  # an unknown code is always an error
+
+
 def test_unknown_region_and_category_named(org):
     with pytest.raises(ValidationError) as info:
-        parse_submission(body(region_hint="火星镇", category="teleport"), org)
+        Submission.model_validate(body(region_hint="火星镇", category="teleport"), context={"org": org, "strict": True})
     assert sorted(tuple(e["loc"]) for e in info.value.errors()) == [("category",), ("region_hint",)]
     messages = {e["field"]: e["message"] for e in field_errors(info.value)}
     assert messages["region_hint"] == "region_hint: 取值无效"

@@ -41,7 +41,7 @@
     };
     var button = document.getElementById("submit-button");
     button.disabled = true;
-    fetch("/api/v1/submissions?verify_uscc=true", {method: "POST", headers: {"content-type": "application/json"}, body: JSON.stringify(body)})
+    fetch("/api/v1/submissions?strict=true", {method: "POST", headers: {"content-type": "application/json"}, body: JSON.stringify(body)})
       .then(function (r) { return r.json().then(function (data) { return {status: r.status, data: data}; }); })
       .then(function (answer) {
         button.disabled = false;
