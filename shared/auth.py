@@ -1,6 +1,7 @@
 """Staff identity: signed JWT bearer tokens carrying a role and, for unit handlers, a unit.
 
 Issue one with:  qhwy-token --role unit_handler --unit fagai --sub wang.wu
+(a service-to-service token: qhwy-token --role service --sub rating)
 """
 
 import argparse
@@ -11,8 +12,9 @@ from typing import Literal
 
 import jwt
 
-ROLES = ("triage_officer", "unit_handler", "leader", "supervisor", "admin")
-Role = Literal["triage_officer", "unit_handler", "leader", "supervisor", "admin"]
+# "service": one platform service calling another (e.g. rating asking intake for a contact); never a person.
+ROLES = ("triage_officer", "unit_handler", "leader", "supervisor", "admin", "service")
+Role = Literal["triage_officer", "unit_handler", "leader", "supervisor", "admin", "service"]
 ALGORITHM = "HS256"
 ISSUER = "qhwy"
 

@@ -92,8 +92,13 @@ def endpoint(handler: Handler) -> Callable[[Request], Awaitable[JSONResponse]]:
     return run
 
 
-def staff_of(request: Request, secret: str) -> Staff:
-    return verify_token(secret, request.headers.get("authorization"))
+def staff_of(request: Request, secret: str, *, allow_service: bool = False) -> Staff:
+    """The signed-in staff member. A `service` token (one service calling another) is refused unless the
+    endpoint is one that services call, so a service credential opens nothing else."""
+    staff = verify_token(secret, request.headers.get("authorization"))
+    if staff.role == "service" and not allow_service:
+        raise AuthError(403, "服务凭证不能访问此接口")
+    return staff
 
 
 def int_query(request: Request, name: str, default: int, lowest: int, highest: int) -> int:

@@ -34,6 +34,9 @@ TRACKING_NUMBER_ATTEMPTS = 5
 STAFF_ROLES = ("triage_officer", "unit_handler", "leader", "supervisor", "admin")
 # Roles that need an enterprise's full contact data (to call it back); others see it masked.
 CONTACT_ROLES = ("triage_officer", "admin")
+# Who may read one case's full contact: the platform's own services (rating's SMS invitations and revisit
+# calls) and the staff roles that call enterprises back (triage, revisits by leaders and admins).
+CASE_CONTACT_ROLES = ("service", "triage_officer", "leader", "admin")
 
 
 def build(ctx: ServiceContext) -> Parts:
@@ -171,6 +174,20 @@ def build(ctx: ServiceContext) -> Parts:
                 "contact_phone": record.get("contact_phone") if full else mask_phone(record.get("contact_phone")),
                 "first_seen": domain._iso(record.get("first_seen")), "last_seen": domain._iso(record.get("last_seen")),
                 "channels": sorted({c["channel"] for c in cases}), "cases": cases}
+
+    async def staff_case_contact(request: Request) -> Any:
+        """One case's full contact from the private registration record; every disclosure is logged."""
+        staff = staff_of(request, ctx.jwt_secret, allow_service=True)
+        require_role(staff, *CASE_CONTACT_ROLES)
+        case_id = request.path_params["case_id"]
+        registration = await store.registrations.get(case_id)
+        if registration is None:
+            raise HttpError(404, "未找到该问题件")
+        enterprise = (registration.get("submission") or {}).get("enterprise") or {}
+        ctx.log.info("contact_disclosed", case_id=case_id, by=staff.sub, role=staff.role)
+        return {"case_id": case_id, "tracking_no": registration.get("tracking_no"),
+                "enterprise_name": enterprise.get("name"), "contact_name": enterprise.get("contact_name"),
+                "contact_phone": enterprise.get("contact_phone")}
 
     # --- HTTP: the hotline's webhook
     async def hotline_ticket(request: Request) -> Any:
@@ -408,6 +425,7 @@ def build(ctx: ServiceContext) -> Parts:
             Route("/api/v1/cases/{case_id}", endpoint(get_case), methods=["GET"]),
             Route("/api/v1/staff/cases", endpoint(staff_cases), methods=["GET"]),
             Route("/api/v1/staff/enterprises/{enterprise_id}", endpoint(staff_enterprise), methods=["GET"]),
+            Route("/api/v1/staff/cases/{case_id}/contact", endpoint(staff_case_contact), methods=["GET"]),
             Route("/api/v1/channels/hotline/tickets", endpoint(hotline_ticket), methods=["POST"]),
             Route("/api/v1/liaison/officers", endpoint(list_officers), methods=["GET"]),
             Route("/api/v1/liaison/officers/{officer_id}", endpoint(put_officer), methods=["PUT"]),

@@ -22,11 +22,12 @@ from starlette.responses import HTMLResponse
 from starlette.routing import Route
 
 from services.rating import domain, figures, links
+from services.rating.contacts import ContactLookup, ContactUnavailable, ProofThrottle, ServiceToken, phone_ends_with
 from services.rating.links import LinkRefused
 from services.rating.notifier import Invitation, make_notifier
 from services.rating.settings import RatingSettings
 from services.rating.store import RatingStore
-from shared.auth import Staff, issue_token, require_role
+from shared.auth import Staff, require_role
 from shared.contracts import case_events as ce
 from shared.contracts.envelope import CaseEvent
 from shared.http import HttpError, endpoint, int_query, json_response, read_json, staff_of
@@ -45,6 +46,14 @@ class _Body(BaseModel):
 
 class RatingBody(_Body):
     token: str = Field(min_length=1, max_length=4000)
+    level: str = Field(min_length=1, max_length=64)
+    comment: str | None = Field(default=None, max_length=1000)
+
+
+class TrackedRatingBody(_Body):
+    """The tracking page's rating: the tracking number and the last four phone digits prove the enterprise."""
+    tracking_no: str = Field(min_length=1, max_length=64)
+    phone_last4: str = Field(pattern=r"^\d{4}$")
     level: str = Field(min_length=1, max_length=64)
     comment: str | None = Field(default=None, max_length=1000)
 
@@ -100,8 +109,11 @@ def build(ctx: ServiceContext) -> Parts:
         phone_revisit_percent=settings.phone_revisit_percent)
     secret = settings.link_secret.get_secret_value() if settings.link_secret else ctx.jwt_secret
     store = RatingStore(ctx.db, ctx.clock)
-    notifier = make_notifier(settings, ctx.log, lookup_token=lambda: issue_token(
-        ctx.jwt_secret, sub="service:rating", role="admin", ttl_seconds=300))
+    contacts = ContactLookup(
+        settings.contact_lookup_url or
+        f"http://127.0.0.1:{ctx.settings.http_port}/api/v1/staff/cases/{{case_id}}/contact",
+        ServiceToken(ctx.jwt_secret), settings.contact_lookup_timeout_seconds)
+    notifier = make_notifier(settings, ctx.log, contacts)
     refused = Counter("qhwy_rating_links_refused", "Rating links refused, by reason (forged, expired, replayed …)",
                       ["reason"], registry=ctx.registry)
     ratings_given = Counter("qhwy_ratings", "Ratings given by enterprises, by level and source",
@@ -167,6 +179,24 @@ def build(ctx: ServiceContext) -> Parts:
 
     # ------------------------------------------------------------------ Kafka: the case events
 
+    async def note_exclusion(event: CaseEvent, data: ce.RatingReviewed) -> None:
+        """An excluded rating that had started a supervision (and a reopening) is recorded on that supervision."""
+        key = f"{event.case_id}:{data.round}"
+        if data.decision != "excluded" or await store.get(store.supervisions, key) is None:
+            return  # no referral came of this round: nothing to record (and no empty supervision to create)
+        case = await store.cases.get(event.case_id)
+        noted: list[dict[str, Any]] = []
+
+        def decide(doc: dict[str, Any] | None) -> Any:
+            change = domain.note_rating_excluded(doc, case, data, event.occurred_at)
+            noted[:] = [change.set["rating_excluded"]] if change else []
+            return change
+
+        applied = await store.supervisions.apply(key, event.event_id, decide)
+        if noted and not applied.duplicate:
+            ctx.log.warning("supervised_rating_excluded", supervision_id=key,
+                            case_reopened=noted[0]["case_reopened"], by=data.by)
+
     async def on_case_event(parsed: tuple[CaseEvent, Any]) -> str:
         event, data = parsed
         applied = await store.cases.apply(event.case_id, event.event_id,
@@ -178,6 +208,9 @@ def build(ctx: ServiceContext) -> Parts:
             case = await store.cases.get(event.case_id)
             await store.supervisions.apply(f"{event.case_id}:{number}", event.event_id,
                                            lambda doc: domain.open_supervision(doc, event, data, case))
+        if event.type == "case.rating_reviewed":
+            assert isinstance(data, ce.RatingReviewed)
+            await note_exclusion(event, data)
         if event.type in ("case.resolved", "case.rated", "case.revisited", "case.referred"):
             await follow_up(event.case_id)
         return "duplicate" if applied.duplicate else "ok"
@@ -253,6 +286,63 @@ def build(ctx: ServiceContext) -> Parts:
         except LinkRefused as exc:
             raise HttpError(exc.status, exc.message, reason=exc.reason)
 
+    tracked_messages = {
+        "replayed": (409, "该次办理已评价，感谢您的评价"),
+        "superseded": (409, "问题已重新办理，请刷新页面后评价最新的办理结果"),
+        "not_awaiting": (409, "该问题目前不在待评价状态"),
+        "unknown_case": (409, "该问题目前不在待评价状态"),
+        "forged": (409, "问题已重新办理，请刷新页面后评价最新的办理结果"),
+    }
+
+    throttle = ProofThrottle()
+
+    async def proven_case(tracking: str, phone_last4: str, moment: float) -> dict[str, Any]:
+        """The case of a tracking number whose enterprise proved itself with the last four phone digits."""
+        doc = await store.by_tracking_no(tracking)
+        try:
+            contact = await contacts.contact(doc["_id"]) if doc else None
+        except ContactUnavailable:
+            ctx.log.exception("contact_lookup_failed", tracking_no=tracking)
+            raise HttpError(503, "暂时无法核验联系电话，请稍后再试")
+        if doc is None or not phone_ends_with((contact or {}).get("contact_phone"), phone_last4):
+            refused.labels("bad_proof").inc()
+            throttle.failed(tracking, moment)
+            ctx.log.warning("rating_proof_refused", tracking_no=tracking)
+            raise HttpError(404, "查询编号或电话后四位不正确")  # the same answer for both: nothing to probe
+        return doc
+
+    async def post_tracked_rating(request: Request) -> Any:
+        """The tracking page rates the current resolution: one rating per resolution, as by a link."""
+        body = TrackedRatingBody.model_validate(await read_json(request))
+        tracking = body.tracking_no.upper()
+        moment = ctx.clock().timestamp()
+        if throttle.blocked(tracking, moment):
+            refused.labels("proof_throttled").inc()
+            raise HttpError(429, "核验失败次数过多，请稍后再试")
+        doc = await proven_case(tracking, body.phone_last4, moment)
+        if body.level not in policy.level_names:
+            raise HttpError(422, "请选择有效的评价等级", detail=[{"field": "level", "msg": "unknown rating level"}],
+                            fields=["level"])
+        case_id, number, now = doc["_id"], doc.get("round", 0), ctx.clock()
+        cause = f"rate:{case_id}:{number}"  # the link's cause too: one rating per resolution, whichever way
+        try:
+            applied = await store.cases.apply(case_id, cause, lambda current: domain.rate(
+                current, case_id=case_id, link_round=number, level=body.level, comment=body.comment, now=now,
+                source="tracking_page", request_id=cause, policy=policy))
+        except LinkRefused as exc:
+            status, message = tracked_messages[exc.reason]
+            ctx.log.info("tracked_rating_refused", case_id=case_id, round=number, reason=exc.reason)
+            raise HttpError(status, message, reason=exc.reason)
+        await emit_applied(store.cases, case_id, applied.events)
+        if applied.duplicate:
+            raise HttpError(409, tracked_messages["replayed"][1], reason="replayed")
+        ratings_given.labels(body.level, "tracking_page").inc()
+        ctx.log.info("case_rated", case_id=case_id, round=number, level=body.level, source="tracking_page")
+        await follow_up(case_id)
+        satisfied = body.level in policy.satisfied_levels
+        return json_response({"case_id": case_id, "tracking_no": tracking, "round": number, "level": body.level,
+                              "name": policy.level_names[body.level], "satisfied": satisfied}, 201)
+
     def page(title: str, code: int = 200, **values: Any) -> HTMLResponse:
         return HTMLResponse(TEMPLATES.get_template("rate.html").render(title=title, **values), status_code=code)
 
@@ -292,13 +382,29 @@ def build(ctx: ServiceContext) -> Parts:
         return page("评价已提交", message=f"您的评价：{result['name']}。{follow}")
 
     async def rating_status(request: Request) -> Any:
-        tracking = request.query_params.get("tracking_no")
+        """What the tracking page shows about rating. Tracking numbers are sequential, so the resolution and the
+        rating given are shown only to an enterprise that proves itself with the last four phone digits (as
+        for the case itself); without them, only whether a rating is awaited."""
+        tracking = request.query_params.get("tracking_no") or ""
         if not tracking:
             raise HttpError(422, "请提供查询编号", detail=[{"field": "tracking_no", "msg": "required"}],
                             fields=["tracking_no"])
-        doc = await store.by_tracking_no(tracking)
-        if doc is None:
-            raise HttpError(404, "未找到该查询编号对应的问题件")
+        last4 = request.query_params.get("phone_last4")
+        if last4 is None:
+            doc = await store.by_tracking_no(tracking)
+            if doc is None:
+                raise HttpError(404, "未找到该查询编号对应的问题件")
+            full = domain.rating_status(doc, policy)
+            return {"case_id": doc["_id"], "tracking_no": tracking,
+                    **{k: full[k] for k in ("awaiting", "round", "rectification", "levels") if k in full}}
+        if not (last4.isdigit() and len(last4) == 4):
+            raise HttpError(422, "联系电话后四位应为4位数字", detail=[{"field": "phone_last4", "msg": "4 digits"}],
+                            fields=["phone_last4"])
+        moment = ctx.clock().timestamp()
+        if throttle.blocked(tracking, moment):
+            refused.labels("proof_throttled").inc()
+            raise HttpError(429, "核验失败次数过多，请稍后再试")
+        doc = await proven_case(tracking, last4, moment)
         return {"case_id": doc["_id"], "tracking_no": tracking, **domain.rating_status(doc, policy)}
 
     async def resend(request: Request) -> Any:
@@ -390,6 +496,26 @@ def build(ctx: ServiceContext) -> Parts:
         docs = await store.listing(store.revisits, query, "created_at", limit, skip)
         return {"items": [task_view(d) for d in docs], "limit": limit, "offset": skip}
 
+    async def open_revisit(request: Request) -> Any:
+        """One task as the revisit staff open it to call or visit: with the enterprise's full contact, asked of
+        intake with the staff member's own token (intake logs who saw it)."""
+        revisit_staff(request)
+        key = request.path_params["task_id"]
+        doc = await store.get(store.revisits, key)
+        if doc is None:
+            raise HttpError(404, "未找到该回访任务")
+        view = task_view({**doc, "_id": key})
+        bearer = request.headers.get("authorization", "").partition(" ")[2].strip()
+        try:
+            contact = await contacts.contact(doc["case_id"], bearer=bearer)
+        except ContactUnavailable as exc:
+            ctx.log.warning("revisit_contact_unavailable", task_id=key, error=str(exc))
+            contact = None
+        view["contact"] = None if contact is None else {
+            "name": contact.get("contact_name"), "phone": contact.get("contact_phone"),
+            "enterprise_name": contact.get("enterprise_name")}
+        return view
+
     async def record(request: Request) -> Any:
         staff = revisit_staff(request)
         body = RevisitBody.model_validate(await read_json(request))
@@ -411,7 +537,7 @@ def build(ctx: ServiceContext) -> Parts:
         limit, skip = page_params(request)
         query = {"state": request.query_params.get("state", "open")}
         docs = await store.listing(store.supervisions, query, "referred_at", limit, skip)
-        return {"items": [{"supervision_id": d["_id"], **{k: domain.iso(v) for k, v in d.items()
+        return {"items": [{"supervision_id": d["_id"], **{k: domain.plain(v) for k, v in d.items()
                                                              if k not in ("_id", "actions")}} for d in docs],
                 "limit": limit, "offset": skip, "findings": settings.findings}
 
@@ -422,7 +548,7 @@ def build(ctx: ServiceContext) -> Parts:
         if doc is None:
             raise HttpError(404, "未找到该监督件")
         case = await store.case(doc["case_id"])
-        view = {k: domain.iso(v) for k, v in doc.items() if k not in ("_id", "actions", "case_file")}
+        view = {k: domain.plain(v) for k, v in doc.items() if k not in ("_id", "actions", "case_file")}
         return {**view, "supervision_id": key, "findings_catalogue": settings.findings,
                 "actions": [{k: domain.iso(v) for k, v in a.items()} for a in doc.get("actions", [])],
                 "case_file_at_referral": doc.get("case_file"),
@@ -534,12 +660,14 @@ def build(ctx: ServiceContext) -> Parts:
             Route("/e/rate/{token}", rate_page, methods=["GET"]),
             Route("/e/rate/{token}", rate_form, methods=["POST"]),
             Route("/api/v1/rating/ratings", endpoint(post_rating), methods=["POST"]),
+            Route("/api/v1/rating/tracked-ratings", endpoint(post_tracked_rating), methods=["POST"]),
             Route("/api/v1/rating/status", endpoint(rating_status), methods=["GET"]),
             Route("/api/v1/rating/resend", endpoint(resend), methods=["POST"]),
             Route("/api/v1/rating/awaiting", endpoint(awaiting), methods=["GET"]),
             Route("/api/v1/rating/inbox", endpoint(inbox), methods=["GET"]),
             Route("/api/v1/rating/cases/{case_id}", endpoint(get_case_file), methods=["GET"]),
             Route("/api/v1/rating/revisits", endpoint(list_revisits), methods=["GET"]),
+            Route("/api/v1/rating/revisits/{task_id}", endpoint(open_revisit), methods=["GET"]),
             Route("/api/v1/rating/revisits/{task_id}/record", endpoint(record), methods=["POST"]),
             Route("/api/v1/rating/supervisions", endpoint(list_supervisions), methods=["GET"]),
             Route("/api/v1/rating/supervisions/{case_id}/{round:int}", endpoint(open_supervision), methods=["GET"]),

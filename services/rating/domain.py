@@ -100,7 +100,7 @@ def fold(doc: dict[str, Any] | None, event: CaseEvent, data: BaseModel, policy: 
                 _add(new, "revisited_by", data.by)
             if data.solved is False:
                 events += _refer(new, event.case_id, number, "回访发现问题未解决", event.occurred_at, event.event_id,
-                                 policy)
+                                 policy, referred_for="revisit")
     elif kind == "case.referred":
         assert isinstance(data, ce.Referred)
         current = new["rounds"].get(str(data.round or new["round"]))
@@ -124,6 +124,9 @@ def fold(doc: dict[str, Any] | None, event: CaseEvent, data: BaseModel, policy: 
             else:
                 assert isinstance(data, ce.RatingReviewed)
                 rating.update(appeal=data.decision, excluded=data.decision == "excluded")
+                current = new["rounds"][str(data.round)]
+                if data.decision == "excluded" and current.get("referred_for") == "rating":
+                    current["referral_rating_excluded"] = True
     elif kind == "case.supervised":
         assert isinstance(data, ce.Supervised)
         current = new["rounds"].get(str(data.round or new["round"]))
@@ -173,17 +176,23 @@ def _record_rating(new: dict[str, Any], case_id: str, number: int, *, level: str
     new["last_rated_at"] = at
     if satisfied:
         return []
-    return _refer(new, case_id, number, f"企业评价为“{policy.level_names.get(level, level)}”", at, cause, policy)
+    return _refer(new, case_id, number, f"企业评价为“{policy.level_names.get(level, level)}”", at, cause, policy,
+                  referred_for="rating")
 
 
 def _refer(new: dict[str, Any], case_id: str, number: int, reason: str, at: datetime, cause: str,
-           policy: Policy) -> list[CaseEvent]:
-    """Refer a round to the oversight unit and reopen the case for rectification (once per round)."""
+           policy: Policy, referred_for: str) -> list[CaseEvent]:
+    """Refer a round to the oversight unit and reopen the case for rectification (once per round).
+
+    `referred_for` ("rating" or "revisit") says what caused it, so that an appeal that excludes the rating can
+    be recorded on the supervision it started.
+    """
     current = new["rounds"][str(number)]
     if current.get("referred"):
         return []
     due = add_working_days(at, policy.rectification_working_days, policy.tz)
-    current.update(referred=True, referral_reason=reason, referred_at=at, rectification_due_at=due)
+    current.update(referred=True, referral_reason=reason, referred_at=at, rectification_due_at=due,
+                   referred_for=referred_for)
     referred = CaseEvent.new(cause=cause, type="case.referred", case_id=case_id, occurred_at=at,
                              data=ce.Referred(to=policy.oversight_unit, reason=reason, round=number,
                                               case_file=case_file(new, case_id)))
@@ -257,6 +266,15 @@ def case_file(doc: dict[str, Any], case_id: str) -> dict[str, Any]:
 
 def iso(value: Any) -> Any:
     return value.isoformat() if isinstance(value, datetime) else value
+
+
+def plain(value: Any) -> Any:
+    """A stored value for JSON: datetimes as ISO text, however deep."""
+    if isinstance(value, dict):
+        return {k: plain(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [plain(v) for v in value]
+    return iso(value)
 
 
 # ================================================================ the enterprise rates
@@ -404,6 +422,30 @@ def open_supervision(doc: dict[str, Any] | None, event: CaseEvent, data: ce.Refe
 
 
 SUPERVISION_ACTIONS = ("finding", "pressed", "closed")
+
+
+def note_rating_excluded(doc: dict[str, Any] | None, case: dict[str, Any] | None, data: ce.RatingReviewed,
+                         at: datetime) -> Change | None:
+    """An appeal excluded the rating that started this supervision (and reopened the case): say so on it.
+
+    The supervision stays as it is (open or closed) and the reopening stands; the supervisor decides what follows
+    (e.g. close it as 未发现问题). No event of its own: the review is already the audited `case.rating_reviewed`.
+    """
+    if doc is None or data.decision != "excluded" or doc.get("rating_excluded"):
+        return None
+    current = ((case or {}).get("rounds") or {}).get(str(data.round)) or {}
+    caused_by = current.get("referred_for") or ("rating" if str(doc.get("reason", "")).startswith("企业评价")
+                                                 else "revisit")
+    if caused_by != "rating":
+        return None  # referred for a failed revisit: the exclusion of the rating does not touch it
+    reopened = bool(current.get("reopened"))
+    note = ("申诉复核已排除引发本次监督的企业评价" + ("（案件已因该评价重新交办整改）" if reopened else "") +
+            f"：{mask_text(data.reason)}")
+    entry = {"action": "rating_excluded", "by": data.by, "at": at, "note": note, "findings": []}
+    return Change(set={
+        "rating_excluded": {"by": data.by, "at": at, "reason": mask_text(data.reason), "case_reopened": reopened},
+        "actions": [*doc.get("actions", []), entry],
+    })
 
 
 def supervise(doc: dict[str, Any] | None, *, action: str, by: str, note: str, findings: list[str],

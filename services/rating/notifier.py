@@ -1,12 +1,12 @@
 """How a rating link reaches the enterprise: an SMS gateway in production, the log in development."""
 
-from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Protocol
 
 import httpx
 
+from services.rating.contacts import ContactLookup, ContactUnavailable
 from services.rating.settings import RatingSettings
 from shared.masking import mask_text
 
@@ -50,28 +50,27 @@ class LogNotifier:
 class HttpSmsNotifier:
     """Production: POST the message to the county's SMS gateway (JSON; bearer token if configured).
 
-    Public events carry the contact phone masked; when a contact lookup URL is configured the full number is
-    fetched from it (the owner of the contact data answers `{"contact_phone": ...}`), otherwise the gateway is
-    given the case and tracking number to address the message itself.
+    Public events carry the contact phone masked; the full number comes from intake through `contacts` (a case
+    intake does not know, e.g. one from another platform, goes to the gateway without a phone, with the case and
+    tracking number for the gateway to address it itself).
     """
 
-    def __init__(self, settings: RatingSettings, transport: httpx.AsyncBaseTransport | None = None,
-                 lookup_token: Callable[[], str] | None = None):
+    def __init__(self, settings: RatingSettings, contacts: ContactLookup | None = None,
+                 transport: httpx.AsyncBaseTransport | None = None):
         if not settings.sms_url:
             raise ValueError("QHWY_RATING_SMS_URL is required with QHWY_RATING_NOTIFIER=sms_http")
         self.settings = settings
-        self.lookup_token = lookup_token
+        self.contacts = contacts
         self.client = httpx.AsyncClient(timeout=settings.sms_timeout_seconds, transport=transport)
 
     async def _phone(self, invitation: Invitation) -> str | None:
-        if not self.settings.contact_lookup_url:
+        if self.contacts is None:
             return None
-        headers = {"authorization": f"Bearer {self.lookup_token()}"} if self.lookup_token else {}
-        response = await self.client.get(self.settings.contact_lookup_url.format(case_id=invitation.case_id),
-                                         headers=headers)
-        if response.status_code != 200:
-            raise NotifierError(f"contact lookup answered {response.status_code}")
-        return response.json().get("contact_phone")
+        try:
+            contact = await self.contacts.contact(invitation.case_id)
+        except ContactUnavailable as exc:
+            raise NotifierError(str(exc)) from exc
+        return (contact or {}).get("contact_phone")
 
     async def send(self, invitation: Invitation) -> None:
         headers = {}
@@ -90,7 +89,7 @@ class HttpSmsNotifier:
         await self.client.aclose()
 
 
-def make_notifier(settings: RatingSettings, log: Any, lookup_token: Callable[[], str] | None = None) -> Notifier:
+def make_notifier(settings: RatingSettings, log: Any, contacts: ContactLookup | None = None) -> Notifier:
     if settings.notifier == "sms_http":
-        return HttpSmsNotifier(settings, lookup_token=lookup_token)
+        return HttpSmsNotifier(settings, contacts)
     return LogNotifier(log)

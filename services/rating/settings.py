@@ -47,6 +47,8 @@ class RatingSettings(BaseSettings):
     sms_url: str | None = None
     sms_token: SecretStr | None = None
     sms_timeout_seconds: float = 5.0
-    # An endpoint that answers the full contact phone of a case ({case_id} is replaced); public events carry it
-    # masked, so the SMS gateway needs this to address the enterprise.
+    # intake's endpoint that answers a case's full contact ({case_id} is replaced); public events carry it masked,
+    # and the SMS gateway, the tracking-page proof and revisit calls need it. Unset: the all-in-one origin
+    # (http://127.0.0.1:{QHWY_HTTP_PORT}/api/v1/staff/cases/{case_id}/contact). Asked with a `service` token.
     contact_lookup_url: str | None = None
+    contact_lookup_timeout_seconds: float = Field(default=5.0, gt=0)

@@ -2,6 +2,8 @@
 tracking page, see the case move after triage. Screenshots go to test-artifacts/e2e/."""
 
 import asyncio
+import uuid
+from datetime import UTC, datetime
 
 import httpx
 import pytest
@@ -11,7 +13,9 @@ from selenium.webdriver.support import expected_conditions as EC
 from selenium.webdriver.support.ui import Select, WebDriverWait
 
 from tests.e2e.conftest import ARTIFACTS
-from tests.integration.harness import PlatformProcess, valid_uscc
+from shared.contracts import case_events as ce
+from shared.contracts.envelope import CaseEvent
+from tests.integration.harness import Namespace, PlatformProcess, Producer, valid_uscc
 
 pytestmark = pytest.mark.integration
 PHONE = "13800005678"
@@ -21,7 +25,8 @@ def wait(driver: WebDriver, seconds: float = 15) -> WebDriverWait:
     return WebDriverWait(driver, seconds)
 
 
-async def test_submit_then_track_until_assigned(platform: PlatformProcess, browser: WebDriver) -> None:
+async def test_submit_then_track_until_assigned_then_rate(platform: PlatformProcess, browser: WebDriver,
+                                                          ns: Namespace) -> None:
     browser.get(f"{platform.base_url}/e/submit")
     wait(browser).until(lambda d: len(Select(d.find_element(By.ID, "category")).options) > 1)
     browser.find_element(By.ID, "submit-button").click()
@@ -78,9 +83,44 @@ async def test_submit_then_track_until_assigned(platform: PlatformProcess, brows
         case = (await client.get("/api/v1/cases", params={"tracking_no": tracking, "phone_last4": PHONE[-4:]})).json()
     assert case["channel"] == "qrcode" and case["category"] == "utilities"
 
+    # the unit resolves the case (published as sla would): the tracking page offers the five levels
+    now = datetime.now(UTC)
+    resolved = CaseEvent.new(cause=str(uuid.uuid4()), type="case.resolved", case_id=case["case_id"], occurred_at=now,
+                             data=ce.Resolved(resolution="已完成电力增容", resolved_at=now, on_time=True, by="wang.wu"))
+    async with Producer(ns.infra["QHWY_KAFKA_BOOTSTRAP"]) as producer:
+        await producer.send(ns.topic("qhwy.case-events.v1"), resolved.to_json(), key=case["case_id"])
+    for _ in range(60):
+        if browser.find_element(By.ID, "rating").is_displayed():
+            break
+        await asyncio.sleep(0.5)
+        browser.find_element(By.ID, "track-button").click()
+    levels = browser.execute_script(
+        'return Array.from(document.querySelectorAll("#rating-levels label"), l => l.textContent.trim());')
+    assert levels == ["非常满意", "满意", "基本满意", "不满意", "非常不满意"], levels
+    browser.find_element(By.ID, "rating-button").click()
+    wait(browser).until(lambda d: "请选择评价等级" in d.find_element(By.ID, "rating-error").text)
+    browser.find_element(By.ID, "level-very_satisfied").click()
+    browser.find_element(By.ID, "rating-comment").send_keys("供电公司很快完成了增容")
+    browser.save_screenshot(str(ARTIFACTS / "5-rating.png"))
+    browser.find_element(By.ID, "rating-button").click()
+    done = wait(browser).until(EC.visibility_of_element_located((By.ID, "rating-done")))
+    assert "非常满意" in done.text and not browser.find_element(By.ID, "rating").is_displayed()
+    browser.save_screenshot(str(ARTIFACTS / "6-rated.png"))
+    assert not browser.find_element(By.ID, "rating-error").text
+    for _ in range(60):  # asked again: rated once, no form, and the timeline shows the rating
+        await asyncio.sleep(0.5)
+        browser.find_element(By.ID, "track-button").click()
+        if "rated" in done_steps(browser):
+            break
+    wait(browser).until(lambda d: "您已评价：非常满意" in d.find_element(By.ID, "rating-done").text)
+    assert not browser.find_element(By.ID, "rating").is_displayed()
+    assert "非常满意" in browser.find_element(By.CSS_SELECTOR, 'li[data-step="rated"]').text
+
 
 def done_steps(browser: WebDriver) -> list[str]:
-    return [li.get_attribute("data-step") for li in browser.find_elements(By.CSS_SELECTOR, "#timeline li.done")]
+    # read in one script: the page may redraw the timeline between two WebDriver calls
+    return browser.execute_script(
+        'return Array.from(document.querySelectorAll("#timeline li.done"), li => li.dataset.step);')
 
 
 async def test_qr_code_opens_the_submission_page(platform: PlatformProcess, browser: WebDriver) -> None:

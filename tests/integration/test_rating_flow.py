@@ -230,6 +230,15 @@ async def test_dissatisfied_rating_to_supervision_rectification_and_appeal(
         total = body["total"]
         assert (total["resolved"], total["rated"], total["counted"], total["satisfied"]) == (2, 2, 1, 1)
         assert total["satisfaction_rate"] == 1.0 and total["rectified_share"] == 1.0 and total["referred"] == 1
+
+        # the excluded rating had started the supervision and the reopening: the supervision says so
+        async def exclusion_noted() -> Any:
+            supervision = (await client.get(path, headers=supervisor)).json()
+            return supervision if supervision.get("rating_excluded") else None
+        supervision = await eventually(exclusion_noted, "the exclusion recorded on the supervision")
+        assert supervision["rating_excluded"]["case_reopened"] is True
+        assert supervision["rating_excluded"]["by"] == "li.si" and supervision["state"] == "closed"
+        assert supervision["actions"][-1]["action"] == "rating_excluded"
         file = (await client.get(f"/api/v1/rating/cases/{case.case_id}", headers=leader)).json()
         assert file["rounds"][0]["rating"]["excluded"] is True and file["rounds"][0]["findings"] == ["shirking"]
         assert file["rounds"][0]["revisits"][0]["method"] == "onsite"

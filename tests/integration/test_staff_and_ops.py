@@ -15,7 +15,8 @@ from tests.integration.harness import TEST_SECRET, Namespace, PlatformProcess, P
 pytestmark = pytest.mark.integration
 
 STAFF_ENDPOINTS = ["/api/v1/staff/cases", "/api/v1/triage/queue", "/api/v1/sla/deadlines",
-                   "/api/v1/rating/awaiting", "/api/v1/sync/links"]
+                   "/api/v1/rating/awaiting", "/api/v1/sync/links", "/api/v1/insight/library",
+                   "/api/v1/units/inbox"]
 
 
 def bearer(token: str) -> dict[str, str]:
@@ -34,6 +35,8 @@ async def test_staff_endpoints_refuse_missing_forged_and_expired_tokens(platform
         assert (await client.get(path, headers=bearer(forged))).status_code == 401
         assert (await client.get(path, headers=bearer(expired))).status_code == 401
         assert (await client.get(path, headers=bearer(bad_role))).status_code == 403
+        service = issue_token(TEST_SECRET, sub="rating", role="service")  # a service credential opens nothing else
+        assert (await client.get(path, headers=bearer(service))).status_code == 403
         ok = await client.get(path, headers=bearer(issue_token(TEST_SECRET, sub="a", role="admin")))
         assert ok.status_code == 200, ok.text
         assert "items" in ok.json()

@@ -16,7 +16,7 @@ def bearer(token: str) -> str:
 
 
 def test_roles():
-    assert ROLES == ("triage_officer", "unit_handler", "leader", "supervisor", "admin")
+    assert ROLES == ("triage_officer", "unit_handler", "leader", "supervisor", "admin", "service")
     assert ALGORITHM == "HS256" and ISSUER == "qhwy"
 
 

@@ -439,3 +439,43 @@ def test_a_review_of_no_appeal_is_refused():
     with pytest.raises(domain.Refused) as refused:
         domain.review(None, decision="upheld", by="x", reason="r", now=MON, cause="c")
     assert refused.value.status == 404
+
+
+# ---------------------------------------------------------------- an excluded rating that had started a supervision
+
+def reviewed(decision, number=1, reason="企业承认误评，联系电话13800001234"):
+    return ce.RatingReviewed(round=number, decision=decision, by="li.si", reason=reason)
+
+
+def test_an_excluded_rating_that_caused_the_referral_is_recorded_on_the_supervision(policy):
+    sup, _, _, doc = supervision(policy)
+    data = reviewed("excluded")
+    doc, _ = run(policy, event("case.rating_reviewed", data, "rv"), doc=doc)
+    assert doc["rounds"]["1"]["referred_for"] == "rating" and doc["rounds"]["1"]["referral_rating_excluded"]
+    change = domain.note_rating_excluded(sup, doc, data, MON + timedelta(days=2))
+    assert change is not None and change.events == []
+    noted = apply(sup, change)
+    assert noted["rating_excluded"]["case_reopened"] is True and noted["rating_excluded"]["by"] == "li.si"
+    assert "13800001234" not in str(noted)  # the reason is masked like every other note
+    [entry] = [a for a in noted["actions"] if a["action"] == "rating_excluded"]
+    assert "申诉复核已排除" in entry["note"] and "重新交办" in entry["note"]
+    assert noted["state"] == "open"  # the supervisor decides what follows
+    assert domain.note_rating_excluded(noted, doc, data, MON) is None  # once
+
+
+def test_an_upheld_rating_or_no_supervision_records_nothing(policy):
+    sup, _, _, doc = supervision(policy)
+    assert domain.note_rating_excluded(sup, doc, reviewed("upheld"), MON) is None
+    assert domain.note_rating_excluded(None, doc, reviewed("excluded"), MON) is None
+
+
+def test_a_referral_for_a_failed_revisit_is_not_touched_by_excluding_the_rating(policy):
+    doc = resolved_case(policy)
+    failed = event("case.revisited", ce.Revisited(method="phone", outcome="仍然停电", solved=False), "rv")
+    doc, produced = run(policy, failed, doc=doc)
+    referred = next(e for e in produced if e.type == "case.referred")
+    data = ce.Referred.model_validate(referred.data)
+    sup = apply(None, domain.open_supervision(None, referred, data, doc))
+    assert doc["rounds"]["1"]["referred_for"] == "revisit"
+    doc = apply(doc, rate(doc, policy, "dissatisfied")) if doc["state"] == "awaiting_rating" else doc
+    assert domain.note_rating_excluded(sup, doc, reviewed("excluded"), MON) is None

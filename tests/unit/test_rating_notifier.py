@@ -6,6 +6,7 @@ from datetime import UTC, datetime
 import httpx
 import pytest
 
+from services.rating.contacts import ContactLookup, ServiceToken
 from services.rating.notifier import HttpSmsNotifier, Invitation, LogNotifier, NotifierError
 from services.rating.settings import RatingSettings
 
@@ -29,16 +30,53 @@ async def test_the_gateway_gets_the_full_phone_from_the_contact_lookup():
             return httpx.Response(200, json={"contact_phone": "13800001234"})
         return httpx.Response(202, json={"ok": True})
 
-    settings = RatingSettings(notifier="sms_http", sms_url="http://sms.test/send", sms_token="gw-token",
-                              contact_lookup_url="http://intake.test/contacts/{case_id}")
-    notifier = HttpSmsNotifier(settings, transport=httpx.MockTransport(handler), lookup_token=lambda: "svc")
+    settings = RatingSettings(notifier="sms_http", sms_url="http://sms.test/send", sms_token="gw-token")
+    token = ServiceToken("s" * 32)
+    contacts = ContactLookup("http://intake.test/contacts/{case_id}", token, transport=httpx.MockTransport(handler))
+    notifier = HttpSmsNotifier(settings, contacts, transport=httpx.MockTransport(handler))
     await notifier.send(INVITATION)
     lookup, sms = seen
-    assert lookup.headers["authorization"] == "Bearer svc"
+    assert lookup.headers["authorization"] == f"Bearer {token()}"
     assert sms.headers["authorization"] == "Bearer gw-token"
     body = json.loads(sms.content)
     assert body["phone"] == "13800001234" and body["tracking_no"] == "QH2026030200001" and body["text"]
     await notifier.close()
+
+
+async def test_a_case_intake_does_not_know_goes_to_the_gateway_without_a_phone():
+    sent = []
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        if request.url.host == "intake.test":
+            return httpx.Response(404, json={"error": "未找到该问题件"})
+        sent.append(json.loads(request.content))
+        return httpx.Response(202)
+
+    contacts = ContactLookup("http://intake.test/c/{case_id}", ServiceToken("s" * 32),
+                             transport=httpx.MockTransport(handler))
+    notifier = HttpSmsNotifier(RatingSettings(notifier="sms_http", sms_url="http://sms.test/send"), contacts,
+                               transport=httpx.MockTransport(handler))
+    await notifier.send(INVITATION)
+    assert sent[0]["phone"] is None and sent[0]["case_id"] == "case-1"
+
+
+@pytest.mark.parametrize("status", [401, 403, 500])
+async def test_a_refused_contact_lookup_is_an_error_and_nothing_is_sent(status):
+    sent = []
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        if request.url.host == "intake.test":
+            return httpx.Response(status)
+        sent.append(request)
+        return httpx.Response(202)
+
+    contacts = ContactLookup("http://intake.test/c/{case_id}", ServiceToken("s" * 32),
+                             transport=httpx.MockTransport(handler))
+    notifier = HttpSmsNotifier(RatingSettings(notifier="sms_http", sms_url="http://sms.test/send"), contacts,
+                               transport=httpx.MockTransport(handler))
+    with pytest.raises(NotifierError):
+        await notifier.send(INVITATION)
+    assert sent == []
 
 
 @pytest.mark.parametrize("status", [400, 500, 503])

@@ -23,6 +23,76 @@
     document.getElementById("case").hidden = false;
   }
 
+  // Rating (served by the rating service): a resolved case awaiting a rating shows the levels and a comment box;
+  // the tracking number and the last four phone digits the enterprise just gave are its proof.
+  var ratingForm = document.getElementById("rating");
+  var ratingDone = document.getElementById("rating-done");
+  var ratingError = document.getElementById("rating-error");
+  var proof = null;
+  var shownFor = null;  // the resolution the form is drawn for
+
+  function showRating(status) {
+    ratingForm.hidden = true; ratingDone.hidden = true;
+    if (status.rating) {
+      shownFor = null;
+      ratingDone.textContent = "您已评价：" + status.rating.name + "。感谢您的评价！";
+      ratingDone.hidden = false;
+      return;
+    }
+    if (!status.awaiting) { shownFor = null; return; }
+    var key = status.round + ":" + (proof && proof.tracking);
+    if (shownFor === key) { ratingForm.hidden = false; return; }  // asked again: keep what was chosen
+    shownFor = key;
+    document.getElementById("rating-title").textContent =
+      status.rectification ? "请对整改情况进行评价" : "请对办理结果进行评价";
+    var box = document.getElementById("rating-levels");
+    box.innerHTML = "";
+    status.levels.forEach(function (level) {
+      var label = document.createElement("label");
+      var input = document.createElement("input");
+      input.type = "radio"; input.name = "level"; input.value = level.code; input.id = "level-" + level.code;
+      label.appendChild(input); label.appendChild(document.createTextNode(level.name));
+      box.appendChild(label);
+    });
+    ratingForm.hidden = false;
+  }
+
+  function loadRating(tracking, last4) {
+    fetch("/api/v1/rating/status?tracking_no=" + encodeURIComponent(tracking) + "&phone_last4=" + encodeURIComponent(last4))
+      .then(function (r) { return r.ok ? r.json() : null; })
+      .then(function (status) { if (status) showRating(status); else { ratingForm.hidden = true; ratingDone.hidden = true; } })
+      .catch(function () { ratingForm.hidden = true; });
+  }
+
+  function rate() {
+    ratingError.textContent = "";
+    var chosen = ratingForm.querySelector('input[name="level"]:checked');
+    if (!chosen) { ratingError.textContent = "请选择评价等级"; return; }
+    var button = document.getElementById("rating-button");
+    button.disabled = true;
+    var comment = document.getElementById("rating-comment").value.trim();
+    fetch("/api/v1/rating/tracked-ratings", {
+      method: "POST", headers: {"content-type": "application/json"},
+      body: JSON.stringify({tracking_no: proof.tracking, phone_last4: proof.last4, level: chosen.value,
+                            comment: comment || null})
+    })
+      .then(function (r) { return r.json().then(function (data) { return {status: r.status, data: data}; }); })
+      .then(function (answer) {
+        button.disabled = false;
+        if (answer.status === 201) {
+          ratingForm.hidden = true;
+          ratingDone.textContent = "您的评价：" + answer.data.name + "。" + (answer.data.satisfied
+            ? "感谢您的评价，承办单位已收到。"
+            : "感谢您的评价。您的“不满意”评价已报送县纪委县监委跟踪监督，承办单位将限期整改，工作人员将上门回访。");
+          ratingDone.hidden = false;
+        } else ratingError.textContent = answer.data.error || "评价提交失败";
+      })
+      .catch(function () { button.disabled = false; ratingError.textContent = "网络异常，请稍后再试"; });
+  }
+
+  ratingForm.addEventListener("change", function () { ratingError.textContent = ""; });
+  ratingForm.addEventListener("submit", function (event) { event.preventDefault(); rate(); });
+
   function query() {
     errorBox.textContent = "";
     var tracking = document.getElementById("tracking_no").value.trim();
@@ -31,8 +101,14 @@
     fetch("/api/v1/cases?tracking_no=" + encodeURIComponent(tracking) + "&phone_last4=" + encodeURIComponent(last4))
       .then(function (r) { return r.json().then(function (data) { return {status: r.status, data: data}; }); })
       .then(function (answer) {
-        if (answer.status === 200) show(answer.data);
-        else { document.getElementById("case").hidden = true; errorBox.textContent = answer.data.error || "查询失败"; }
+        if (answer.status === 200) {
+          show(answer.data);
+          proof = {tracking: answer.data.tracking_no, last4: last4};
+          loadRating(answer.data.tracking_no, last4);
+        } else {
+          document.getElementById("case").hidden = true; ratingForm.hidden = true; ratingDone.hidden = true;
+          errorBox.textContent = answer.data.error || "查询失败";
+        }
       })
       .catch(function () { errorBox.textContent = "网络异常，请稍后再试"; });
   }

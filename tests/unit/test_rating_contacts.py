@@ -1,0 +1,92 @@
+"""services.rating.contacts: the service token, the lookup of a case's full contact at intake, the last-four proof."""
+
+import httpx
+import jwt
+import pytest
+
+from services.rating.contacts import ContactLookup, ContactUnavailable, ProofThrottle, ServiceToken, phone_ends_with
+from shared.auth import verify_token
+
+SECRET = "x" * 32
+
+
+def test_the_service_token_is_a_service_role_token_for_rating_and_is_reused():
+    token = ServiceToken(SECRET)
+    first = token()
+    staff = verify_token(SECRET, f"Bearer {first}")
+    assert staff.role == "service" and staff.sub == "rating" and staff.unit is None
+    assert token() == first  # not minted on every call
+
+
+def test_the_service_token_is_minted_again_before_it_expires(monkeypatch):
+    token = ServiceToken(SECRET, ttl_seconds=100)
+    first = jwt.decode(token(), SECRET, algorithms=["HS256"], options={"verify_signature": False})
+    import services.rating.contacts as contacts
+    real = contacts.time.time
+    monkeypatch.setattr(contacts.time, "time", lambda: real() + 60)  # past half its life
+    second = jwt.decode(token(), SECRET, algorithms=["HS256"], options={"verify_signature": False})
+    assert second["exp"] > first["exp"]
+
+
+async def test_the_lookup_uses_the_service_token_or_the_staff_members_own():
+    seen = []
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        seen.append((request.url.path, request.headers["authorization"]))
+        return httpx.Response(200, json={"contact_phone": "13800001234", "contact_name": "张三"})
+
+    token = ServiceToken(SECRET)
+    lookup = ContactLookup("http://intake.test/api/v1/staff/cases/{case_id}/contact", token,
+                           transport=httpx.MockTransport(handler))
+    assert (await lookup.contact("c-1"))["contact_phone"] == "13800001234"
+    await lookup.contact("c-2", bearer="leader-token")
+    assert seen == [("/api/v1/staff/cases/c-1/contact", f"Bearer {token()}"),
+                    ("/api/v1/staff/cases/c-2/contact", "Bearer leader-token")]
+    await lookup.close()
+
+
+async def test_an_unknown_case_is_none_and_a_refusal_or_outage_is_unavailable():
+    def handler(request: httpx.Request) -> httpx.Response:
+        if request.url.path.endswith("/gone"):
+            return httpx.Response(404)
+        if request.url.path.endswith("/down"):
+            raise httpx.ConnectError("refused", request=request)
+        return httpx.Response(403)
+
+    lookup = ContactLookup("http://intake.test/{case_id}", ServiceToken(SECRET), transport=httpx.MockTransport(handler))
+    assert await lookup.contact("gone") is None
+    for case_id in ("down", "forbidden"):
+        with pytest.raises(ContactUnavailable):
+            await lookup.contact(case_id)
+
+
+@pytest.mark.parametrize("phone, last4, ok", [
+    ("13800001234", "1234", True),
+    ("+86 138-0000-1234", "1234", True),
+    ("0570-6012345", "2345", True),
+    ("13800001234", "1235", False),
+    ("13800001234", "234", False),
+    ("13800001234", "12a4", False),
+    ("13800001234", "", False),
+    (None, "1234", False),
+    ("", "1234", False),
+])
+def test_the_last_four_digits_proof(phone, last4, ok):
+    assert phone_ends_with(phone, last4) is ok
+
+
+def test_wrong_guesses_are_throttled_per_tracking_number_for_a_while():
+    throttle = ProofThrottle(limit=3, window_seconds=60)
+    for at in (0, 1, 2):
+        assert not throttle.blocked("QH1", at)
+        throttle.failed("QH1", at)
+    assert throttle.blocked("QH1", 3) and not throttle.blocked("QH2", 3)
+    assert not throttle.blocked("QH1", 61)  # the first guess has aged out
+    assert throttle.blocked("QH1", 61.5) is False and "QH1" in throttle.failures
+
+
+def test_the_throttle_does_not_grow_without_bound():
+    throttle = ProofThrottle(limit=3, window_seconds=60, max_keys=100)
+    for n in range(1000):
+        throttle.failed(f"QH{n}", 0)
+    assert len(throttle.failures) <= 100
