@@ -11,7 +11,8 @@ from starlette.requests import Request
 from starlette.routing import Route
 
 from services.triage import classifier, duplicates, review
-from services.triage.domain import UNCLEAR, Case, DutyRules, Proposal, Triage, events_for, load_lexicon
+from services.triage.domain import (UNCLEAR, Case, DutyRules, Proposal, Triage, events_for, load_complexity_cues,
+                                    load_lexicon)
 from services.triage.gazetteer import load_gazetteer
 from services.triage.settings import TriageSettings
 from services.triage.store import QUEUE_SORTS, TriageStore
@@ -36,6 +37,7 @@ def build(ctx: ServiceContext) -> Parts:
     store = TriageStore(ctx.db, ctx.clock)
     gazetteer = load_gazetteer(ctx.org, settings.gazetteer)
     rules = DutyRules.build(ctx.org, load_lexicon(settings.lexicon))
+    cues = load_complexity_cues(settings.complexity_cues)
     vocabulary = duplicates.Vocabulary.build(c["content"] for c in classifier.load_corpus("train"))
     state: dict[str, Triage] = {}
     decisions = Counter("qhwy_triage_decisions_total", "Triage decisions", ["decided_by", "screening", "review"],
@@ -47,7 +49,7 @@ def build(ctx: ServiceContext) -> Parts:
         """Fit the text models (corpus train split + rule words + officers' stored decisions) before consuming."""
         extra = [review.example_of_record(r) for r in await store.all_examples()]
         models = await asyncio.to_thread(classifier.train, gazetteer, rules.words, extra)
-        state["triage"] = Triage(ctx.org, gazetteer, rules, models, ctx.settings.triage_review_threshold)
+        state["triage"] = Triage(ctx.org, gazetteer, rules, models, ctx.settings.triage_review_threshold, cues)
         ctx.log.info("triage_models_trained", examples=models.trained_on, officer_examples=len(extra))
 
     def triage() -> Triage:

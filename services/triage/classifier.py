@@ -15,6 +15,7 @@ from typing import Any
 from sklearn.feature_extraction.text import TfidfVectorizer
 from sklearn.linear_model import LogisticRegression
 
+from services.triage.framing import matter_text
 from services.triage.gazetteer import Gazetteer
 
 ACCEPTED = "accepted"
@@ -65,7 +66,8 @@ def example_of(case: dict[str, Any]) -> Example:
 
 
 def _vectorizer() -> TfidfVectorizer:
-    # Characters, not words: no segmenter to ship, and Chinese compounds are caught by 2- and 3-grams.
+    # Characters: word n-grams from jieba (rule words in its dictionary) beside them scored no better in
+    # grouped cross-validation on the train split (department 86.0% both, screening 88.5% vs 89.5%).
     return TfidfVectorizer(analyzer="char", ngram_range=(1, 3), sublinear_tf=True, min_df=1)
 
 
@@ -80,15 +82,17 @@ class TextModels:
         self.gazetteer = gazetteer
         self.vectorizer = _vectorizer()
         self.screening = _linear(C_SCREENING)
-        # 25 classes: a loose tolerance gives the same ranking as a tight one in a fraction of the time
-        self.department = _linear(C_DEPARTMENT, tol=1e-2)
+        # (a loose tolerance, 1e-2, stopped lbfgs before its first step: the model stayed uniform and the rules
+        # alone chose the unit)
+        self.department = _linear(C_DEPARTMENT)
         self.complexity = _linear(C_COMPLEXITY)
         self.fitted = False
         self.trained_on = 0
 
     def prepare(self, text: str) -> str:
-        """What the models see: the text with places masked (the region is the gazetteer's job)."""
-        return self.gazetteer.mask(text)
+        """What the models see: the matter, with places masked (the region is the gazetteer's job) and without
+        the channel's framing."""
+        return matter_text(self.gazetteer.mask(text))
 
     def fit(self, examples: Iterable[Example]) -> "TextModels":
         examples = list(examples)

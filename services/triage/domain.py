@@ -6,8 +6,6 @@ confidence is below the review threshold sends the case to the triage officers i
 Duplicates are found by duplicates.py (the store supplies the candidates); officers' decisions are review.py.
 """
 
-import re
-import unicodedata
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
@@ -19,6 +17,7 @@ from zoneinfo import ZoneInfo
 import yaml
 
 from services.triage.classifier import Scores
+from services.triage.framing import matter_text, normalise
 from services.triage.gazetteer import Gazetteer
 from shared.contracts.case_events import Assigned, Triaged
 from shared.contracts.envelope import CaseEvent
@@ -32,6 +31,7 @@ RULE_SHARE = 0.5  # how much the rules weigh against the classifier when any rul
 CO_DEPARTMENT_MIN_RULE = 2.0  # rule score another unit needs to be named a co-department
 RULE_SCREENING_SHARE = 0.5  # at most this much of the screening comes from the duty words found
 SHORT_CONFIDENCE = 0.9
+COMPLEX_RULE_CONFIDENCE = 0.8  # the policy's words for a complex case, found in the text
 
 ACCEPTED, NON_BUSINESS, UNCLEAR, DUPLICATE = "accepted", "non_business", "unclear", "duplicate"
 SIMPLE, GENERAL, COMPLEX = "simple", "general", "complex"
@@ -46,12 +46,6 @@ def margin_confidence(scores: Mapping[str, float], best: str) -> float:
     second = max((v for k, v in scores.items() if k != best), default=0.0)
     top = scores[best]
     return round(top / (top + second), 2) if top + second > 0 else 0.0
-
-
-def normalise(text: str) -> str:
-    """Lower-case NFKC text without spaces or punctuation: what counts as the words of a case."""
-    text = unicodedata.normalize("NFKC", text).lower()
-    return re.sub(r"[\s\W_]+", "", text)
 
 
 @dataclass(frozen=True)
@@ -92,6 +86,33 @@ def load_lexicon(path: Path | None = None) -> dict[str, list[str]]:
     else:
         text = Path(path).read_text(encoding="utf-8")
     return yaml.safe_load(text) or {}
+
+
+@dataclass(frozen=True)
+class ComplexityCues:
+    """The policy's signs of a complex case (data/complexity.yaml)."""
+
+    overlap: tuple[str, ...] = ()
+    important: tuple[str, ...] = ()
+    held_back: tuple[str, ...] = ()
+
+    def complex_evidence(self, matter: str) -> str | None:
+        """The words that make a case complex under the policy, or None."""
+        overlap = [w for w in self.overlap if w in matter]
+        if overlap:
+            return overlap[0]
+        important = [w for w in self.important if w in matter]
+        held = [w for w in self.held_back if w in matter]
+        return f"{important[0]}+{held[0]}" if important and held else None
+
+
+def load_complexity_cues(path: Path | None = None) -> ComplexityCues:
+    if path is None:
+        text = resources.files("services.triage.data").joinpath("complexity.yaml").read_text(encoding="utf-8")
+    else:
+        text = Path(path).read_text(encoding="utf-8")
+    data = yaml.safe_load(text) or {}
+    return ComplexityCues(*(tuple(data.get(k) or ()) for k in ("overlap", "important", "held_back")))
 
 
 class TextScorer(Protocol):
@@ -144,6 +165,7 @@ class Triage:
     rules: DutyRules
     models: TextScorer
     review_threshold: float
+    cues: ComplexityCues = ComplexityCues()
 
     @property
     def complex_start_level(self) -> int:
@@ -182,7 +204,9 @@ class Triage:
             return Proposal(UNCLEAR, None, (), region.region, None, None, False, {"screening": SHORT_CONFIDENCE},
                             "问题描述过短，请补充说明")
         scores = self.models.scores(text)
-        fused, rules = self.department_scores(text, scores.department)
+        # the rules read the matter only: place names and the channel's framing name no unit
+        matter = matter_text(self.gazetteer.mask(text))
+        fused, rules = self.department_scores(matter, scores.department)
         screening_scores = self.screening_scores(scores.screening, sum(rules.values()))
         screening = max(screening_scores, key=lambda k: (screening_scores[k], k))
         screening_conf = round(screening_scores[screening], 2)
@@ -192,10 +216,12 @@ class Triage:
                             needs_review=screening_conf < self.review_threshold,
                             confidence={"screening": screening_conf}, reason=reason)
         lead = max(fused, key=lambda k: (fused[k], k))
+        lead_conf = margin_confidence(fused, lead)
         co = tuple(sorted((code for code, score in rules.items() if code != lead and score >= CO_DEPARTMENT_MIN_RULE),
                           key=lambda code: (-rules[code], code)))
-        complexity, complexity_conf = self.complexity_of(scores.complexity, co)
-        confidence = {"screening": screening_conf, "department": margin_confidence(fused, lead),
+        evidence = self.cues.complex_evidence(matter)
+        complexity, complexity_conf = self.complexity_of(scores.complexity, co, evidence)
+        confidence = {"screening": screening_conf, "department": lead_conf,
                       "region": region.confidence, "complexity": complexity_conf}
         # No place at all is no doubt: the county-level unit takes it. Places of several regions are a doubt.
         low = sorted(name for name, value in confidence.items()
@@ -214,8 +240,12 @@ class Triage:
         return {label: (1 - evidence) * p + (evidence if label == ACCEPTED else 0.0) for label, p in model.items()}
 
     @staticmethod
-    def complexity_of(model: Mapping[str, float], co_departments: tuple[str, ...]) -> tuple[str, float]:
-        """The classifier's class, kept consistent with the units found: several units are at least general."""
+    def complexity_of(model: Mapping[str, float], co_departments: tuple[str, ...],
+                      complex_evidence: str | None = None) -> tuple[str, float]:
+        """The policy's "123" over the classifier's class: overlapping or unclear duties, or an important project
+        held back, make a case complex; several units found make it at least general; else the classifier."""
+        if complex_evidence is not None:
+            return COMPLEX, max(COMPLEX_RULE_CONFIDENCE, margin_confidence(model, COMPLEX))
         best = max(model, key=lambda k: (model[k], k))
         if best == SIMPLE and co_departments:
             merged = {GENERAL: model.get(GENERAL, 0.0) + model.get(SIMPLE, 0.0), COMPLEX: model.get(COMPLEX, 0.0)}

@@ -8,14 +8,14 @@ with an IDF-weighted cosine of character bigrams, which discounts the words ever
 
 import hashlib
 import math
-import re
 from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass
 
 import numpy as np
 
-from services.triage.domain import DuplicateMatch, normalise
+from services.triage.domain import DuplicateMatch
+from services.triage.framing import matter_text, normalise
 
 BANDS = 24
 ROWS = 3  # hashes per band: two cases share a band key with probability J**ROWS (J: Jaccard of their shingles)
@@ -31,21 +31,6 @@ COMMON_SHARE = 0.08  # bigrams in more than this share of documents carry no ide
 _rng = np.random.default_rng(20260302)  # fixed: the stored keys must stay comparable across restarts
 _A = _rng.integers(1, PRIME, size=BANDS * ROWS, dtype=np.uint64)
 _B = _rng.integers(0, PRIME, size=BANDS * ROWS, dtype=np.uint64)
-
-# Channel boilerplate that says nothing about the matter ("来电人反映：", "请按期办结并反馈").
-_BOILERPLATE = re.compile("|".join([
-    "来电人反映", "来电人要求尽快处理", "企业来电称", "来电反映", "请相关部门核实处理", "助企联络员走访时企业反映",
-    "走访记录", "企业希望尽快解决", "在钱江源亲清半月谈活动中企业提出", "半月谈现场企业代表反映",
-    "县人大代表转交企业诉求", "人大代表反映", "建议相关部门研究解决", "政协委员反映", "政协委员走访企业了解到",
-    "县商会反映会员企业诉求", "行业协会转来会员企业问题", "产业链牵头单位收集的问题", "链长制工作专班反映",
-    "市企呼我应平台交办", "请按期办结并反馈", "市平台转办件", "麻烦尽快处理", "谢谢", "您好",
-]))
-
-
-def matter_text(content: str) -> str:
-    """The words of the matter: normalised, without the channel's framing."""
-    return _BOILERPLATE.sub("", normalise(content))
-
 
 def bigrams(text: str) -> list[str]:
     return [text[i:i + 2] for i in range(len(text) - 1)]

@@ -12,6 +12,8 @@ class TriageSettings(BaseSettings):
     gazetteer: Path | None = None
     # Words per unit beyond the organisation file's duties; default: the packaged data/lexicon.yaml.
     lexicon: Path | None = None
+    # The policy's words for a complex case; default: the packaged data/complexity.yaml.
+    complexity_cues: Path | None = None
     # A case repeats an earlier one only if that one is still open or was registered within this many days.
     duplicate_window_days: int = 30
     # At most this many earlier cases are compared with a new one (they share an LSH key or the enterprise).

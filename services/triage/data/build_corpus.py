@@ -58,7 +58,9 @@ def load_statements() -> dict[str, Any]:
 
 
 def load_places() -> dict[str, dict[str, list[str]]]:
-    return yaml.safe_load((HERE / "gazetteer.yaml").read_text(encoding="utf-8"))
+    places = yaml.safe_load((HERE / "gazetteer.yaml").read_text(encoding="utf-8"))
+    places.pop("not_places", None)  # phrases that are no place: nothing to draw a case's place from
+    return places
 
 
 class Builder:
@@ -123,21 +125,33 @@ class Builder:
         return case
 
 
+def load_extra() -> dict[str, Any]:
+    path = HERE / "extra_train.yaml"
+    data = yaml.safe_load(path.read_text(encoding="utf-8")) if path.exists() else {}
+    return {"departments": {}, **(data or {})}
+
+
+def statement_groups(statements: dict[str, Any], prefix: str = "") -> list[tuple[str, dict[str, Any], dict[str, Any]]]:
+    """(group id, statement, labels) for every statement."""
+    groups: list[tuple[str, dict[str, Any], dict[str, Any]]] = []
+    for dept, items in sorted(statements["departments"].items()):
+        for i, item in enumerate(items):
+            groups.append((f"{prefix}{dept}-{i}", item, {"department": dept, "complexity": "simple"}))
+    for kind in ("general", "complex"):
+        for i, item in enumerate(statements.get(kind) or []):
+            groups.append((f"{prefix}{kind}-{i}", item, {"department": item["d"], "co_departments": item["co"],
+                                                         "complexity": kind}))
+    for kind in ("non_business", "unclear"):
+        for i, text in enumerate(statements.get(kind) or []):
+            groups.append((f"{prefix}{kind}-{i}", {"t": text}, {"screening": kind, "region": None}))
+    return groups
+
+
 def build() -> list[dict[str, Any]]:
     rng = random.Random(SEED)
     statements = load_statements()
     builder = Builder(rng, load_places())
-    groups: list[tuple[str, dict[str, Any], dict[str, Any]]] = []  # (group id, statement, labels)
-    for dept, items in sorted(statements["departments"].items()):
-        for i, item in enumerate(items):
-            groups.append((f"{dept}-{i}", item, {"department": dept, "complexity": "simple"}))
-    for kind in ("general", "complex"):
-        for i, item in enumerate(statements[kind]):
-            groups.append((f"{kind}-{i}", item, {"department": item["d"], "co_departments": item["co"],
-                                                 "complexity": kind}))
-    for kind in ("non_business", "unclear"):
-        for i, text in enumerate(statements[kind]):
-            groups.append((f"{kind}-{i}", {"t": text}, {"screening": kind, "region": None}))
+    groups = statement_groups(statements)
 
     # the dev split: a quarter of each kind's statements, chosen at random, never seen in training
     by_kind: dict[str, list[str]] = {}
@@ -147,8 +161,17 @@ def build() -> list[dict[str, Any]]:
     for gids in by_kind.values():
         dev.update(rng.sample(gids, max(1, round(len(gids) * DEV_SHARE))))
 
+    emit(builder, rng, groups, lambda gid: "dev" if gid in dev else "train")
+    # train-only statements, written later: drawn after every original case, so those (and the dev split) stay
+    emit(builder, rng, statement_groups(load_extra(), prefix="extra-"), lambda gid: "train")
+    return sorted(builder.cases, key=lambda c: c["received_at"])
+
+
+def emit(builder: Builder, rng: random.Random, groups: list[tuple[str, dict[str, Any], dict[str, Any]]],
+         split_of: Any) -> None:
+    """The cases of each statement: two places for a business problem, one or two otherwise; some repeated."""
     for gid, item, labels in groups:
-        split = "dev" if gid in dev else "train"
+        split = split_of(gid)
         screening = labels.get("screening", "accepted")
         uses = 2 if screening == "accepted" else rng.choice([1, 1, 2])
         used_regions: list[str] = []
@@ -164,7 +187,6 @@ def build() -> list[dict[str, Any]]:
             alt = item.get("a")
             if screening == "accepted" and (alt and rng.random() < 0.7 or not alt and rng.random() < 0.08):
                 add_duplicate(builder, rng, case, item, alt or item["t"])
-    return sorted(builder.cases, key=lambda c: c["received_at"])
 
 
 def add_duplicate(builder: Builder, rng: random.Random, original: dict[str, Any], item: dict[str, Any],

@@ -1,0 +1,83 @@
+"""services.triage: the channel's framing is not the matter, and the policy's "123" words (pure)."""
+
+import pytest
+
+from services.triage.classifier import Scores
+from services.triage.domain import (COMPLEX, GENERAL, SIMPLE, Case, ComplexityCues, DutyRules, Triage,
+                                    load_complexity_cues, load_lexicon)
+from services.triage.framing import matter_text
+from services.triage.gazetteer import load_gazetteer
+from shared.org import load_organisation
+
+ORG = load_organisation()
+GAZ = load_gazetteer(ORG)
+RULES = DutyRules.build(ORG, load_lexicon())
+CUES = load_complexity_cues()
+
+
+class FixedScorer:
+    def __init__(self, department, complexity):
+        self.value = Scores({"accepted": 0.95, "non_business": 0.03, "unclear": 0.02}, department, complexity)
+
+    def scores(self, text):
+        return self.value
+
+
+def triage(department, complexity=None) -> Triage:
+    scorer = FixedScorer(department, complexity or {"simple": 0.8, "general": 0.15, "complex": 0.05})
+    return Triage(ORG, GAZ, RULES, scorer, 0.6, CUES)
+
+
+@pytest.mark.parametrize("framed, matter", [
+    ("助企联络员走访时企业反映：社保缴费基数改了。", "社保缴费基数改了"),
+    ("产业链牵头单位收集的问题：环保检查让我们停产。", "环保检查让我们停产"),
+    ("市“企呼我应”平台交办：停电。请按期办结并反馈。", "停电"),
+])
+def test_framing_is_stripped(framed, matter):
+    assert matter_text(framed) == matter
+
+
+def test_framing_names_no_unit():
+    """联络员 (yingshang) and 产业链 (jingxin) in the channel's framing made them co-departments."""
+    proposal = triage({"renshe": 0.6, "yingshang": 0.1}).propose(
+        Case("助企联络员走访时企业反映：社保缴费基数改了之后系统一直报异常，员工的社会保险断缴了。", "甲公司"))
+    assert (proposal.department, proposal.co_departments, proposal.complexity) == ("renshe", (), SIMPLE)
+    proposal = triage({"shengtai": 0.6, "jingxin": 0.1}).propose(
+        Case("产业链牵头单位收集的问题：环保检查让我们停产整改，排污许可也要重新办。", "甲公司"))
+    assert (proposal.department, proposal.co_departments) == ("shengtai", ())
+
+
+def test_places_name_no_unit():
+    """A park called 数字经济产业园 is a place, not the digital-economy duty of jingxin."""
+    proposal = triage({"renshe": 0.6, "jingxin": 0.1}).propose(
+        Case("企业位于数字经济产业园，社会保险和劳动合同的问题想咨询。", "甲公司"))
+    assert "jingxin" not in proposal.co_departments
+
+
+@pytest.mark.parametrize("matter, evidence", [
+    ("规划国土住建都说不归自己拖了十年", "都说不归"),
+    ("重大项目的水电路都没配套好项目停下来了", "重大项目+停下来"),
+    ("企业申报的省重点建设项目材料已经交了", None),  # an important project, nothing held back
+    ("项目拖了半年", None),  # held back, but no important project or industry
+])
+def test_complex_evidence(matter, evidence):
+    assert CUES.complex_evidence(matter) == evidence
+
+
+def test_complex_words_make_a_case_complex_whatever_the_classifier_says():
+    case = Case("厂房无证是历史遗留问题，规划、国土、住建都说不归自己，拖了十年。", "甲公司")
+    proposal = triage({"ziranziyuan": 0.6, "zhujian": 0.2}, {"simple": 0.9, "general": 0.05, "complex": 0.05})
+    decided = proposal.propose(case)
+    assert decided.complexity == COMPLEX
+    assert decided.escalation_level == proposal.complex_start_level
+    assert decided.confidence["complexity"] >= 0.8
+
+
+def test_several_units_without_complex_words_are_general():
+    assert Triage.complexity_of({"simple": 0.9, "general": 0.05, "complex": 0.05}, ("gongan",))[0] == GENERAL
+    assert Triage.complexity_of({"simple": 0.9, "general": 0.05, "complex": 0.05}, ())[0] == SIMPLE
+    assert Triage.complexity_of({"simple": 0.9, "general": 0.05, "complex": 0.05}, (), "没人牵头")[0] == COMPLEX
+
+
+def test_no_cues_no_rule():
+    assert ComplexityCues().complex_evidence("没人牵头") is None
