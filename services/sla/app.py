@@ -14,10 +14,11 @@ from aiokafka.partitioner import murmur2
 from starlette.requests import Request
 from starlette.routing import Route
 
-from services.sla import domain, handling
+from services.sla import domain, handling, triage_clock
 from services.sla.metrics import sla_metrics
 from services.sla.settings import SlaSettings
 from services.sla.store import SlaStore
+from services.sla.tally import FIELDS as TALLY_FIELDS, Tally
 from services.sla.timer_index import TimerIndex
 from shared.auth import require_role
 from shared.contracts.envelope import CaseEvent, derived_id
@@ -26,7 +27,6 @@ from shared.runtime import Parts, ServiceContext
 from shared.workdays import default_calendar
 
 NAME = "sla"
-SWEEP_CONCURRENCY = 16
 
 
 def policy_for(ctx: ServiceContext, settings: SlaSettings) -> domain.Policy:
@@ -59,11 +59,41 @@ def build(ctx: ServiceContext) -> Parts:
     departments = [d.code for d in ctx.org.departments]
     partitions = ctx.settings.topic_partitions
     index = TimerIndex()
+    triage_index = TimerIndex()  # the triage clocks' next firings
+    tally = Tally()  # the gauges' counts, kept as records change (no store scan per refresh)
+
+    # ------------------------------------------------------------------ outboxes
+
+    # Keys whose events were stored but whose publishing failed, by collection. The periodic outbox sweep reads
+    # only these (by `_id`); the store-wide query for stale outboxes (a full scan on FerretDB) runs once, at start,
+    # for what a stopped or crashed predecessor left.
+    outboxes = {"deadlines": store.deadlines, "handling": store.handling, "triage_clocks": store.triage}
+    unpublished: dict[str, set[str]] = {name: set() for name in outboxes}
+    outbox_scanned: list[bool] = []
+
+    async def emit(name: str, key: str, events: list[CaseEvent]) -> None:
+        try:
+            await ctx.emit(outboxes[name], key, events)
+        except Exception:
+            unpublished[name].add(key)
+            raise
 
     # ------------------------------------------------------------------ case events -> clocks
 
+    triage_events = ("case.registered", "case.triaged", "case.detail_added", "case.assigned")
+
     async def on_case_event(parsed: tuple[CaseEvent, Any]) -> str:
         event, _ = parsed
+        if event.type in triage_events:
+            triaged = await store.triage.apply(
+                event.case_id, event.event_id,
+                lambda doc: triage_clock.track(doc, event, policy.calendar, partition_of(event.case_id, partitions)))
+            if "next_fire_at" in triaged.doc:
+                triage_index.set(event.case_id, triaged.doc["next_fire_at"], triaged.doc.get("partition"))
+            if event.type != "case.assigned":
+                return "duplicate" if triaged.duplicate else "ok"
+        if event.type not in domain.TRACKED:
+            return "ignored"  # no write: sla's own reminders and overdue notices, ratings, syncs, ...
         applied = await store.deadlines.apply(
             event.case_id, event.event_id,
             lambda doc: domain.track(doc, event, policy, partition_of(event.case_id, partitions)))
@@ -71,6 +101,7 @@ def build(ctx: ServiceContext) -> Parts:
             return "duplicate"
         if "next_fire_at" in applied.doc:
             index.set(event.case_id, applied.doc["next_fire_at"], applied.doc.get("partition"))
+            tally.set(event.case_id, applied.doc)
         observe(event, applied.doc)
         return "ok"
 
@@ -99,31 +130,57 @@ def build(ctx: ServiceContext) -> Parts:
         cause = f"sweep:{case_id}:{doc['next_timer']}:{doc['next_fire_at'].isoformat()}"
         applied = await store.deadlines.apply(
             case_id, cause, lambda current: domain.fire(current, case_id=case_id, now=now, policy=policy))
-        await ctx.emit(store.deadlines, case_id, applied.events)
+        await emit("deadlines", case_id, applied.events)
         index.set(case_id, applied.doc.get("next_fire_at"), applied.doc.get("partition"))
+        tally.set(case_id, applied.doc)
         if not applied.duplicate:
             for lag in applied.doc.get("last_lags", ()):
                 metrics.timers_fired.labels(lag["kind"]).inc()
                 metrics.timer_lag.labels(lag["kind"]).observe(max(lag["seconds"], 0.0))
 
+    async def fire_triage(case_id: str, now: datetime) -> None:
+        doc = await store.triage.get(case_id)
+        if doc is None or doc.get("next_fire_at") is None or doc["next_fire_at"] > now:
+            if doc is not None:
+                triage_index.set(case_id, doc.get("next_fire_at"), doc.get("partition"))
+            return
+        applied = await store.triage.apply(case_id, f"triage-sweep:{case_id}",
+                                           lambda current: triage_clock.fire(current, case_id=case_id, now=now))
+        await emit("triage_clocks", case_id, applied.events)
+        triage_index.set(case_id, applied.doc.get("next_fire_at"), applied.doc.get("partition"))
+        if not applied.duplicate:
+            metrics.timers_fired.labels(triage_clock.KIND).inc()
+            metrics.timer_lag.labels(triage_clock.KIND).observe(max(applied.doc.get("lag_seconds") or 0.0, 0.0))
+
     loading: list[asyncio.Task[None]] = []
 
     async def load_index(owned: frozenset[int]) -> None:
-        for case_id, at, partition in await store.timer_entries():
-            index.set(case_id, at, partition)
+        try:
+            records = await store.index_records(TALLY_FIELDS)
+        except Exception:
+            ctx.log.exception("timer_index_load_failed", partitions=sorted(owned))  # the next sweep tries again
+            return
+        for doc in records:
+            index.set(doc["_id"], doc.get("next_fire_at"), doc.get("partition"))
+            tally.set(doc["_id"], doc)
+        for doc in await store.triage_timers():
+            triage_index.set(doc["_id"], doc.get("next_fire_at"), doc.get("partition"))
         index.loaded_partitions = owned
-        ctx.log.info("timer_index_loaded", timers=len(index), partitions=sorted(owned))
+        ctx.log.info("timer_index_loaded", timers=len(index), records=len(tally), partitions=sorted(owned))
 
     async def sweep_timers() -> None:
         """Fire what fell due, on the partitions this instance owns (one owner per case: no double firing)."""
         started = time.perf_counter()
         owned = consumer.partitions
+        # a partition handed to another instance is forgotten: if it comes back, its records are read afresh
+        index.loaded_partitions &= owned
         if owned - index.loaded_partitions and not (loading and not loading[-1].done()):
             # new partitions: their timers were kept by another instance until now; read them from the store
             loading.append(asyncio.create_task(load_index(owned)))
         now = ctx.clock()
         due = index.take_due(now, owned, settings.timer_batch)
-        gate = asyncio.Semaphore(SWEEP_CONCURRENCY)
+        triage_due = triage_index.take_due(now, owned, settings.timer_batch)
+        gate = asyncio.Semaphore(settings.sweep_concurrency)
 
         async def one(case_id: str, at: datetime) -> None:
             async with gate:
@@ -133,7 +190,17 @@ def build(ctx: ServiceContext) -> Parts:
                     index.set(case_id, at, partition_of(case_id, partitions))  # try again next sweep
                     raise
 
-        results = await asyncio.gather(*(one(case_id, at) for case_id, at in due), return_exceptions=True)
+        async def one_triage(case_id: str, at: datetime) -> None:
+            async with gate:
+                try:
+                    await fire_triage(case_id, now)
+                except Exception:
+                    triage_index.set(case_id, at, partition_of(case_id, partitions))
+                    raise
+
+        results = await asyncio.gather(*(one(case_id, at) for case_id, at in due),
+                                       *(one_triage(case_id, at) for case_id, at in triage_due),
+                                       return_exceptions=True)
         failures = [r for r in results if isinstance(r, Exception)]
         metrics.sweep_duration.observe(time.perf_counter() - started)
         metrics.last_sweep.set(time.time())
@@ -143,7 +210,8 @@ def build(ctx: ServiceContext) -> Parts:
     async def refresh_gauges() -> None:
         now = ctx.clock()
         due_soon_until = policy.calendar.add_working_seconds(now, settings.due_soon_working_hours * 3600)
-        counts = await store.gauges(now, due_soon_until)
+        owned = index.loaded_partitions  # the partitions whose records this instance holds and keeps up to date
+        counts = tally.counts(now, due_soon_until, owned)
         # computed first, then swapped in without an await between: a scrape never sees a half-filled family
         metrics.open_cases.clear()
         for row in counts["open"]:
@@ -181,8 +249,23 @@ def build(ctx: ServiceContext) -> Parts:
             metrics.calendar_year_missing.labels(str(year)).set(1)
 
     async def sweep_outbox() -> None:
-        await ctx.sweep_outbox(store.deadlines)
-        await ctx.sweep_outbox(store.handling)
+        """Publish events stored but never published: after start, all of them; later, those whose publishing
+        failed in this process (ids make a repeat harmless)."""
+        if not outbox_scanned:
+            for name, docs in outboxes.items():
+                for key, events in await docs.stale_outboxes(timedelta(0), limit=1_000_000):
+                    ctx.log.warning("outbox_repaired", collection=name, case_id=key, events=len(events))
+                    await emit(name, key, events)
+            outbox_scanned.append(True)
+            return
+        for name, docs in outboxes.items():
+            for key in sorted(unpublished[name]):
+                doc = await docs.get(key)
+                events = [CaseEvent.model_validate(e) for e in (doc or {}).get("outbox", {}).values()]
+                if events:
+                    ctx.log.warning("outbox_repaired", collection=name, case_id=key, events=len(events))
+                    await emit(name, key, events)
+                unpublished[name].discard(key)
 
     # ------------------------------------------------------------------ reading
 
@@ -303,7 +386,7 @@ def build(ctx: ServiceContext) -> Parts:
                     now=now, top_level=policy.top_level))
             except handling.Refused as refused:
                 raise HttpError(refused.status, refused.message)
-            await ctx.emit(store.handling, case_id, applied.events)
+            await emit("handling", case_id, applied.events)
         entry = next((a for a in reversed(applied.doc.get("actions", [])) if a.get("cause") == cause), None)
         event_id = applied.events[0].event_id if applied.events else (entry or {}).get("event_id")
         if event_id is None:  # a repeat whose record we cannot see (should not happen): derive it

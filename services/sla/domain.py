@@ -29,6 +29,9 @@ REMINDER_PREFIX = "remind-"
 END_OF_DAY = "remind-eod"
 OVERDUE = "overdue"
 ESCALATE_PREFIX = "escalate-"
+# the case events that change a clock record (track() ignores the others)
+TRACKED = frozenset({"case.assigned", "case.reopened", "case.accepted", "case.progressed", "case.escalated",
+                     "case.resolved", "case.returned", "case.closed"})
 
 
 @dataclass(frozen=True)

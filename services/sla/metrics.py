@@ -1,7 +1,7 @@
 """sla's Prometheus metrics (names per Prometheus conventions: base units, `_total` counters, `_seconds`).
 
-The gauges are recomputed from the store, so every sla instance exports the same values: aggregate them with
-`max by (...)`, not `sum`.
+The gauges are counted in memory (tally.py) over the partitions an instance owns, so with one instance they are
+exact; with several, add the instances up (`sum by (...)`).
 """
 
 from dataclasses import dataclass

@@ -12,6 +12,9 @@ class SlaSettings(BaseSettings):
     timer_interval_seconds: float = Field(default=1.0, gt=0)
     # How many due cases one sweep handles at most (the next sweep takes the rest, earliest first).
     timer_batch: int = Field(default=500, ge=1)
+    # How many due cases a sweep fires at once. FerretDB's SQLite backend takes one writer at a time and answers
+    # "database is locked" when many wait, so a few suffice; MongoDB can take more.
+    sweep_concurrency: int = Field(default=4, ge=1)
     # Reminders at these fractions of the working time between assignment and deadline.
     reminder_fractions: tuple[float, ...] = (0.5, 0.8)
     # "一般不过夜": a reminder this many minutes before the office day of the assignment closes.

@@ -2,7 +2,8 @@
 
 - `deadlines`: one clock record per assigned case, written only by the owner of the case's Kafka partition
   (its case-event consumer and its timer sweep, serialised by CaseDocuments' per-key lock);
-- `handling`: one record per case of the units' actions, written only by the handling API.
+- `handling`: one record per case of the units' actions, written only by the handling API;
+- `triage_clocks`: one record per registered case of triage's own 1-working-day clock, written like `deadlines`.
 
 Two writers never share a document (FerretDB loses concurrent updates of one document: docs/ferretdb.md).
 """
@@ -24,10 +25,12 @@ class SlaStore:
     def __init__(self, db: AsyncDatabase, clock: Callable[[], datetime]):
         self.deadlines = CaseDocuments(db["deadlines"], clock)
         self.handling = CaseDocuments(db["handling"], clock)
+        self.triage = CaseDocuments(db["triage_clocks"], clock)  # triage's 1-working-day clock (triage_clock.py)
 
     async def ensure_indexes(self) -> None:
         await self.deadlines.ensure_indexes()
         await self.handling.ensure_indexes()
+        await self.triage.ensure_indexes()
         col = self.deadlines.collection
         await col.create_index([("next_fire_at", ASCENDING)])
         await col.create_index([("state", ASCENDING), ("due_at", ASCENDING)])
@@ -49,8 +52,21 @@ class SlaStore:
         return [(doc["_id"], doc["next_fire_at"], doc.get("partition")) async for doc in cursor
                 if doc.get("next_fire_at") is not None]
 
+    async def index_records(self, fields: Iterable[str]) -> list[dict[str, Any]]:
+        """Every clock record, reduced to its next timer and `fields`: what a starting instance's in-memory timer
+        index and gauge tally are filled from (one read of the collection, instead of one per refresh)."""
+        projection = {"next_fire_at": 1, "partition": 1, **{f: 1 for f in fields}}
+        return await self.deadlines.collection.find({}, projection).to_list()
+
+    async def triage_timers(self) -> list[dict[str, Any]]:
+        """Every triage clock's next firing and partition (read once when the instance gains partitions)."""
+        return await self.triage.collection.find({}, {"next_fire_at": 1, "partition": 1}).to_list()
+
     async def gauges(self, now: datetime, due_soon_until: datetime) -> dict[str, list[dict[str, Any]]]:
-        """Counts for the gauges, by compound keys ($group with $sum is what FerretDB offers)."""
+        """Counts for the gauges, by compound keys ($group with $sum is what FerretDB offers).
+
+        Reads every record on FerretDB: the service counts in memory (tally.py); this is the reference the tests
+        compare the tally with."""
         col = self.deadlines.collection
 
         async def group(match: dict[str, Any], keys: tuple[str, ...]) -> list[dict[str, Any]]:

@@ -240,3 +240,17 @@ def test_working_seconds():
     assert working_seconds(POLICY, ASSIGNED_AT, DUE) == 7 * HOUR
     assert working_seconds(POLICY, None, DUE) is None
     assert working_seconds(POLICY, ASSIGNED_AT.astimezone(timezone.utc), at(2026, 3, 2, 10)) == HOUR
+
+
+def test_events_outside_tracked_change_no_clock():
+    """The service skips the store write for these types: track must ignore them on an open clock."""
+    from services.sla.domain import TRACKED
+    from shared.contracts.case_events import DATA_MODELS
+    doc = opened()
+    for type_ in set(DATA_MODELS) - TRACKED:
+        data = {"due_at": DUE.isoformat(), "to_level": 3, "from_level": 1, "reason": "r", "level": 1,
+                "escalation_level": 1, "department": "gongdian", "resolved_at": DUE.isoformat(), "on_time": True,
+                "closed_at": DUE.isoformat()}
+        e = CaseEvent(event_id=f"x-{type_}", type=type_, version=1, case_id="case-1", occurred_at=ASSIGNED_AT,
+                      data=data)
+        assert track(doc, e, POLICY) is None, type_
