@@ -6,7 +6,7 @@ deliveries; the AsyncAPI document of the public topics; the simulator at /sim wh
 """
 
 import time
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from prometheus_client import Counter, Gauge
@@ -52,7 +52,7 @@ def _base_url(configured: str, settings: SyncSettings, ctx: ServiceContext, side
 
 def build(ctx: ServiceContext, settings: SyncSettings | None = None) -> Parts:
     settings = settings or SyncSettings()
-    store = SyncStore(ctx.db, ctx.clock)
+    store = SyncStore(ctx.db, ctx.clock, settings.sync_store_writers)
     rules = rules_for(ctx, settings)
     breakers = {t: CircuitBreaker(t, settings.sync_breaker_failures, settings.sync_breaker_reset_seconds)
                 for t in (domain.CITY, domain.HOTLINE)}
@@ -95,6 +95,8 @@ def build(ctx: ServiceContext, settings: SyncSettings | None = None) -> Parts:
     # --- Kafka: case events -> link documents and their deliveries (one write per event)
     async def on_case_event(parsed: tuple[CaseEvent, Any]) -> str:
         event, _ = parsed
+        if settings.sync_city_figures and (marks := domain.figure_marks(event, ctx.settings.tz)):
+            await store.mark_figures(event.case_id, marks)
         applied = await store.links.apply(event.case_id, event.event_id,
                                           lambda doc: domain.fold(doc, event, rules, ctx.clock()))
         await ctx.emit(store.links, event.case_id, applied.events)
@@ -197,6 +199,46 @@ def build(ctx: ServiceContext, settings: SyncSettings | None = None) -> Parts:
             except RemoteUnavailable as exc:  # the city is down: its feeds are read again on the next tick
                 ctx.log.info("city_feed_unavailable", error=str(exc))
 
+    async def record_figures(period: str) -> dict[str, Any]:
+        """Record the report of one period (once) as a delivery; the dispatcher sends it like every other."""
+        key = domain.FIGURES_KEY_PREFIX + period
+        doc = await store.links.get(key)
+        if doc is None:
+            counts = await store.figures(period)
+            doc = (await store.links.apply(key, key, lambda d: domain.figures_report(period, counts, ctx.clock())
+                                           if d is None else None)).doc
+            ctx.log.info("figures_recorded", period=period, **counts)
+        (delivery,) = doc["deliveries"].values()
+        return {"period": period, "figures": {k: delivery["body"][k] for k in domain.FIGURE_NAMES},
+                "delivery_id": delivery["id"], "state": delivery["state"]}
+
+    async def report_figures() -> None:
+        """The city asks for the county's daily figures: once a day is over, report it."""
+        await record_figures(domain.last_complete_period(ctx.clock(), ctx.settings.tz))
+
+    def period_param(request: Request) -> str:
+        period = request.path_params["period"]
+        try:
+            day = datetime.strptime(period, "%Y-%m-%d").date()
+        except ValueError:
+            raise HttpError(422, "period 应为日期（YYYY-MM-DD）", detail=[{"field": "period", "msg": "a date"}]) from None
+        if day.isoformat() > domain.last_complete_period(ctx.clock(), ctx.settings.tz):
+            raise HttpError(422, "只能报送已经结束的日期", detail=[{"field": "period", "msg": "a day that is over"}])
+        return day.isoformat()
+
+    async def figures_view(request: Request) -> Any:
+        require_role(staff_of(request, ctx.jwt_secret), "admin", "leader")
+        period = period_param(request)
+        return {"period": period, "figures": await store.figures(period)}
+
+    async def figures_report(request: Request) -> Any:
+        """The city asks for an earlier day's figures (or an operator sends them before the timer does)."""
+        require_role(staff_of(request, ctx.jwt_secret), "admin")
+        return await record_figures(period_param(request))
+
+    routes += [Route("/api/v1/sync/figures/{period}", endpoint(figures_view), methods=["GET"]),
+               Route("/api/v1/sync/figures/{period}/report", endpoint(figures_report), methods=["POST"])]
+
     async def reconcile() -> None:
         try:
             await reconciler.run()
@@ -205,11 +247,13 @@ def build(ctx: ServiceContext, settings: SyncSettings | None = None) -> Parts:
 
     return Parts(
         routes=routes,
-        on_start=[store.ensure_indexes],
+        on_start=[store.ensure_indexes, dispatcher.rescan],
         periodic=[(ctx.settings.outbox_sweep_interval_seconds, lambda: ctx.sweep_outbox(store.links)),
                   (settings.sync_dispatch_interval_seconds, dispatcher.run_once),
+                  (settings.sync_due_rescan_seconds, dispatcher.rescan),
                   (settings.sync_poll_interval_seconds, poll),
-                  (settings.sync_reconcile_interval_seconds, reconcile)],
+                  (settings.sync_reconcile_interval_seconds, reconcile)]
+                 + ([(settings.sync_figures_check_seconds, report_figures)] if settings.sync_city_figures else []),
     )
 
 

@@ -29,43 +29,70 @@ class Dispatcher:
         self.on_outcome = on_outcome
         self.rng = rng or random.Random()
         self._running = asyncio.Lock()
+        self._back_since: dict[str, datetime] = {}  # remote side -> when it came back after its last outage
+        self._in_pass: set[str] = set()  # documents taken from the due queue by the pass under way
         self._recovered_from = {t: 0 for t in clients}  # breaker openings already followed by a pull-forward
 
     async def run_once(self) -> int:
-        """One pass over the documents with deliveries due; returns how many deliveries were attempted."""
+        """One pass over the documents with deliveries due (from the due queue, read by `_id`); returns how many
+        deliveries were attempted."""
         if self._running.locked():  # a slow pass is still going (a periodic tick must not overlap it)
             return 0
         async with self._running:
-            docs = await self.store.due(self.clock(), self.batch)
+            keys = self.store.due.take_due(self.clock(), self.batch)
+            self._in_pass.update(keys)
             gate = asyncio.Semaphore(self.concurrency)
 
             async def one(case_id: str) -> int:
                 async with gate:
-                    return await self.deliver_case(case_id)
+                    try:
+                        return await self.deliver_case(case_id)
+                    except Exception:  # a store error on one case (SQLITE_BUSY, a timeout): the others go on
+                        self.log.exception("delivery_pass_failed", case_id=case_id)
+                        self.store.due.merge({case_id: self.clock() + timedelta(seconds=self.backoff_base)})
+                        return 0
+                    finally:
+                        self._in_pass.discard(case_id)
 
-            return sum(await asyncio.gather(*(one(d["_id"]) for d in docs)))
+            return sum(await asyncio.gather(*(one(k) for k in keys)))
+
+    async def rescan(self) -> None:
+        """Re-read the due times from the store (at start; then on a slow timer, for writes by another process)."""
+        async with self._running:
+            await self.store.load_due()
+
+    def pending_cases(self) -> int:
+        return len(self.store.due) + len(self._in_pass)
 
     async def drain(self, timeout: float) -> None:
         """Run passes until nothing is due (tests and the benchmark)."""
         loop = asyncio.get_running_loop()
         deadline = loop.time() + timeout
         while loop.time() < deadline:
-            if not await self.store.due(self.clock(), 1):
+            if not self.store.due.any_due(self.clock()):
                 return
             await self.run_once()
-            await asyncio.sleep(0.05)
+            await asyncio.sleep(0.01)
 
     async def deliver_case(self, case_id: str) -> int:
         attempted = 0
-        for _ in range(MAX_ROUNDS_PER_CASE):
-            doc = await self.store.links.get(case_id)
-            due = domain.due_deliveries(doc, self.clock()) if doc else []
-            if not due:
-                break
-            outcomes = [await self.deliver(case_id, delivery) for delivery in due]
-            attempted += len(due)
-            if any(o != "delivered" for o in outcomes):
-                break
+        doc = None
+        try:
+            for _ in range(MAX_ROUNDS_PER_CASE):
+                doc = await self.store.links.get(case_id)
+                due = domain.due_deliveries(doc, self.clock(), back_since=self._back_since) if doc else []
+                if not due:
+                    break
+                outcomes = [await self.deliver(case_id, delivery) for delivery in due]
+                attempted += len(due)
+                if any(o != "delivered" for o in outcomes):
+                    doc = await self.store.links.get(case_id)
+                    break
+        finally:
+            # Back into the queue at the time the document last read says (the writes of this pass noted theirs;
+            # the earlier of the two wins, at worst costing one look at a document with nothing due).
+            if doc is not None and doc.get("next_delivery_at") is not None:
+                self.store.due.merge({case_id: doc["next_delivery_at"]})
         return attempted
 
     async def deliver(self, case_id: str, delivery: dict[str, Any]) -> str:
@@ -78,7 +105,7 @@ class Dispatcher:
             receipt = await client.send(delivery)
         except BreakerOpen:
             until = now + timedelta(seconds=self.breaker_reset * (0.5 + self.rng.random() / 2))
-            await self.store.links.modify(case_id, lambda doc: domain.deferred(doc, delivery_id, until))
+            await self.store.links.modify(case_id, lambda doc: domain.deferred(doc, delivery_id, until, now))
             outcome = "deferred"
         except RemoteRejected as exc:
             await self.store.park({"_id": delivery_id, "case_id": case_id, "target": target, "kind": delivery["kind"],
@@ -109,12 +136,13 @@ class Dispatcher:
 
     async def _after_recovery(self, target: str, client: RemoteClient | None) -> None:
         """After an outage, the first success pulls the whole backlog of that side forward: the deliveries
-        rescheduled with backoff during the outage go now, instead of one by one at up to the backoff cap."""
+        rescheduled with backoff during the outage go now, instead of one by one at up to the backoff cap. In
+        memory (no write per case): a delivery last tried before the side came back counts as due."""
         if client is None or client.breaker.times_opened <= self._recovered_from.get(target, 0):
             return
         self._recovered_from[target] = client.breaker.times_opened
         now = self.clock()
-        pulled = 0
-        for doc in await self.store.pending_docs(100_000):
-            pulled += await self.store.links.modify(doc["_id"], lambda d: domain.pull_forward(d, target, now))
-        self.log.info("backlog_pulled_forward", target=target, cases=pulled)
+        self._back_since[target] = now
+        waiting = self.store.due.keys()
+        self.store.due.merge({key: now for key in waiting})
+        self.log.info("backlog_pulled_forward", target=target, cases=len(waiting) + len(self._in_pass))

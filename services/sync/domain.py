@@ -164,10 +164,12 @@ def next_due(deliveries: dict[str, dict[str, Any]]) -> datetime | None:
 
 # ---------------------------------------------------------------- delivery outcomes
 
-def due_deliveries(doc: dict[str, Any], now: datetime, targets: set[str] | None = None) -> list[dict[str, Any]]:
+def due_deliveries(doc: dict[str, Any], now: datetime, targets: set[str] | None = None,
+                   back_since: dict[str, datetime] | None = None) -> list[dict[str, Any]]:
     """Deliveries to attempt now, in the order they were recorded. A target's later delivery waits until its
     earlier one has gone (an update must not reach the city before the escalation it belongs to); a parked one
-    does not hold the others back."""
+    does not hold the others back. `back_since`: remote sides back up since then (their breaker closed again);
+    a delivery last tried before that goes now rather than at its backoff time."""
     out: list[dict[str, Any]] = []
     blocked: set[str] = set()
     for delivery in sorted(doc.get("deliveries", {}).values(), key=lambda d: d["seq"]):
@@ -175,7 +177,9 @@ def due_deliveries(doc: dict[str, Any], now: datetime, targets: set[str] | None 
         if delivery["state"] != PENDING or target in blocked or (targets is not None and target not in targets):
             continue
         blocked.add(target)
-        if delivery["next_at"] <= now:
+        back = (back_since or {}).get(target)
+        tried = delivery.get("tried_at")
+        if delivery["next_at"] <= now or (back is not None and tried is not None and tried < back):
             out.append(delivery)
     return out
 
@@ -201,6 +205,8 @@ def delivered(doc: dict[str, Any], delivery_id: str, remote_id: str, now: dateti
     sets.update(next_delivery_at=next_due(deliveries), last_delivered_at=now)
     if delivery["target"] == CITY and delivery["kind"] == "escalation":
         sets["city_escalation_id"] = remote_id
+    if delivery["kind"] == FIGURES:  # a report, not a case: no case event
+        return Change(set=sets)
     event = CaseEvent.new(cause=delivered_cause(delivery), type="case.synced", case_id=doc["_id"], occurred_at=now,
                           data=ce.Synced(target=delivery["target"], direction="outbound", remote_id=remote_id))
     return Change(set=sets, events=[event])
@@ -220,33 +226,19 @@ def failed(doc: dict[str, Any], delivery_id: str, error: str, now: datetime, *, 
         return None
     attempts = delivery["attempts"] + 1
     next_at = now + timedelta(seconds=backoff_seconds(attempts, base, cap, jitter))
-    deliveries, sets = _with(doc, delivery_id, attempts=attempts, next_at=next_at, last_error=error[:500])
+    deliveries, sets = _with(doc, delivery_id, attempts=attempts, next_at=next_at, last_error=error[:500], tried_at=now)
     sets["next_delivery_at"] = next_due(deliveries)
     return sets
 
 
-def deferred(doc: dict[str, Any], delivery_id: str, until: datetime) -> dict[str, Any] | None:
+def deferred(doc: dict[str, Any], delivery_id: str, until: datetime,
+             tried_at: datetime | None = None) -> dict[str, Any] | None:
     """Not attempted (the remote side's breaker is open): look again at `until`, without counting an attempt.
     Also used to bring a delivery forward (`until` = now) when reconciliation finds the remote side has it."""
     delivery = doc.get("deliveries", {}).get(delivery_id)
     if delivery is None or delivery["state"] != PENDING:
         return None
-    deliveries, sets = _with(doc, delivery_id, next_at=until)
-    sets["next_delivery_at"] = next_due(deliveries)
-    return sets
-
-
-def pull_forward(doc: dict[str, Any], target: str, now: datetime) -> dict[str, Any] | None:
-    """The remote side is back (its breaker closed again): what waits for it goes now, not at its backoff time."""
-    later = [d["id"] for d in doc.get("deliveries", {}).values()
-             if d["state"] == PENDING and d["target"] == target and d["next_at"] > now]
-    if not later:
-        return None
-    deliveries = {k: dict(v) for k, v in doc.get("deliveries", {}).items()}
-    sets: dict[str, Any] = {}
-    for delivery_id in later:
-        deliveries[delivery_id]["next_at"] = now
-        sets[f"deliveries.{delivery_id}.next_at"] = now
+    deliveries, sets = _with(doc, delivery_id, next_at=until, **({"tried_at": tried_at} if tried_at else {}))
     sets["next_delivery_at"] = next_due(deliveries)
     return sets
 
@@ -346,3 +338,49 @@ def compare(local: dict[str, str], remote_keys: set[str]) -> Comparison:
     missing = sorted(k for k, state in local.items() if state == DELIVERED and k not in remote_keys)
     confirmed = sorted(k for k, state in local.items() if state == PENDING and k in remote_keys)
     return Comparison(missing, confirmed)
+
+
+# ---------------------------------------------------------------- periodic figures for the city
+
+FIGURES = "figures"
+FIGURE_NAMES = ("received", "resolved", "resolved_on_time", "rated", "satisfied")
+FIGURES_KEY_PREFIX = "figures:"
+
+
+def period_of(moment: datetime, tz: Any) -> str:
+    """The county's reporting period (a local calendar day, ISO date) of a moment."""
+    return moment.astimezone(tz).date().isoformat()
+
+
+def figure_marks(event: CaseEvent, tz: Any) -> dict[str, Any] | None:
+    """What one case event contributes to the figures, as fields of the case's figures record. Setting them is
+    idempotent (a redelivered event sets the same values); a reopened and re-resolved case counts once, in the
+    period of its last resolution."""
+    data = event.data
+    if event.type == "case.registered":
+        return {"received_on": period_of(event.occurred_at, tz)}
+    if event.type == "case.resolved":
+        return {"resolved_on": period_of(event.occurred_at, tz), "on_time": bool(data["on_time"])}
+    if event.type == "case.rated":
+        return {"rated_on": period_of(event.occurred_at, tz), "satisfied": bool(data["satisfied"])}
+    return None
+
+
+def last_complete_period(now: datetime, tz: Any) -> str:
+    """The latest local day that is over."""
+    return (now.astimezone(tz).date() - timedelta(days=1)).isoformat()
+
+
+def figures_report(period: str, counts: dict[str, int], now: datetime) -> Change:
+    """The county's figures of one period as a delivery to the city (its own document `figures:<period>`, so
+    it has the same guarantees as every delivery: recorded once, sent at least once, idempotency key, retries,
+    parking, reconciliation)."""
+    key = FIGURES_KEY_PREFIX + period
+    delivery_id = derived_id(key, "delivery", CITY)
+    body = {"idempotency_key": delivery_id, "period": period, "period_kind": "day", **counts,
+            "reported_at": now.isoformat()}
+    delivery = {"id": delivery_id, "target": CITY, "kind": FIGURES, "event_id": key, "event_type": FIGURES,
+                "method": "POST", "path": "/v1/county-figures", "body": body, "seq": 1, "state": PENDING,
+                "attempts": 0, "created_at": now, "next_at": now}
+    return Change(set={"figures_period": period, "targets": [CITY], "deliveries": {delivery_id: delivery},
+                       "delivery_seq": 1, "next_delivery_at": now})

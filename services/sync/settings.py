@@ -39,6 +39,15 @@ class SyncSettings(BaseSettings):
     sync_dispatch_interval_seconds: float = 0.5
     sync_dispatch_concurrency: int = 16
     sync_dispatch_batch: int = 200
+    # Concurrent writes to the store from this process (FerretDB's SQLite backend takes one writer at a time;
+    # MongoDB takes more).
+    sync_store_writers: int = 1
+    # How often the dispatcher re-reads the due times from the store (one scan of `links`; its own writes keep
+    # its in-memory due queue current, this catches writes by another process).
+    sync_due_rescan_seconds: float = 60.0
+    # The city asks for the county's daily figures (POST /v1/county-figures); how often to look for a day to report.
+    sync_city_figures: bool = True
+    sync_figures_check_seconds: float = 600.0
     sync_poll_interval_seconds: float = 2.0
     sync_reconcile_interval_seconds: float = 300.0
     # How far back reconciliation compares the two sides.

@@ -274,3 +274,46 @@ async def test_asyncapi_document_is_served(http: httpx.AsyncClient) -> None:
 
 async def _async(value: Any) -> Any:
     return value
+
+
+async def test_daily_figures_are_counted_from_case_events_and_reported_to_the_city_once(
+        http: httpx.AsyncClient, producer: Producer, ns: Namespace) -> None:
+    # Events of a day long over (so the timer's report of yesterday does not race this test).
+    day = datetime(2026, 1, 10, 4, 0, tzinfo=UTC)  # noon in the county
+    period = "2026-01-10"
+    topic = ns.topic("qhwy.case-events.v1")
+    for i in range(3):
+        case_id = f"fig-{uuid.uuid4().hex[:8]}"
+        events = [case_event("case.registered", case_id, {
+            "submission_id": f"fig-sub-{case_id}", "channel": "qrcode", "tracking_no": f"QF{i:08d}",
+            "received_at": day.isoformat(), "content": "用工", "enterprise": {"name": "某公司",
+                                                                          "contact_phone": "138****0000"}})]
+        if i < 2:
+            events.append(case_event("case.resolved", case_id, {"resolution": "已办结", "resolved_at": day.isoformat(),
+                                                                "on_time": i == 0, "by": "u1"}))
+        if i == 0:
+            events.append(case_event("case.rated", case_id, {"level": "satisfied", "satisfied": True,
+                                                             "method": "sms"}))
+        for event in events:
+            event["occurred_at"] = day.isoformat()
+            await producer.send(topic, event, key=case_id)
+            await producer.send(topic, event, key=case_id)  # a redelivery counts once
+    expected = {"received": 3, "resolved": 2, "resolved_on_time": 1, "rated": 1, "satisfied": 1}
+
+    async def counted() -> bool:
+        return (await http.get(f"/api/v1/sync/figures/{period}")).json()["figures"] == expected
+
+    await until(counted, what="the figures counted from the events")
+    await faults(http, "city", errors=2)  # a 5xx burst on the way
+    first = (await http.post(f"/api/v1/sync/figures/{period}/report")).json()
+    again = (await http.post(f"/api/v1/sync/figures/{period}/report")).json()
+    assert first["figures"] == again["figures"] == expected and first["delivery_id"] == again["delivery_id"]
+
+    async def reported() -> Any:
+        return (await sim_state(http))["city"]["figures"].get(period)
+
+    report = await until(reported, what="the report at the city")
+    assert {k: report[k] for k in expected} == expected
+    assert (await sim_state(http))["city"]["received"][first["delivery_id"]]["count"] >= 1
+    assert (await http.get(f"/api/v1/sync/figures/{period}", headers={"authorization": ""})).status_code == 401
+    assert (await http.get("/api/v1/sync/figures/2999-01-01")).status_code == 422

@@ -341,20 +341,6 @@ def test_compare_finds_gaps_on_both_sides():
     assert result.confirmed_remotely == ["c"]
 
 
-def test_pull_forward_brings_a_targets_waiting_deliveries_to_now():
-    doc = fold_all([registered("hotline"), escalated(4), RESOLVED])
-    city, hotline = [d for d in deliveries(doc) if d["kind"] == "escalation"][0], \
-        [d for d in deliveries(doc) if d["target"] == "hotline"][0]
-    for d in (city, hotline):
-        doc = apply(doc, domain.failed(doc, d["id"], "down", NOW, base=60, cap=120, jitter=0.5))
-    later = NOW + timedelta(seconds=5)
-    doc = apply(doc, domain.pull_forward(doc, "city", later))
-    assert doc["deliveries"][city["id"]]["next_at"] == later
-    assert doc["deliveries"][hotline["id"]]["next_at"] > later  # the other side is not known to be back
-    assert doc["next_delivery_at"] <= later
-    assert domain.pull_forward(doc, "city", later) is None
-
-
 def test_a_resent_delivery_is_confirmed_again_under_a_new_cause():
     doc = fold_all([registered("qrcode"), escalated(4)])
     (only,) = deliveries(doc)
@@ -365,3 +351,18 @@ def test_a_resent_delivery_is_confirmed_again_under_a_new_cause():
     second = domain.delivered(doc, only["id"], "CE-1", LATER)
     assert second.events[0].event_id != first.events[0].event_id
     assert apply(doc, second)["deliveries"][only["id"]]["state"] == "delivered"
+
+
+def test_a_side_back_since_makes_deliveries_tried_before_it_due_but_not_later_failures():
+    doc = fold_all([registered("hotline"), escalated(4), RESOLVED])
+    city = [d for d in deliveries(doc) if d["kind"] == "escalation"][0]
+    hotline = [d for d in deliveries(doc) if d["target"] == "hotline"][0]
+    for d in (city, hotline):
+        doc = apply(doc, domain.failed(doc, d["id"], "down", NOW, base=60, cap=120, jitter=0.5))
+    back = NOW + timedelta(seconds=5)
+    assert domain.due_deliveries(doc, back) == []
+    due = domain.due_deliveries(doc, back, back_since={"city": back})
+    assert [d["id"] for d in due] == [city["id"]]  # the hotline is not known to be back
+    # A failure after the side came back keeps its backoff.
+    doc = apply(doc, domain.failed(doc, city["id"], "500", back, base=60, cap=120, jitter=0.5))
+    assert domain.due_deliveries(doc, back + timedelta(seconds=1), back_since={"city": back}) == []

@@ -54,6 +54,7 @@ class CityState(Side):
     messages: list[dict[str, Any]] = field(default_factory=list)
     case_messages: dict[str, int] = field(default_factory=dict)
     auto_reply: bool = True
+    figures: dict[str, dict[str, Any]] = field(default_factory=dict)  # period -> the county's latest report
 
 
 def _now() -> datetime:
@@ -170,6 +171,13 @@ class Simulator:
             self.add_message(case_id, "reply", None, "市级平台已收到，正在研判", "city-desk")
         return escalation_id
 
+    def _accept_figures(self, body: dict[str, Any], _: Request) -> Any:
+        if not all(isinstance(body[k], int) and body[k] >= 0 for k in
+                   ("received", "resolved", "resolved_on_time", "rated", "satisfied")):
+            return _error(422, "figures must be non-negative integers")
+        self.city.figures[body["period"]] = body
+        return f"CF-{body['period']}"
+
     def _accept_update(self, body: dict[str, Any], _: Request) -> Any:
         assigned = {a["city_case_id"] for a in self.city.assignments}
         if body["county_case_id"] not in self.city.escalations and body.get("city_case_id") not in assigned:
@@ -229,7 +237,8 @@ class Simulator:
                                      "case": (v["body"] or {}).get("county_case_id")}
                                  for k, v in s.received.items()}}
         return {"city": {**side(self.city), "escalations": dict(self.city.escalations),
-                         "assignments": len(self.city.assignments), "messages": len(self.city.messages)},
+                         "assignments": len(self.city.assignments), "messages": len(self.city.messages),
+                         "figures": dict(self.city.figures)},
                 "hotline": side(self.hotline)}
 
     def asgi(self) -> Starlette:
@@ -276,6 +285,10 @@ class Simulator:
             return await self._deliver(self.city, request, ("county_case_id", "type", "occurred_at"),
                                        self._accept_update)
 
+        async def figures(request: Request) -> JSONResponse:
+            return await self._deliver(self.city, request, ("period", "received", "resolved", "resolved_on_time",
+                                                            "rated", "satisfied"), self._accept_figures)
+
         async def assignments(request: Request) -> JSONResponse:
             return await self._feed(self.city.assignments, request)
 
@@ -296,6 +309,7 @@ class Simulator:
         city = [
             Route("/v1/escalations", escalations, methods=["POST"]),
             Route("/v1/case-updates", updates, methods=["POST"]),
+            Route("/v1/county-figures", figures, methods=["POST"]),
             Route("/v1/assignments", assignments, methods=["GET"]),
             Route("/v1/messages", messages, methods=["GET"]),
             Route("/v1/receipts/query", city_receipts, methods=["POST"]),
