@@ -18,7 +18,7 @@ from zoneinfo import ZoneInfo
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from services.intake.enterprises import normalise_name, phone_digits
-from shared.contracts.submissions import Submission, phone_problem
+from shared.contracts.submissions import PhoneNumber, Submission
 
 # ---------------------------------------------------------------- hotline
 
@@ -92,17 +92,9 @@ class Officer(BaseModel):
 
     officer_id: str = Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9._\-]+$")
     name: str = Field(min_length=1, max_length=50)
-    phone: str = Field(min_length=5, max_length=20)
+    phone: PhoneNumber
     units: list[str] = Field(default_factory=list, max_length=20)
     enterprises: list[str] = Field(default_factory=list, max_length=500)  # names or credit codes
-
-    @field_validator("phone")
-    @classmethod
-    def _phone(cls, value: str) -> str:
-        problem = phone_problem(value)
-        if problem:
-            raise ValueError(problem)
-        return value
 
     @field_validator("units")
     @classmethod

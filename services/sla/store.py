@@ -37,21 +37,6 @@ class SlaStore:
         await col.create_index([("department", ASCENDING), ("state", ASCENDING), ("due_at", ASCENDING)])
         await col.create_index([("co_departments", ASCENDING), ("state", ASCENDING)])
 
-    async def due_timers(self, now: datetime, partitions: Iterable[int], limit: int) -> list[dict[str, Any]]:
-        """Records with a timer due, in the partitions this instance owns, earliest first."""
-        owned = sorted(partitions)
-        if not owned:
-            return []
-        cursor = self.deadlines.collection.find(
-            {"next_fire_at": {"$lte": now}, "partition": {"$in": owned}}, {"next_fire_at": 1, "next_timer": 1})
-        return await cursor.sort("next_fire_at", ASCENDING).limit(limit).to_list()
-
-    async def timer_entries(self) -> list[tuple[str, datetime, int | None]]:
-        """Every pending timer (case, when, partition): what the in-memory index is loaded from."""
-        cursor = self.deadlines.collection.find({"next_fire_at": {"$ne": None}}, {"next_fire_at": 1, "partition": 1})
-        return [(doc["_id"], doc["next_fire_at"], doc.get("partition")) async for doc in cursor
-                if doc.get("next_fire_at") is not None]
-
     async def index_records(self, fields: Iterable[str]) -> list[dict[str, Any]]:
         """Every clock record, reduced to its next timer and `fields`: what a starting instance's in-memory timer
         index and gauge tally are filled from (one read of the collection, instead of one per refresh)."""

@@ -5,9 +5,9 @@ context (`{"org": ...}`); the rest always run.
 """
 
 import re
-from typing import Any
+from typing import Annotated, Any
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, ValidationInfo, field_validator
+from pydantic import AfterValidator, AwareDatetime, BaseModel, ConfigDict, Field, ValidationInfo, field_validator
 
 PHONE_PATTERN = re.compile(r"^\+?[0-9][0-9 \-]{4,19}$")
 _MOBILE_DIGITS = re.compile(r"^(?:86)?1\d{10}$")
@@ -48,21 +48,24 @@ def phone_problem(value: str) -> str | None:
     return None
 
 
+def _checked_phone(value: str) -> str:
+    problem = phone_problem(value)
+    if problem:
+        raise ValueError(problem)
+    return value
+
+
+# A phone number as every model here takes it: its shape checked, the reason named when it is refused.
+PhoneNumber = Annotated[str, Field(min_length=5, max_length=20), AfterValidator(_checked_phone)]
+
+
 class Enterprise(BaseModel):
     model_config = ConfigDict(extra="ignore", str_strip_whitespace=True)
 
     name: str = Field(min_length=1, max_length=200)
     uscc: str | None = Field(default=None, max_length=32)
     contact_name: str | None = Field(default=None, max_length=50)
-    contact_phone: str = Field(min_length=5, max_length=20)
-
-    @field_validator("contact_phone")
-    @classmethod
-    def _phone_shape(cls, value: str) -> str:
-        problem = phone_problem(value)
-        if problem:
-            raise ValueError(problem)
-        return value
+    contact_phone: PhoneNumber
 
     @field_validator("uscc")
     @classmethod
