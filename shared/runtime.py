@@ -112,6 +112,7 @@ class Parts:
     routes: list[BaseRoute] = field(default_factory=list)
     on_start: list[Callable[[], Awaitable[None]]] = field(default_factory=list)
     periodic: list[tuple[float, Callable[[], Awaitable[None]]]] = field(default_factory=list)
+    on_stop: list[Callable[[], Awaitable[None]]] = field(default_factory=list)
     _tasks: list[asyncio.Task[None]] = field(default_factory=list)
 
     async def start(self) -> None:
@@ -126,6 +127,8 @@ class Parts:
         for task in self._tasks:
             with contextlib.suppress(asyncio.CancelledError):
                 await task
+        for hook in self.on_stop:
+            await hook()
 
 
 async def _every(interval: float, job: Callable[[], Awaitable[None]]) -> None:

@@ -6,17 +6,20 @@ import uuid
 from datetime import datetime, timedelta
 from typing import Any
 
-from prometheus_client import Counter, Histogram
+from prometheus_client import Counter, Gauge, Histogram
 from starlette.requests import Request
 from starlette.routing import Route
 
 from services.triage import classifier, duplicates, review
+from services.triage.dup_index import ACCEPTED, DuplicateIndex
+from services.triage.peers import PeerFeed
 from services.triage.domain import (UNCLEAR, Case, DutyRules, Proposal, Triage, events_for, load_complexity_cues,
                                     load_lexicon)
 from services.triage.gazetteer import load_gazetteer
 from services.triage.settings import TriageSettings
 from services.triage.store import QUEUE_SORTS, TriageStore
 from shared.auth import require_role
+from shared.contracts import topics
 from shared.contracts.case_events import DetailAdded, Registered, Returned
 from shared.contracts.envelope import CaseEvent
 from shared.http import HttpError, endpoint, int_query, read_json, staff_of
@@ -42,6 +45,10 @@ def build(ctx: ServiceContext) -> Parts:
     state: dict[str, Triage] = {}
     decisions = Counter("qhwy_triage_decisions_total", "Triage decisions", ["decided_by", "screening", "review"],
                         registry=ctx.registry)
+    index = DuplicateIndex()
+    indexed = Gauge("qhwy_triage_duplicate_index_cases", "Cases held in memory as possible originals of a repeat",
+                    registry=ctx.registry)
+    indexed.set_function(lambda: len(index))
     seconds = Histogram("qhwy_triage_decide_seconds", "Time to decide on one case (model and duplicate lookup)",
                         registry=ctx.registry, buckets=(0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.25, 1.0))
 
@@ -62,7 +69,7 @@ def build(ctx: ServiceContext) -> Parts:
         keys = duplicates.index_keys(vocabulary, case.content, name, uscc)
         enterprise = keys[0]
         since = ctx.clock() - timedelta(days=settings.duplicate_window_days)
-        candidates = await store.duplicate_candidates(keys, case_id, since, settings.duplicate_candidates)
+        candidates = index.candidates(keys, case_id, since, settings.duplicate_candidates)
         match, confidence = duplicates.best_match(vocabulary, case.content, enterprise, proposal.region,
                                                   proposal.department, candidates,
                                                   other_enterprises=settings.cross_enterprise_duplicates)
@@ -95,6 +102,7 @@ def build(ctx: ServiceContext) -> Parts:
                           events=events)
 
         applied = await store.cases.apply(event.case_id, event.event_id, apply)
+        index.sync(applied.doc)
         await ctx.emit(store.cases, event.case_id, applied.events)
         if not applied.duplicate and applied.events:
             decisions.labels("auto", proposal.screening, str(proposal.needs_review).lower()).inc()
@@ -120,6 +128,7 @@ def build(ctx: ServiceContext) -> Parts:
                                             "action": "detail_added", "reason": added.detail, "changes": {}}})
 
         applied = await store.cases.apply(event.case_id, event.event_id, apply)
+        index.sync(applied.doc)
         await ctx.emit(store.cases, event.case_id, applied.events)
         return "duplicate" if applied.duplicate else "ok"
 
@@ -142,6 +151,7 @@ def build(ctx: ServiceContext) -> Parts:
             return None if doc is None else Change(set={"closed": True})
 
         applied = await store.cases.apply(event.case_id, event.event_id, apply)
+        index.close(event.case_id)
         return "duplicate" if applied.duplicate else "ok"
 
     async def on_case_event(parsed: tuple[CaseEvent, Any]) -> str:
@@ -243,6 +253,7 @@ def build(ctx: ServiceContext) -> Parts:
         applied = await store.cases.apply(doc["_id"], f"officer:{decision_id}", apply)
         if "refused" in outcome:
             raise HttpError(409, outcome["refused"])
+        index.sync(applied.doc)
         await ctx.emit(store.cases, doc["_id"], applied.events)
         if "fields" in outcome:
             decision = outcome["fields"]["decision"]
@@ -255,13 +266,42 @@ def build(ctx: ServiceContext) -> Parts:
     async def sweep() -> None:
         await ctx.sweep_outbox(store.cases)
 
+    # ------------------------------------------------------------------ the duplicate index
+
+    async def on_peer_decision(kind: str, case_id: str, data: dict[str, Any]) -> None:
+        """A decision seen on the topic (maybe another instance's): index what this instance does not know yet."""
+        if kind == "case.closed":
+            index.close(case_id)
+            return
+        entry = index.get(case_id)
+        if data.get("screening") != ACCEPTED:
+            index.remove(case_id)
+        elif entry is None or entry.candidate.department != data.get("department"):
+            doc = await store.cases.get(case_id)
+            if doc is not None:
+                index.sync(doc)
+
+    peers = PeerFeed(ctx.settings.kafka_bootstrap, ctx.settings.topic(topics.CASE_EVENTS), on_peer_decision, ctx.log)
+
+    async def load_index() -> None:
+        await peers.start()  # positioned first: decisions made while the store is read are applied after it
+        index.load(await store.index_documents())
+        peers.ready.set()
+        ctx.log.info("duplicate_index_loaded", cases=len(index))
+
+    async def prune_index() -> None:
+        dropped = index.prune(ctx.clock() - timedelta(days=settings.duplicate_window_days))
+        if dropped:
+            ctx.log.info("duplicate_index_pruned", dropped=dropped, cases=len(index))
+
     return Parts(
         routes=[Route("/api/v1/triage/queue", endpoint(review_queue), methods=["GET"]),
                 Route("/api/v1/triage/cases/{case_id}", endpoint(get_case), methods=["GET"]),
                 Route("/api/v1/triage/cases/{case_id}/claim", endpoint(claim), methods=["POST"]),
                 Route("/api/v1/triage/cases/{case_id}/decision", endpoint(decide), methods=["POST"])],
-        on_start=[store.ensure_indexes, train],
-        periodic=[(ctx.settings.outbox_sweep_interval_seconds, sweep)],
+        on_start=[store.ensure_indexes, load_index, train],
+        periodic=[(ctx.settings.outbox_sweep_interval_seconds, sweep), (600.0, prune_index)],
+        on_stop=[peers.stop],
     )
 
 

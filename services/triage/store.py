@@ -9,7 +9,6 @@ from pymongo import ASCENDING, DESCENDING
 from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.errors import DuplicateKeyError
 
-from services.triage.duplicates import Candidate
 from shared.store import CaseDocuments
 
 QUEUE_SORTS: dict[str, list[tuple[str, int]]] = {
@@ -18,6 +17,8 @@ QUEUE_SORTS: dict[str, list[tuple[str, int]]] = {
     "confidence": [("min_confidence", ASCENDING), ("registered_at", ASCENDING), ("_id", ASCENDING)],
 }
 LISTED = {"outbox": 0, "processed": 0, "dup_keys": 0}
+INDEXED = {"text": 1, "enterprise_key": 1, "region": 1, "department": 1, "dup_keys": 1, "screening": 1,
+           "registered_at": 1, "closed": 1}
 
 
 class TriageStore:
@@ -28,21 +29,15 @@ class TriageStore:
 
     async def ensure_indexes(self) -> None:
         await self.cases.ensure_indexes()
-        # multikey: one entry per LSH band key and the enterprise key, queried with $in
-        await self.cases.collection.create_index([("dup_keys", ASCENDING)])
+        # The duplicate lookup moved to memory (dup_index.py); the multikey index only slowed every write.
+        if "dup_keys_1" in await self.cases.collection.index_information():
+            await self.cases.collection.drop_index("dup_keys_1")
         await self.cases.collection.create_index([("needs_review", ASCENDING), ("registered_at", ASCENDING)])
         await self.cases.collection.create_index([("needs_review", ASCENDING), ("min_confidence", ASCENDING)])
 
-    async def duplicate_candidates(self, keys: list[str], case_id: str, since: datetime,
-                                   limit: int) -> list[Candidate]:
-        """Earlier accepted cases sharing a key, still open or registered since `since`; newest first."""
-        cursor = self.cases.collection.find(
-            {"dup_keys": {"$in": keys}, "_id": {"$ne": case_id}, "screening": ACCEPTED_SCREENINGS,
-             "$or": [{"closed": {"$ne": True}}, {"registered_at": {"$gte": since}}]},
-            {"_id": 1, "text": 1, "enterprise_key": 1, "region": 1, "department": 1},
-        ).sort("registered_at", DESCENDING).limit(limit)
-        return [Candidate(str(d["_id"]), d.get("text") or "", d.get("enterprise_key") or "", d.get("region"),
-                          d.get("department")) async for d in cursor]
+    async def index_documents(self) -> list[dict[str, Any]]:
+        """Every accepted case with what the duplicate index needs (one read at start-up)."""
+        return await self.cases.collection.find({"screening": ACCEPTED_SCREENINGS}, INDEXED).to_list()
 
     async def review_queue(self, sort: str, limit: int, skip: int) -> list[dict[str, Any]]:
         cursor = self.cases.collection.find({"needs_review": True}, LISTED)
