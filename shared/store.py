@@ -12,13 +12,19 @@ process per collection across processes. The `rev` check still protects MongoDB 
 """
 
 import asyncio
+import atexit
+import json
+import os
+import threading
+import time
+from collections import defaultdict
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 from weakref import WeakValueDictionary
 
-from pymongo import ASCENDING, AsyncMongoClient
+from pymongo import ASCENDING, AsyncMongoClient, monitoring
 from pymongo.asynchronous.collection import AsyncCollection
 from pymongo.errors import DuplicateKeyError
 
@@ -26,9 +32,56 @@ from shared.contracts.envelope import CaseEvent
 from shared.settings import Settings
 
 
+class CommandProfile(monitoring.CommandListener):
+    """Count and time every store command by (command, collection); written as JSON at exit.
+
+    Switched on by QHWY_STORE_PROFILE=<file> (bench/load.py --profile): which round trips the hot path makes
+    and what each kind costs, measured in the service under load."""
+
+    def __init__(self, path: str):
+        self.path = path
+        self._began: dict[int, tuple[str, float]] = {}
+        self.totals: dict[str, list[float]] = defaultdict(lambda: [0, 0.0, 0.0])  # count, total ms, max ms
+        self.lock = threading.Lock()
+        atexit.register(self.write)
+
+    def _record(self, event: Any) -> None:
+        began = self._began.pop(event.request_id, None)
+        if began is None:
+            return
+        ms = (time.perf_counter() - began[1]) * 1000
+        with self.lock:
+            entry = self.totals[began[0]]
+            entry[0] += 1
+            entry[1] += ms
+            entry[2] = max(entry[2], ms)
+
+    def started(self, event: Any) -> None:
+        command = event.command
+        collection = command.get(event.command_name)
+        label = f"{event.command_name} {collection if isinstance(collection, str) else ''}".strip()
+        self._began[event.request_id] = (label, time.perf_counter())
+
+    def succeeded(self, event: Any) -> None:
+        self._record(event)
+
+    def failed(self, event: Any) -> None:
+        self._record(event)
+
+    def write(self) -> None:
+        with self.lock:
+            rows = {k: {"count": int(v[0]), "total_ms": round(v[1], 1), "mean_ms": round(v[1] / v[0], 2),
+                        "max_ms": round(v[2], 1)} for k, v in sorted(self.totals.items(), key=lambda kv: -kv[1][1])
+                    if v[0]}
+        with open(self.path, "w", encoding="utf-8") as out:
+            json.dump(rows, out, indent=1)
+
+
 def mongo_client(settings: Settings) -> AsyncMongoClient:
     """PyMongo's own asyncio client (motor reached end of life in May 2026)."""
     options: dict[str, Any] = {"tz_aware": True, "serverSelectionTimeoutMS": 10_000, "appname": "qhwy"}
+    if os.environ.get("QHWY_STORE_PROFILE"):
+        options["event_listeners"] = [CommandProfile(os.environ["QHWY_STORE_PROFILE"])]
     if "directConnection" not in settings.mongo_url and "replicaSet" not in settings.mongo_url:
         options["directConnection"] = True  # single server (FerretDB, or one mongod)
     return AsyncMongoClient(settings.mongo_url, **options)
@@ -64,6 +117,10 @@ class CaseDocuments:
         # Events handed to a caller for publishing and not yet marked published: a concurrent repeat of
         # the same cause (an HTTP retry while the consumer publishes) must not publish them a second time.
         self._in_flight: set[str] = set()
+        # key -> (rev, outbox event ids) as this process last wrote the document: lets mark_published clear the
+        # outbox and pending_since in one update instead of two when nothing changed the document since.
+        # (Updates are the expensive round trip on FerretDB: see docs/operations.md "Load benchmark".)
+        self._written: dict[str, tuple[int, frozenset[str]]] = {}
 
     def _lock(self, key: str) -> asyncio.Lock:
         lock = self._locks.get(key)
@@ -94,6 +151,7 @@ class CaseDocuments:
                 pending = [CaseEvent.model_validate(e) for e in doc.get("outbox", {}).values()
                            if e["cause"] == cause and e["event_id"] not in self._in_flight]
                 self._in_flight.update(e.event_id for e in pending)
+                self._remember(key, doc["rev"], doc.get("outbox", {}))
                 return Applied(doc, pending, duplicate=True)
             change = decide(doc)
             if change is None:  # nothing to do, but remember the cause so a replay is cheap
@@ -112,6 +170,7 @@ class CaseDocuments:
                         raise  # another unique index refused it: the caller's problem, not a race on `key`
                     continue  # someone inserted `key` first: decide again on their document
                 self._in_flight.update(e.event_id for e in change.events)
+                self._remember(key, 1, outbox)
                 return Applied(new_doc, list(change.events), duplicate=False)
             update: dict[str, Any] = {
                 "$set": {**change.set, **{f"outbox.{eid}": entry for eid, entry in outbox.items()}},
@@ -123,9 +182,16 @@ class CaseDocuments:
             result = await self.collection.update_one({"_id": key, "rev": doc["rev"]}, update)
             if result.modified_count == 1:
                 self._in_flight.update(e.event_id for e in change.events)
+                self._remember(key, doc["rev"] + 1, {**doc.get("outbox", {}), **outbox})
                 merged = {**doc, **change.set, "rev": doc["rev"] + 1}
                 return Applied(merged, list(change.events), duplicate=False)
         raise ConcurrentWriteError(f"document {key} kept changing under us")
+
+    def _remember(self, key: str, rev: int, outbox: dict[str, Any]) -> None:
+        if outbox:
+            self._written[key] = (rev, frozenset(outbox))
+        else:
+            self._written.pop(key, None)
 
     def release(self, event_ids: list[str]) -> None:
         """The caller is done publishing these (or failed to): a later repeat or sweep may take them again."""
@@ -138,7 +204,16 @@ class CaseDocuments:
             await self._mark_published(key, event_ids)
 
     async def _mark_published(self, key: str, event_ids: list[str]) -> None:
-        await self.collection.update_one({"_id": key}, {"$unset": {f"outbox.{eid}": "" for eid in event_ids}})
+        unset = {f"outbox.{eid}": "" for eid in event_ids}
+        written = self._written.pop(key, None)
+        if written is not None and written[1] <= set(event_ids):
+            # The whole outbox as we wrote it is published: one update, valid only if no writer has applied
+            # anything since (every apply bumps `rev`; a concurrent mark_published only removes entries).
+            result = await self.collection.update_one({"_id": key, "rev": written[0]},
+                                                      {"$unset": unset, "$set": {"pending_since": None}})
+            if result.matched_count == 1:
+                return
+        await self.collection.update_one({"_id": key}, {"$unset": unset})
         await self.collection.update_one({"_id": key, "outbox": {}}, {"$set": {"pending_since": None}})
 
     async def stale_outboxes(self, older_than: timedelta, limit: int = 500) -> list[tuple[str, list[CaseEvent]]]:

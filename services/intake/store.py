@@ -93,10 +93,14 @@ class IntakeStore:
                 "$set": {"last_seen": now, **{k: v for k, v in record.items() if v}},
                 "$addToSet": {"aliases": alias},
             }
+            # A first report inserts (an insert is far cheaper than an update on FerretDB); a known enterprise,
+            # or another instance inserting it at the same moment, is updated.
+            first = {"_id": candidate_id, "identity_key": key, "first_seen": now, "last_seen": now,
+                     **{k: v for k, v in record.items() if v}, "aliases": [alias]}
             try:
+                await self.enterprises.insert_one(first)
+            except DuplicateKeyError:
                 await self.enterprises.update_one({"_id": candidate_id}, update, upsert=True)
-            except DuplicateKeyError:  # two instances inserted it at once: it exists now
-                await self.enterprises.update_one({"_id": candidate_id}, update)
         return candidate_id
 
     async def enterprise(self, enterprise_id: str) -> dict[str, Any] | None:

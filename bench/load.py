@@ -1,0 +1,439 @@
+"""make bench: the platform under load, against a plain aiokafka relay over the same hops.
+
+1. Baseline: two relay processes (bench/relay.py): ingress -> relay 1 -> middle topic -> relay 2 -> out topic,
+   the second emitting a "case.triaged" and a "case.assigned" per record, as triage does.
+2. Platform: every service (services/registry.py) as its own process (`python -m services.<name>`) on a fresh
+   topic namespace and database prefix, on the real broker and store.
+
+For each offered rate a load generator (its own process: `bench/load.py generate`) sends distinct submissions
+(shipped corpus texts that triage accepts, a distinct enterprise each) to the ingress topic, paced at the rate
+("max": all at once). An observer reads the ingress topic and the case-events topic and takes the latency of
+each case from the Kafka timestamp of its submission record to that of its `case.triaged` and `case.assigned`
+records (both stamped by their producers on this machine). Throughput is cases triaged per second from the
+first submission of the stage to the last `case.triaged`. Each stage drains before the next starts.
+Everything created (topics, databases) is deleted at the end.
+
+    .venv/bin/python bench/load.py [--rates 5,20,50,max] [--duration 15] [--max-count 300] [--drain 45]
+                                   [--services intake,triage,...] [--profile DIR] [--cprofile] [--skip-relay]
+"""
+
+import argparse
+import asyncio
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer  # noqa: E402
+from aiokafka.admin import AIOKafkaAdminClient, NewTopic  # noqa: E402
+
+INGRESS, CASE_EVENTS = "qhwy.submissions.v1", "qhwy.case-events.v1"
+
+
+# ------------------------------------------------------------------------------------------ load generator
+
+
+def corpus_texts() -> list[dict[str, Any]]:
+    """Corpus cases triage accepts (train split: it is confident on them), so most end in case.assigned."""
+    from services.triage.classifier import load_corpus
+
+    return [c for c in load_corpus("train") if c["label"]["screening"] == "accepted" and c["label"]["department"]]
+
+
+def make_submission(run: str, n: int, texts: list[dict[str, Any]]) -> dict[str, Any]:
+    from tests.integration.harness import submission, valid_uscc
+
+    c = texts[n % len(texts)]
+    sid = f"{run}-{n}"
+    return submission(sid, submission_id=sid, channel="qrcode", content=f"{c['content']}（{sid}）",
+                      region_hint=c["region_hint"],
+                      enterprise={"name": f"{c['enterprise']['name']}{run}{n}", "uscc": valid_uscc(sid),
+                                  "contact_name": "张三", "contact_phone": "13800001234"})
+
+
+async def generate(bootstrap: str, topic: str, run: str, rate: float | None, count: int) -> None:
+    texts = corpus_texts()
+    bodies = [json.dumps(make_submission(run, n, texts), ensure_ascii=False).encode() for n in range(count)]
+    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, acks="all", linger_ms=2)
+    await producer.start()
+    try:
+        started = time.monotonic()
+        for n, body in enumerate(bodies):
+            if rate:
+                delay = started + n / rate - time.monotonic()
+                if delay > 0:
+                    await asyncio.sleep(delay)
+            await producer.send(topic, body, key=f"{run}-{n}".encode())
+        await producer.flush()
+        elapsed = time.monotonic() - started
+    finally:
+        await producer.stop()
+    print(json.dumps({"sent": count, "seconds": elapsed}), flush=True)
+
+
+# ------------------------------------------------------------------------------------------ observer
+
+
+@dataclass
+class Stage:
+    name: str
+    rate: float | None
+    sent_ms: dict[str, int] = field(default_factory=dict)  # submission id -> ingress record timestamp
+    triaged_ms: dict[str, int] = field(default_factory=dict)
+    assigned_ms: dict[str, int] = field(default_factory=dict)
+    expect_assigned: set[str] = field(default_factory=set)
+    send_seconds: float = 0.0
+    expected: int = 0
+
+    def done(self) -> bool:
+        return (len(self.triaged_ms) >= self.expected
+                and all(s in self.assigned_ms for s in self.expect_assigned))
+
+
+class Observer:
+    """Reads the ingress and the output topic from the start and files every record under its stage."""
+
+    def __init__(self, bootstrap: str, ingress: str, output: str, case_id_of: Any):
+        self.consumer = AIOKafkaConsumer(ingress, output, bootstrap_servers=bootstrap, group_id=None,
+                                         auto_offset_reset="earliest", enable_auto_commit=False)
+        self.ingress = ingress
+        self.case_id_of = case_id_of
+        self.stages: dict[str, Stage] = {}  # run prefix -> stage
+        self.by_case: dict[str, tuple[Stage, str]] = {}
+        self.task: asyncio.Task[None] | None = None
+
+    def add(self, run: str, stage: Stage, count: int) -> None:
+        self.stages[run] = stage
+        stage.expected = count
+        for n in range(count):
+            sid = f"{run}-{n}"
+            self.by_case[self.case_id_of(sid)] = (stage, sid)
+
+    async def start(self) -> None:
+        await self.consumer.start()
+        self.task = asyncio.create_task(self._run())
+
+    async def stop(self) -> None:
+        if self.task:
+            self.task.cancel()
+        await self.consumer.stop()
+
+    async def _run(self) -> None:
+        async for record in self.consumer:
+            value = json.loads(record.value)
+            if record.topic == self.ingress:
+                run = value.get("submission_id", "").rsplit("-", 1)[0]
+                if run in self.stages:
+                    self.stages[run].sent_ms[value["submission_id"]] = record.timestamp
+                continue
+            found = self.by_case.get(value.get("case_id"))
+            if found is None:
+                continue
+            stage, sid = found
+            if value.get("type") == "case.triaged":
+                stage.triaged_ms.setdefault(sid, record.timestamp)
+                data = value.get("data", {})
+                if data.get("screening", "accepted") == "accepted" and not data.get("needs_review"):
+                    stage.expect_assigned.add(sid)
+            elif value.get("type") == "case.assigned":
+                stage.assigned_ms.setdefault(sid, record.timestamp)
+
+
+def percentile(values: list[float], p: float) -> float:
+    if not values:
+        return float("nan")
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(round(p / 100 * (len(ordered) - 1))))]
+
+
+def summarise(stage: Stage) -> dict[str, Any]:
+    sent = stage.sent_ms
+    triaged = [stage.triaged_ms[s] - sent[s] for s in stage.triaged_ms if s in sent]
+    assigned = [stage.assigned_ms[s] - sent[s] for s in stage.assigned_ms if s in sent]
+    first = min(sent.values()) if sent else 0
+    last = max(stage.triaged_ms.values()) if stage.triaged_ms else first
+    return {"offered": "max" if stage.rate is None else f"{stage.rate:g}/s", "sent": len(sent),
+            "triaged": len(stage.triaged_ms), "assigned": len(stage.assigned_ms),
+            "throughput": len(stage.triaged_ms) / max((last - first) / 1000, 1e-3),
+            **{f"triaged_p{p}": percentile(triaged, p) for p in (50, 95, 99)},
+            **{f"assigned_p{p}": percentile(assigned, p) for p in (50, 95, 99)}}
+
+
+# ------------------------------------------------------------------------------------------ processes
+
+
+def free_port() -> int:
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+class Processes:
+    def __init__(self, log_dir: Path):
+        self.log_dir = log_dir
+        self.procs: list[tuple[str, subprocess.Popen[bytes]]] = []
+
+    def start(self, name: str, argv: list[str], env: dict[str, str]) -> subprocess.Popen[bytes]:
+        log = (self.log_dir / f"{name}.log").open("ab")
+        proc = subprocess.Popen(argv, cwd=REPO, env=env, stdout=log, stderr=subprocess.STDOUT)
+        self.procs.append((name, proc))
+        return proc
+
+    def stop(self) -> None:
+        for _, proc in self.procs:
+            if proc.poll() is None:
+                proc.terminate()
+        for _, proc in self.procs:
+            try:
+                proc.wait(30)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
+        self.procs.clear()
+
+    def check(self) -> None:
+        for name, proc in self.procs:
+            if proc.poll() is not None:
+                raise RuntimeError(f"{name} exited with {proc.returncode}; see {self.log_dir}/{name}.log")
+
+
+async def wait_healthy(ports: dict[str, int], procs: Processes, timeout: float) -> None:
+    import httpx
+
+    deadline = time.monotonic() + timeout
+    pending = dict(ports)
+    async with httpx.AsyncClient() as client:
+        while pending:
+            procs.check()
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"not healthy in {timeout:.0f} s: {', '.join(pending)}; see {procs.log_dir}")
+            for name, port in list(pending.items()):
+                try:
+                    if (await client.get(f"http://127.0.0.1:{port}/healthz")).status_code == 200:
+                        del pending[name]
+                except httpx.TransportError:
+                    pass
+            await asyncio.sleep(0.5)
+
+
+async def wait_files(paths: list[Path], procs: Processes, timeout: float) -> None:
+    deadline = time.monotonic() + timeout
+    while not all(p.exists() for p in paths):
+        procs.check()
+        if time.monotonic() > deadline:
+            raise RuntimeError(f"relays not ready in {timeout:.0f} s; see {procs.log_dir}")
+        await asyncio.sleep(0.2)
+
+
+async def create_topics(bootstrap: str, names: list[str], partitions: int) -> None:
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
+    await admin.start()
+    try:
+        await admin.create_topics([NewTopic(n, num_partitions=partitions, replication_factor=1) for n in names])
+    finally:
+        await admin.close()
+
+
+async def delete_namespace(bootstrap: str, mongo_url: str, namespace: str) -> None:
+    """Remove every topic and database of the run."""
+    from pymongo import AsyncMongoClient
+
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
+    await admin.start()
+    try:
+        mine = [t for t in await admin.list_topics() if t.startswith(f"{namespace}.")]
+        if mine:
+            await admin.delete_topics(mine)
+    finally:
+        await admin.close()
+    client: AsyncMongoClient = AsyncMongoClient(mongo_url, directConnection=True)
+    try:
+        for name in await client.list_database_names():
+            if name.startswith(f"{namespace}_"):
+                await client.drop_database(name)
+    finally:
+        await client.close()
+
+
+# ------------------------------------------------------------------------------------------ stages
+
+
+@dataclass
+class Options:
+    rates: list[float | None]
+    duration: float
+    max_count: int
+    drain: float
+    bootstrap: str
+    mongo_url: str
+    services: list[str]
+    profile: Path | None
+    cprofile: bool
+    skip_relay: bool
+    log_dir: Path
+
+
+async def run_stages(opts: Options, label: str, ingress: str, output: str, case_id_of: Any,
+                     env: dict[str, str], procs: Processes) -> list[dict[str, Any]]:
+    observer = Observer(opts.bootstrap, ingress, output, case_id_of)
+    await observer.start()
+    results = []
+    try:
+        for i, rate in enumerate(opts.rates):
+            run = f"{label}{i}x{uuid.uuid4().hex[:6]}"
+            count = opts.max_count if rate is None else max(1, int(rate * opts.duration))
+            stage = Stage(f"{label} {rate or 'max'}", rate)
+            observer.add(run, stage, count)
+            generator = await asyncio.create_subprocess_exec(
+                sys.executable, str(Path(__file__).resolve()), "generate", "--bootstrap", opts.bootstrap,
+                "--topic", ingress, "--run", run, "--count", str(count), *(["--rate", str(rate)] if rate else []),
+                cwd=REPO, env=env, stdout=asyncio.subprocess.PIPE)
+            out, _ = await generator.communicate()
+            stage.send_seconds = json.loads(out.decode().strip().splitlines()[-1])["seconds"]
+            deadline = time.monotonic() + opts.drain
+            while not stage.done() and time.monotonic() < deadline:
+                procs.check()
+                await asyncio.sleep(0.2)
+            await asyncio.sleep(0.5)  # the last case.assigned of a late case.triaged
+            summary = summarise(stage)
+            summary["complete"] = stage.done()
+            results.append(summary)
+            print(f"  {label:<8} {summary['offered']:>6}: {summary['triaged']}/{summary['sent']} triaged, "
+                  f"{summary['throughput']:.1f}/s, p50 to triaged {summary['triaged_p50']:.0f} ms"
+                  f"{'' if summary['complete'] else '  (did not drain in time)'}", flush=True)
+            if not stage.done():
+                break  # the platform is behind: a higher rate would only measure the backlog
+    finally:
+        await observer.stop()
+    return results
+
+
+async def bench(opts: Options) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    from services.intake.domain import case_id_for
+
+    namespace = f"load{uuid.uuid4().hex[:8]}"
+    base_env = {**os.environ, "PYTHONUNBUFFERED": "1", "QHWY_KAFKA_BOOTSTRAP": opts.bootstrap,
+                "QHWY_MONGO_URL": opts.mongo_url}
+    procs = Processes(opts.log_dir)
+    print(f"load benchmark: namespace {namespace}, logs in {opts.log_dir}", flush=True)
+    try:
+        # 1. the relay baseline
+        relay_topics = [f"{namespace}.relay.{t}" for t in ("in", "mid", "out")]
+        await create_topics(opts.bootstrap, relay_topics, 3)
+        ready = [opts.log_dir / f"relay{i}.ready" for i in (1, 2)]
+        for i, (source, target, emit) in enumerate(((relay_topics[0], relay_topics[1], "case.registered"),
+                                                    (relay_topics[1], relay_topics[2], "case.triaged,case.assigned")),
+                                                   start=1):
+            procs.start(f"relay{i}", [sys.executable, str(REPO / "bench/relay.py"), "--bootstrap", opts.bootstrap,
+                                      "--source", source, "--target", target, "--group", f"{namespace}.relay{i}",
+                                      "--emit", emit, "--ready-file", str(ready[i - 1])], base_env)
+        await wait_files(ready, procs, 120)
+        from bench.relay import relay_case_id
+
+        relay = [] if opts.skip_relay else await run_stages(
+            opts, "relay", relay_topics[0], relay_topics[2], lambda sid: relay_case_id({"submission_id": sid}),
+            base_env, procs)
+        procs.stop()
+
+        # 2. the platform
+        env = {**base_env, "QHWY_TOPIC_NAMESPACE": namespace, "QHWY_DB_PREFIX": namespace,
+               "QHWY_LOG_LEVEL": "WARNING", "QHWY_LOG_FORMAT": "json"}
+        ports = {}
+        for name in opts.services:
+            ports[name] = free_port()
+            argv = [sys.executable, "-m", f"services.{name}"]
+            service_env = {**env, "QHWY_HTTP_PORT": str(ports[name])}
+            if opts.profile:  # every store command counted and timed (shared/store.py CommandProfile)
+                opts.profile.mkdir(parents=True, exist_ok=True)
+                service_env["QHWY_STORE_PROFILE"] = str(opts.profile / f"{name}.store.json")
+            if opts.cprofile:
+                opts.profile = opts.profile or opts.log_dir
+                argv = [sys.executable, "-m", "cProfile", "-o", str(opts.profile / f"{name}.pstats"),
+                        "-m", f"services.{name}"]
+            procs.start(name, argv, service_env)
+        started = time.monotonic()
+        await wait_healthy(ports, procs, 300)
+        print(f"  {len(ports)} services healthy in {time.monotonic() - started:.0f} s", flush=True)
+        platform = await run_stages(opts, "platform", f"{namespace}.{INGRESS}", f"{namespace}.{CASE_EVENTS}",
+                                    case_id_for, env, procs)
+        return relay, platform
+    finally:
+        procs.stop()  # SIGTERM: a profiled service writes its profile on the way out
+        await delete_namespace(opts.bootstrap, opts.mongo_url, namespace)
+
+
+def print_table(relay: list[dict[str, Any]], platform: list[dict[str, Any]], opts: Options) -> None:
+    print()
+    print(f"Load benchmark: {len(opts.services)} services as separate processes ({', '.join(opts.services)}), "
+          f"real Kafka + FerretDB; {os.cpu_count()} cores; stages of {opts.duration:g} s ('max': "
+          f"{opts.max_count} at once)")
+    print("latency in ms from the submission's Kafka timestamp to the event's; throughput = cases triaged per s")
+    header = (f"{'path':<9}{'offered':>8}{'sent':>6}{'triaged':>8}{'assigned':>9}{'cases/s':>9}"
+              f"{'tri p50':>9}{'p95':>8}{'p99':>8}{'asg p50':>9}{'p95':>8}{'p99':>8}")
+    print(header)
+    print("-" * len(header))
+    for label, rows in (("relay", relay), ("platform", platform)):
+        for r in rows:
+            print(f"{label:<9}{r['offered']:>8}{r['sent']:>6}{r['triaged']:>8}{r['assigned']:>9}"
+                  f"{r['throughput']:>9.1f}{r['triaged_p50']:>9.0f}{r['triaged_p95']:>8.0f}{r['triaged_p99']:>8.0f}"
+                  f"{r['assigned_p50']:>9.0f}{r['assigned_p95']:>8.0f}{r['assigned_p99']:>8.0f}"
+                  f"{'' if r['complete'] else '  *'}")
+    print("-" * len(header))
+    by_offer = {r["offered"]: r for r in relay}
+    for p in platform:
+        r = by_offer.get(p["offered"])
+        if r is None:
+            continue
+        print(f"platform/relay at {p['offered']:>6}: throughput x{p['throughput'] / r['throughput']:.2f}, "
+              f"p50 to triaged x{p['triaged_p50'] / r['triaged_p50']:.1f}, "
+              f"p99 x{p['triaged_p99'] / r['triaged_p99']:.1f}")
+    if any(not r["complete"] for r in relay + platform):
+        print("* did not drain within --drain seconds: the offered rate is above what the path sustains "
+              "(higher rates skipped)")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    sub = parser.add_subparsers(dest="command")
+    gen = sub.add_parser("generate", help="(internal) the load generator process")
+    gen.add_argument("--bootstrap", required=True)
+    gen.add_argument("--topic", required=True)
+    gen.add_argument("--run", required=True)
+    gen.add_argument("--count", type=int, required=True)
+    gen.add_argument("--rate", type=float)
+    parser.add_argument("--rates", default="5,20,50,max", help="offered rates per second, 'max' = all at once")
+    parser.add_argument("--duration", type=float, default=15, help="seconds of sending per fixed rate")
+    parser.add_argument("--max-count", type=int, default=300, help="submissions sent at once for 'max'")
+    parser.add_argument("--drain", type=float, default=45, help="seconds a stage may take to finish after sending")
+    parser.add_argument("--services", default="intake,triage,sla,rating,sync,insight")
+    parser.add_argument("--profile", type=Path, help="count and time each service's store commands into this folder")
+    parser.add_argument("--cprofile", action="store_true", help="also run each service under cProfile (.pstats)")
+    parser.add_argument("--skip-relay", action="store_true", help="only the platform (e.g. while profiling)")
+    parser.add_argument("--kafka", default=os.environ.get("QHWY_KAFKA_BOOTSTRAP", "127.0.0.1:9092"))
+    parser.add_argument("--mongo", default=os.environ.get("QHWY_MONGO_URL", "mongodb://127.0.0.1:27017"))
+    args = parser.parse_args()
+    if args.command == "generate":
+        asyncio.run(generate(args.bootstrap, args.topic, args.run, args.rate, args.count))
+        return
+    rates = [None if r.strip() == "max" else float(r) for r in args.rates.split(",") if r.strip()]
+    opts = Options(rates=rates, duration=args.duration, max_count=args.max_count, drain=args.drain,
+                   bootstrap=args.kafka, mongo_url=args.mongo, services=args.services.split(","),
+                   profile=args.profile, cprofile=args.cprofile, skip_relay=args.skip_relay,
+                   log_dir=Path(tempfile.mkdtemp(prefix="bench-load-")))
+    relay, platform = asyncio.run(bench(opts))
+    print_table(relay, platform, opts)
+
+
+if __name__ == "__main__":
+    main()
