@@ -1,5 +1,6 @@
 """The services of the platform, by name: what `python -m services` runs together."""
 
+from services.console import app as console
 from services.insight import app as insight
 from services.intake import app as intake
 from services.rating import app as rating
@@ -15,4 +16,5 @@ SERVICES: dict[str, Builder] = {
     rating.NAME: rating.build,
     sync.NAME: sync.build,
     insight.NAME: insight.build,
+    console.NAME: console.build,
 }

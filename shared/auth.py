@@ -39,7 +39,7 @@ class Staff:
 
 
 def issue_token(secret: str, *, sub: str, role: str, unit: str | None = None, name: str | None = None,
-                ttl_seconds: int = 8 * 3600, now: float | None = None) -> str:
+                ttl_seconds: int = 8 * 3600, now: float | None = None, jti: str | None = None) -> str:
     if role not in ROLES:
         raise ValueError(f"unknown role {role!r}; one of {', '.join(ROLES)}")
     if role == "unit_handler" and not unit:
@@ -50,6 +50,8 @@ def issue_token(secret: str, *, sub: str, role: str, unit: str | None = None, na
         claims["unit"] = unit
     if name:
         claims["name"] = name
+    if jti:  # the console's sign-in names each token, so one can be traced in the logs
+        claims["jti"] = jti
     return jwt.encode(claims, secret, algorithm=ALGORITHM)
 
 

@@ -9,6 +9,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 
 from shared.auth import AuthError, Staff, verify_token
+from shared.staff import default_directory
 
 # pydantic error type -> the message shown to people
 _MESSAGES = {
@@ -67,6 +68,8 @@ async def read_json(request: Request, max_bytes: int = 1_000_000) -> Any:
         raise HttpError(422, "请求内容须为UTF-8编码的JSON", detail=[{"field": "body", "msg": "not UTF-8"}])
     except json.JSONDecodeError as exc:
         raise HttpError(422, "请求内容不是有效的JSON", detail=[{"field": "body", "msg": str(exc)}])
+    except RecursionError:  # nesting deeper than the parser follows: refused, not a 500
+        raise HttpError(422, "请求内容嵌套过深", detail=[{"field": "body", "msg": "nested too deeply"}])
 
 
 Handler = Callable[[Request], Awaitable[Any]]
@@ -96,6 +99,8 @@ def staff_of(request: Request, secret: str, *, allow_service: bool = False) -> S
     """The signed-in staff member. A `service` token (one service calling another) is refused unless the
     endpoint is one that services call, so a service credential opens nothing else."""
     staff = verify_token(secret, request.headers.get("authorization"))
+    if default_directory().is_disabled(staff.sub):  # a disabled account's tokens die with it (shared/staff.py)
+        raise AuthError(401, "该账号已停用")
     if staff.role == "service" and not allow_service:
         raise AuthError(403, "服务凭证不能访问此接口")
     return staff

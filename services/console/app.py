@@ -1,0 +1,227 @@
+"""console: the staff's pages under /console/ (one page + a little vanilla JavaScript, no build step) and the
+few JSON endpoints only the console has: sign-in against the staff directory, who-am-I, case search and the
+case timeline (from its own read model of the case events), and the organisation file's check with an audit
+trail. Everything else the pages show or do goes to the owning service's API with the signed-in token."""
+
+import asyncio
+import time
+import uuid
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+from jinja2 import Environment, FileSystemLoader, select_autoescape
+from pydantic import BaseModel, ConfigDict, Field
+from starlette.requests import Request
+from starlette.responses import HTMLResponse, PlainTextResponse, RedirectResponse, Response
+from starlette.routing import Mount, Route
+from starlette.staticfiles import StaticFiles
+
+from services.console import domain
+from services.console.search_index import SearchIndex
+from services.console.settings import ConsoleSettings
+from services.console.store import ConsoleStore
+from shared.auth import AuthError, issue_token, require_role
+from shared.contracts.envelope import CaseEvent
+from shared.http import HttpError, endpoint, int_query, json_response, read_json, staff_of
+from shared.runtime import Parts, ServiceContext
+from shared.staff import default_directory
+from shared.store import Change
+
+NAME = "console"
+HERE = Path(__file__).parent
+STAFF_ROLES = ("triage_officer", "unit_handler", "leader", "supervisor", "admin")
+
+
+class OrgCheckBody(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    text: str = Field(min_length=1, max_length=2_000_000)
+    note: str = Field(default="", max_length=2000)
+
+
+def build(ctx: ServiceContext) -> Parts:
+    settings = ConsoleSettings()
+    store = ConsoleStore(ctx.db, ctx.clock)
+    directory = default_directory()
+    index = SearchIndex()
+    tz = ctx.settings.tz
+    templates = Environment(loader=FileSystemLoader(HERE / "templates"), autoescape=select_autoescape(["html"]))
+    started = str(int(time.time()))  # cache-busts the static files on each start
+
+    def iso(value: Any) -> Any:
+        return value.astimezone(tz).isoformat() if isinstance(value, datetime) else value
+
+    def plain(doc: dict[str, Any]) -> dict[str, Any]:
+        return {("case_id" if k == "_id" else k): iso(v) for k, v in doc.items()
+                if k not in ("enterprise_key", "units", "timeline", "rev", "pending_since", "outbox", "processed")}
+
+    # ------------------------------------------------------------------ the read model
+
+    async def on_case_event(parsed: tuple[CaseEvent, Any]) -> str:
+        event, _ = parsed
+
+        def apply(doc: dict[str, Any] | None) -> Any:
+            fields, entry = domain.case_change(doc, event_id=event.event_id, event_type=event.type,
+                                               occurred_at=event.occurred_at, data=event.data)
+            return Change(set=fields, push={"timeline": entry})
+
+        applied = await store.cases.apply(event.case_id, event.event_id, apply)
+        # also on a repeat: the slim copy may be what a crash left unwritten (rewriting it is harmless)
+        index.put(await store.index(applied.doc))
+        return "duplicate" if applied.duplicate else "ok"
+
+    ctx.consume_case_events(on_case_event)
+
+    # ------------------------------------------------------------------ pages
+
+    async def home(_: Request) -> Response:
+        return RedirectResponse("/console/", status_code=302)
+
+    async def console_page(_: Request) -> HTMLResponse:
+        html = templates.get_template("console.html").render(county=ctx.org.county.name, version=started, tz=ctx.settings.timezone)
+        return HTMLResponse(html, headers={"cache-control": "no-store"})
+
+    # ------------------------------------------------------------------ sign-in
+
+    async def login(request: Request) -> Any:
+        body = domain.LoginRequest.model_validate(await read_json(request, max_bytes=4096))
+        user = await asyncio.to_thread(directory.authenticate, body.username, body.password)  # scrypt: ~50 ms
+        if user is None:
+            ctx.log.info("console_login_refused", user=body.username[:64])
+            raise HttpError(401, "用户名或密码错误，或账号已停用")
+        jti = uuid.uuid4().hex
+        token = issue_token(ctx.jwt_secret, sub=user.id, role=user.role, unit=user.unit, name=user.name,
+                            ttl_seconds=settings.token_ttl_seconds, jti=jti)
+        ctx.log.info("console_login", user=user.id, role=user.role, jti=jti)
+        return {"token": token, "expires_in": settings.token_ttl_seconds,
+                **domain.who(user.id, user.name, user.role, user.unit, ctx.org)}
+
+    async def me(request: Request) -> Any:
+        staff = staff_of(request, ctx.jwt_secret)
+        user = directory.get(staff.sub)
+        return domain.who(staff.sub, (user.name if user else None) or staff.name, staff.role, staff.unit, ctx.org)
+
+    async def options(request: Request) -> Any:
+        staff_of(request, ctx.jwt_secret)
+        org = ctx.org
+        return {"departments": [{"code": d.code, "name": d.name} for d in org.departments],
+                "regions": [{"code": r.code, "name": r.name} for r in org.regions],
+                "complexity": [{"code": c.code, "name": c.name} for c in org.complexity],
+                "channels": [{"code": c.code, "name": c.name} for c in org.channels],
+                "screening": [{"code": c.code, "name": c.name} for c in org.screening]}
+
+    # ------------------------------------------------------------------ search + timeline
+
+    async def search(request: Request) -> Any:
+        staff = staff_of(request, ctx.jwt_secret)
+        require_role(staff, *STAFF_ROLES)
+        query = domain.search_query(request.query_params.get("q", "")[:200])
+        limit = int_query(request, "limit", 20, 1, 100)
+        skip = int_query(request, "offset", 0, 0, 100_000)
+        unit = staff.unit if staff.role == "unit_handler" else None  # a unit sees only its own cases
+        if index.loaded:
+            docs = index.search(query, unit, limit, skip)
+        else:  # until the rows are read at start, the store answers (slowly on FerretDB, but rightly)
+            docs = await store.search(query, unit, limit, skip)
+        return {"q": query, "items": [plain(d) for d in docs], "limit": limit, "offset": skip}
+
+    async def case_timeline(request: Request) -> Any:
+        staff = staff_of(request, ctx.jwt_secret)
+        require_role(staff, *STAFF_ROLES)
+        doc = await store.case(request.path_params["case_id"])
+        if doc is None:
+            raise HttpError(404, "未找到该案件")
+        if staff.role == "unit_handler" and staff.unit not in (doc.get("units") or []):
+            raise HttpError(403, "只能查看本单位承办或协办的案件")
+        return {**plain(doc), "timeline": [{**e, "at": iso(e["at"])} for e in domain.timeline(doc.get("timeline", []))]}
+
+    # ------------------------------------------------------------------ the organisation file (admin)
+
+    def admin(request: Request) -> Any:
+        staff = staff_of(request, ctx.jwt_secret)
+        require_role(staff, "admin")
+        return staff
+
+    async def org_view(request: Request) -> Any:
+        admin(request)
+        return {"source": str(ctx.settings.org_file or "shared/data/kaihua.yaml"), **domain.org_overview(ctx.org)}
+
+    async def org_check(request: Request) -> Any:
+        """Check an edited organisation file; every check is kept in the audit trail with its diff. A valid file
+        is applied by putting it at QHWY_ORG_FILE and restarting the services (they read it at start)."""
+        staff = admin(request)
+        body = OrgCheckBody.model_validate(await read_json(request, max_bytes=2_100_000))
+        org, errors = domain.validate_org(body.text)
+        changes = domain.org_changes(ctx.org, org) if org is not None else []
+        entry = {"_id": uuid.uuid4().hex, "at": ctx.clock(), "by": staff.sub, "note": body.note,
+                 "valid": org is not None, "errors": errors, "changes": changes, "text": body.text}
+        await store.add_audit(entry)
+        ctx.log.info("org_checked", by=staff.sub, valid=org is not None, changes=len(changes), errors=len(errors))
+        result = {"audit_id": entry["_id"], "valid": org is not None, "errors": errors, "changes": changes,
+                  "applied": False, "how_to_apply": "将该文件保存为 QHWY_ORG_FILE 指向的文件并重启各服务后生效"}
+        if errors:
+            raise HttpError(422, "组织配置文件校验未通过", **{k: v for k, v in result.items() if k != "valid"},
+                            detail=errors, fields=[e["field"] for e in errors])
+        return result
+
+    async def org_audit(request: Request) -> Any:
+        admin(request)
+        limit = int_query(request, "limit", 20, 1, 100)
+        skip = int_query(request, "offset", 0, 0, 100_000)
+        items = await store.audit_trail(limit, skip)
+        return {"items": [{("audit_id" if k == "_id" else k): iso(v) for k, v in e.items()} for e in items],
+                "limit": limit, "offset": skip}
+
+    async def org_audit_file(request: Request) -> Response:
+        try:
+            admin(request)
+        except AuthError as exc:
+            return json_response({"error": exc.message}, exc.status)  # refusals in the API's error format
+        entry = await store.audit_entry(request.path_params["audit_id"])
+        if entry is None:
+            return json_response({"error": "未找到该记录"}, 404)
+        return PlainTextResponse(entry["text"], media_type="application/yaml; charset=utf-8")
+
+    async def sweep() -> None:
+        await ctx.sweep_outbox(store.cases)
+
+    loading: list[asyncio.Task[None]] = []
+
+    async def load_index() -> None:
+        started = time.perf_counter()
+        try:
+            index.load(await store.slim_rows())
+        except Exception:  # the store answers searches until a restart loads the rows
+            ctx.log.exception("search_index_load_failed")
+            return
+        ctx.log.info("search_index_loaded", cases=len(index), seconds=round(time.perf_counter() - started, 2))
+
+    async def start_loading() -> None:
+        loading.append(asyncio.create_task(load_index()))  # in the background: the store answers meanwhile
+
+    async def refresh_index() -> None:
+        for row in await store.slim_rows(since=ctx.clock() - timedelta(seconds=settings.search_refresh_seconds * 3)):
+            index.put(row)
+
+    base = "/api/v1/console"
+    return Parts(
+        routes=[
+            Route("/console", home, methods=["GET"]),
+            Route("/console/", console_page, methods=["GET"]),
+            Mount("/console/static", app=StaticFiles(directory=HERE / "static"), name="console-static"),
+            Route(f"{base}/login", endpoint(login), methods=["POST"]),
+            Route(f"{base}/me", endpoint(me), methods=["GET"]),
+            Route(f"{base}/options", endpoint(options), methods=["GET"]),
+            Route(f"{base}/search", endpoint(search), methods=["GET"]),
+            Route(f"{base}/cases/{{case_id}}/timeline", endpoint(case_timeline), methods=["GET"]),
+            Route(f"{base}/org", endpoint(org_view), methods=["GET"]),
+            Route(f"{base}/org/check", endpoint(org_check), methods=["POST"]),
+            Route(f"{base}/org/audit", endpoint(org_audit), methods=["GET"]),
+            Route(f"{base}/org/audit/{{audit_id}}/file", org_audit_file, methods=["GET"]),
+        ],
+        on_start=[store.ensure_indexes, start_loading],
+        periodic=[(ctx.settings.outbox_sweep_interval_seconds, sweep),
+                  *([(settings.search_refresh_seconds, refresh_index)] if settings.search_refresh_seconds else [])],
+    )
+

@@ -1,0 +1,188 @@
+"""The staff console's pure core: sign-in requests, the pages each role sees in its menu, the case read model
+kept for search and the timeline, search query parsing, and the organisation file's validation and diff.
+
+No rule of another service is repeated here: what a role may *do* is what that service's API answers; the
+menu only decides which pages are worth showing to whom.
+"""
+
+import re
+from datetime import UTC, datetime
+from typing import Any
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from shared.org import Organisation
+
+ROLE_NAMES = {"triage_officer": "研判员", "unit_handler": "承办单位经办人", "leader": "领导",
+              "supervisor": "纪检监督", "admin": "系统管理员"}
+
+# page key -> label, in menu order
+PAGES = {
+    "triage": "研判队列", "inbox": "本单位待办", "problems": "问题清单", "boards": "超期督办",
+    "revisits": "回访任务", "supervision": "监督件", "search": "案件查询", "dashboard": "评价与晾晒",
+    "library": "案例库", "admin": "组织配置",
+}
+MENU: dict[str, tuple[str, ...]] = {
+    "triage_officer": ("triage", "search", "dashboard", "library"),
+    "unit_handler": ("inbox", "problems", "search", "dashboard", "library"),
+    "leader": ("boards", "problems", "revisits", "search", "dashboard", "library"),
+    "supervisor": ("supervision", "search", "dashboard", "library"),
+    "admin": ("admin", "triage", "boards", "revisits", "supervision", "search", "dashboard", "library"),
+}
+
+EVENT_LABELS = {
+    "case.registered": "受理登记", "case.triaged": "研判", "case.assigned": "交办", "case.accepted": "签收",
+    "case.progressed": "办理进展", "case.returned": "退回", "case.reminded": "时限提醒", "case.overdue": "超期",
+    "case.escalated": "升级督办", "case.resolved": "办结", "case.rated": "企业评价", "case.revisited": "回访",
+    "case.referred": "移送监督", "case.reopened": "重新办理", "case.closed": "销号", "case.synced": "同步",
+    "case.rating_appealed": "评价申诉", "case.rating_reviewed": "申诉复核", "case.supervised": "监督",
+    "case.detail_added": "补充材料",
+}
+# the data fields worth a line in the timeline, per event type (the rest stays in the service that owns it)
+SUMMARY_FIELDS = {
+    "case.registered": ("channel", "tracking_no"),
+    "case.triaged": ("screening", "department", "region", "complexity", "decided_by", "needs_review"),
+    "case.assigned": ("department", "co_departments", "complexity", "due_at"),
+    "case.accepted": ("department", "by"), "case.progressed": ("department", "by", "note"),
+    "case.returned": ("department", "by", "reason"), "case.reminded": ("kind", "level", "due_at"),
+    "case.overdue": ("due_at", "escalation_level"), "case.escalated": ("from_level", "to_level", "reason"),
+    "case.resolved": ("resolution", "on_time", "by"), "case.rated": ("level", "satisfied", "comment"),
+    "case.revisited": ("method", "outcome"), "case.referred": ("to", "reason"), "case.reopened": ("reason", "due_at"),
+    "case.closed": ("closed_at",), "case.synced": ("target", "direction"),
+    "case.rating_appealed": ("round", "reason"), "case.rating_reviewed": ("round", "decision", "reason"),
+    "case.supervised": ("action", "by", "note"),
+}
+CONTENT_CHARS = 500  # what the search result shows of a problem's text; the full text stays with intake
+TRACKING_NO = re.compile(r"^QH\d{13}$")
+
+
+class LoginRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+
+    username: str = Field(min_length=1, max_length=64)
+    password: str = Field(min_length=1, max_length=256)
+
+
+def menu_for(role: str) -> list[dict[str, str]]:
+    return [{"page": key, "label": PAGES[key]} for key in MENU.get(role, ("search",))]
+
+
+def who(user_id: str, name: str | None, role: str, unit: str | None, org: Organisation) -> dict[str, Any]:
+    """The header's "who am I": name, role and unit in words, and the menu."""
+    unit_name = None
+    if unit:
+        names = {d.code: d.name for d in org.departments} | {r.code: r.name for r in org.regions}
+        unit_name = names.get(unit, unit)
+    return {"sub": user_id, "name": name or user_id, "role": role, "role_name": ROLE_NAMES.get(role, role),
+            "unit": unit, "unit_name": unit_name, "menu": menu_for(role)}
+
+
+# ---------------------------------------------------------------- the case read model (search + timeline)
+
+def summary_of(event_type: str, data: dict[str, Any]) -> dict[str, Any]:
+    keep = SUMMARY_FIELDS.get(event_type, ())
+    return {k: data[k] for k in keep if data.get(k) not in (None, [], "")}
+
+
+def case_change(doc: dict[str, Any] | None, *, event_id: str, event_type: str, occurred_at: datetime,
+                data: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
+    """What one case event does to the console's case document: fields to set, one timeline entry to append.
+
+    Events may arrive before `case.registered` is seen (other partitions, replays): every field is set only by
+    the event that owns it, so the order does not matter; the status follows the latest event by time.
+    """
+    fields: dict[str, Any] = {}
+    if event_type == "case.registered":
+        enterprise = data.get("enterprise") or {}
+        fields.update(tracking_no=data.get("tracking_no"), enterprise=enterprise.get("name"),
+                      enterprise_key=(enterprise.get("name") or "").strip().lower(),
+                      content=(data.get("content") or "")[:CONTENT_CHARS], channel=data.get("channel"),
+                      received_at=occurred_at)
+    if event_type in ("case.triaged", "case.assigned"):
+        for key in ("department", "region", "complexity"):
+            if data.get(key):
+                fields[key] = data[key]
+        if data.get("department"):  # the units that may find the case in search: lead and co-departments
+            fields["co_departments"] = list(data.get("co_departments") or [])
+            fields["units"] = [data["department"], *fields["co_departments"]]
+    if event_type == "case.assigned" and data.get("due_at"):
+        fields["due_at"] = data["due_at"]
+    latest = (doc or {}).get("updated_at")
+    if latest is None or _naive(occurred_at) >= _naive(latest):
+        fields.update(last_event=event_type, updated_at=occurred_at)
+    entry = {"event_id": event_id, "type": event_type, "at": occurred_at, "summary": summary_of(event_type, data)}
+    return fields, entry
+
+
+def _naive(value: datetime) -> datetime:
+    """The store gives back naive UTC datetimes; events carry aware ones."""
+    return value.astimezone(UTC).replace(tzinfo=None) if value.tzinfo else value
+
+
+def timeline(entries: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Every event of a case, oldest first, each with its label in Chinese."""
+    ordered = sorted(entries, key=lambda e: (_naive(e["at"]) if isinstance(e["at"], datetime) else e["at"]))
+    return [{**e, "label": EVENT_LABELS.get(e["type"], e["type"])} for e in ordered]
+
+
+def search_query(q: str) -> dict[str, Any]:
+    """How a search box entry is read: a tracking number exactly, otherwise enterprise name or text."""
+    q = q.strip()
+    if not q:
+        return {"kind": "recent"}
+    if TRACKING_NO.match(q.upper()):
+        return {"kind": "tracking_no", "value": q.upper()}
+    return {"kind": "text", "value": q, "pattern": re.escape(q)}
+
+
+# ---------------------------------------------------------------- the organisation file
+
+SECTIONS = ("regions", "departments", "categories", "escalation_levels", "complexity", "screening", "channels",
+            "rating_levels", "oversight")
+
+
+def validate_org(text: str) -> tuple[Organisation | None, list[dict[str, str]]]:
+    """An uploaded organisation file: the parsed organisation, or the errors in words (each naming its place)."""
+    try:
+        raw = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        return None, [{"field": "yaml", "message": f"YAML 格式错误: {exc}"}]
+    if not isinstance(raw, dict):
+        return None, [{"field": "yaml", "message": "文件内容应为一个映射（键: 值）"}]
+    try:
+        return Organisation.model_validate(raw), []
+    except ValidationError as exc:
+        return None, [{"field": ".".join(str(p) for p in e["loc"]) or "organisation",
+                       "message": e["msg"].removeprefix("Value error, ")}
+                      for e in exc.errors(include_url=False, include_input=False)]
+
+
+def org_changes(old: Organisation, new: Organisation) -> list[dict[str, Any]]:
+    """What an edit changes, item by item (by code), for the audit trail."""
+    changes: list[dict[str, Any]] = []
+    if old.county != new.county:
+        changes.append({"section": "county", "code": new.county.code, "change": "changed"})
+    for section in SECTIONS:
+        before = {_key(i): i.model_dump(mode="json") for i in getattr(old, section)}
+        after = {_key(i): i.model_dump(mode="json") for i in getattr(new, section)}
+        for code in sorted(after.keys() - before.keys()):
+            changes.append({"section": section, "code": code, "change": "added"})
+        for code in sorted(before.keys() - after.keys()):
+            changes.append({"section": section, "code": code, "change": "removed"})
+        for code in sorted(before.keys() & after.keys()):
+            if before[code] != after[code]:
+                fields = sorted(k for k in before[code].keys() | after[code].keys()
+                                if before[code].get(k) != after[code].get(k))
+                changes.append({"section": section, "code": code, "change": "changed", "fields": fields})
+    return changes
+
+
+def _key(item: Any) -> str:
+    return str(getattr(item, "code", None) or getattr(item, "level", None) or item)
+
+
+def org_overview(org: Organisation) -> dict[str, Any]:
+    """The organisation file as the admin page lists it."""
+    return {"county": org.county.model_dump(mode="json"),
+            **{section: [i.model_dump(mode="json") for i in getattr(org, section)] for section in SECTIONS}}

@@ -1,0 +1,317 @@
+"""The staff console in headless Chromium, one role after another on one platform: sign in, do the main task,
+see the result, be refused what the role may not do. Screenshots of each page go to test-artifacts/console/.
+
+The cases are real: submitted over HTTP, triaged, assigned by sla, rated by the enterprise through its link."""
+
+import asyncio
+import time
+from collections.abc import Callable, Iterator
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import httpx
+import pytest
+import yaml
+from selenium.webdriver.common.by import By
+from selenium.webdriver.remote.webdriver import WebDriver
+from selenium.webdriver.support import expected_conditions as EC
+from selenium.webdriver.support.ui import Select, WebDriverWait
+
+from services.rating import links
+from shared.auth import issue_token
+from tests.e2e.conftest import REPO
+from tests.integration.harness import TEST_SECRET, PlatformProcess, TopicReader, events_of
+
+pytestmark = pytest.mark.integration
+ARTIFACTS = REPO / "test-artifacts" / "console"
+PASSWORD = "kaihua-dev-2026"  # the packaged development directory's password (README)
+SIMPLE = "我们公司在马金镇工业园区申请电力增容三个月没有答复，经常停电影响生产"
+DOUBTFUL = "华埠镇和马金镇两个厂区都需要电力增容，报装一直没有答复"
+
+
+def wait(driver: WebDriver, seconds: float = 20) -> WebDriverWait:
+    return WebDriverWait(driver, seconds)
+
+
+def shot(driver: WebDriver, name: str) -> None:
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    driver.save_screenshot(str(ARTIFACTS / f"{name}.png"))
+
+
+@pytest.fixture(scope="module")
+def desk(browser: WebDriver) -> Iterator[WebDriver]:
+    browser.set_window_size(1366, 900)  # desktop first
+    yield browser
+
+
+def sign_in(driver: WebDriver, base: str, user: str, password: str = PASSWORD) -> None:
+    driver.get(f"{base}/console/")
+    driver.execute_script("sessionStorage.clear()")
+    driver.get(f"{base}/console/#/")
+    driver.refresh()
+    wait(driver).until(EC.visibility_of_element_located((By.ID, "login-form")))
+    driver.find_element(By.ID, "username").send_keys(user)
+    driver.find_element(By.ID, "password").send_keys(password)
+    driver.find_element(By.ID, "login-button").click()
+
+
+def signed_in(driver: WebDriver) -> str:
+    return wait(driver).until(EC.visibility_of_element_located((By.ID, "who"))).text
+
+
+def go(driver: WebDriver, page: str) -> None:
+    driver.execute_script("location.hash = arguments[0]", page)
+
+
+def error_text(driver: WebDriver) -> str:
+    return wait(driver).until(EC.visibility_of_element_located((By.ID, "view-error"))).text
+
+
+def until_shown(driver: WebDriver, page: str, found: Callable[[WebDriver], Any], timeout: float = 40) -> Any:
+    """Reload a page until what the platform does in the background shows up (like a person pressing F5)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        go(driver, page)
+        driver.refresh()
+        try:
+            return WebDriverWait(driver, 3).until(found)
+        except Exception:
+            if time.monotonic() > deadline:
+                raise
+
+
+def fill_action_form(driver: WebDriver, values: dict[str, str]) -> None:
+    wait(driver).until(EC.visibility_of_element_located((By.ID, "action-form")))
+    for name, value in values.items():
+        field = driver.find_element(By.ID, f"field-{name}")
+        if field.tag_name == "select":
+            Select(field).select_by_value(value)
+        elif field.get_attribute("type") == "checkbox":
+            if value:
+                field.click()
+        else:
+            field.send_keys(value)
+    driver.find_element(By.ID, "action-submit").click()
+
+
+def notice_says(driver: WebDriver, words: str) -> str:
+    """The page's confirmation once it says `words` (an earlier confirmation may still be showing)."""
+    def shown(d: WebDriver) -> str | None:
+        box, error = d.find_element(By.ID, "view-notice"), d.find_element(By.ID, "view-error")
+        assert not error.is_displayed(), error.text
+        return box.text if box.is_displayed() and words in box.text else None
+    return wait(driver).until(shown)
+
+
+async def submit(base: str, content: str, name: str) -> dict[str, Any]:
+    async with httpx.AsyncClient(base_url=base) as client:
+        response = await client.post("/api/v1/submissions", json={
+            "channel": "qrcode", "submitted_at": datetime.now(UTC).isoformat(), "content": content,
+            "enterprise": {"name": name, "contact_name": "张三", "contact_phone": "13800001234"}})
+        assert response.status_code == 202, response.text
+        return response.json()
+
+
+@pytest.fixture(scope="module")
+async def cases(platform: PlatformProcess, case_events: TopicReader) -> dict[str, dict[str, Any]]:
+    simple = await submit(platform.base_url, SIMPLE, "开化县控制台测试纸业有限公司")
+    doubtful = await submit(platform.base_url, DOUBTFUL, "开化县控制台复核有限公司")
+    await case_events.wait_for(lambda v: "case.assigned" in [e["type"] for e in events_of(v, simple["case_id"])],
+                               timeout=60, what="the simple case assigned")
+    await case_events.wait_for(lambda v: "case.triaged" in [e["type"] for e in events_of(v, doubtful["case_id"])],
+                               timeout=60, what="the doubtful case triaged")
+    assigned = next(e for e in events_of(case_events.values(), simple["case_id"]) if e["type"] == "case.assigned")
+    assert assigned["data"]["department"] == "gongdian", assigned
+    return {"simple": simple, "doubtful": doubtful}
+
+
+def test_sign_in_refuses_a_wrong_password_and_a_disabled_account(platform: PlatformProcess, desk: WebDriver) -> None:
+    sign_in(desk, platform.base_url, "wang.wu", "wrong-password")
+    assert "用户名或密码错误" in wait(desk).until(lambda d: d.find_element(By.ID, "login-error").text)
+    sign_in(desk, platform.base_url, "liu.tingyong")
+    assert "停用" in wait(desk).until(lambda d: d.find_element(By.ID, "login-error").text)
+    shot(desk, "0-login-refused")
+
+
+async def test_a_disabled_users_token_is_refused_by_other_services(platform: PlatformProcess) -> None:
+    disabled = issue_token(TEST_SECRET, sub="liu.tingyong", role="unit_handler", unit="fagai")
+    enabled = issue_token(TEST_SECRET, sub="chen.fagai", role="unit_handler", unit="fagai")
+    async with httpx.AsyncClient(base_url=platform.base_url) as client:
+        for path in ("/api/v1/units/inbox", "/api/v1/staff/cases", "/api/v1/console/me"):
+            refused = await client.get(path, headers={"authorization": f"Bearer {disabled}"})
+            assert refused.status_code == 401 and "停用" in refused.json()["error"], path
+            assert (await client.get(path, headers={"authorization": f"Bearer {enabled}"})).status_code == 200, path
+
+
+def test_unit_handler_works_the_inbox_by_deadline(platform: PlatformProcess, desk: WebDriver,
+                                                  cases: dict[str, dict[str, Any]]) -> None:
+    case_id = cases["simple"]["case_id"]
+    sign_in(desk, platform.base_url, "wang.wu")
+    who = signed_in(desk)
+    assert "王五" in who and "承办单位经办人" in who and "国网开化县供电公司" in who
+    row = until_shown(desk, "#/inbox", lambda d: d.find_element(By.CSS_SELECTOR, f'tr[data-case="{case_id}"]'))
+    assert "小时" in row.find_element(By.CLASS_NAME, "time-left").text and "待签收" in row.text
+    shot(desk, "1-handler-inbox")
+
+    row.find_element(By.CSS_SELECTOR, 'button[data-action="accept"]').click()
+    notice_says(desk, "签收成功")
+    # the inbox follows sla's deadline records, updated from the events a moment later
+    row = until_shown(desk, "#/inbox", lambda d: (lambda r: r if "办理中" in r.text else None)(
+        d.find_element(By.CSS_SELECTOR, f'tr[data-case="{case_id}"]')))
+    row.find_element(By.CSS_SELECTOR, 'button[data-action="progress"]').click()
+    fill_action_form(desk, {"note": "已派员现场查看线路"})
+    notice_says(desk, "进展成功")
+    desk.find_element(By.CSS_SELECTOR, f'tr[data-case="{case_id}"] button[data-action="resolve"]').click()
+    fill_action_form(desk, {"resolution": "已完成增容改造并恢复稳定供电"})
+    notice_says(desk, "办结成功")
+    shot(desk, "2-handler-resolved")
+
+    # refused: the triage queue is not a unit's
+    go(desk, "#/triage")
+    assert "无权限" in error_text(desk)
+    shot(desk, "3-handler-refused")
+
+    # search + timeline: the unit finds its case by tracking number and sees every step
+    tracking_no = cases["simple"]["tracking_no"]
+    go(desk, "#/search")
+    box = wait(desk).until(EC.visibility_of_element_located((By.ID, "search-q")))
+    box.clear()
+    box.send_keys(tracking_no)
+    desk.find_element(By.ID, "search-button").click()
+    wait(desk).until(lambda d: tracking_no in d.find_element(By.ID, "search-results").text)
+    desk.find_element(By.CSS_SELECTOR, "#search-results a.case-link").click()
+    labels = until_shown(desk, f"#/case/{case_id}", lambda d: (lambda t: t if "办结" in t else None)(
+        d.find_element(By.ID, "timeline").text))
+    for step in ("受理登记", "研判", "交办", "签收", "办理进展", "办结"):
+        assert step in labels, labels
+    shot(desk, "4-handler-timeline")
+
+
+def test_another_unit_cannot_find_or_open_the_case(platform: PlatformProcess, desk: WebDriver,
+                                                   cases: dict[str, dict[str, Any]]) -> None:
+    sign_in(desk, platform.base_url, "chen.fagai")
+    signed_in(desk)
+    go(desk, "#/search")
+    box = wait(desk).until(EC.visibility_of_element_located((By.ID, "search-q")))
+    box.clear()
+    box.send_keys(cases["simple"]["tracking_no"])
+    desk.find_element(By.ID, "search-button").click()
+    wait(desk).until(lambda d: "暂无数据" in d.find_element(By.ID, "search-results").text)
+    go(desk, f"#/case/{cases['simple']['case_id']}")
+    assert "无权限" in error_text(desk)
+
+
+async def test_triage_officer_decides_from_the_queue(platform: PlatformProcess, desk: WebDriver,
+                                               cases: dict[str, dict[str, Any]], case_events: TopicReader) -> None:
+    case_id, tracking_no = cases["doubtful"]["case_id"], cases["doubtful"]["tracking_no"]
+    sign_in(desk, platform.base_url, "zhou.yanpan")
+    assert "研判员" in signed_in(desk)
+    link = until_shown(desk, "#/triage", lambda d: next(
+        (a for a in d.find_elements(By.CSS_SELECTOR, "a.queue-case") if a.text == tracking_no), None))
+    Select(desk.find_element(By.ID, "queue-sort")).select_by_value("confidence")
+    link = wait(desk).until(lambda d: next((a for a in d.find_elements(By.CSS_SELECTOR, "a.queue-case")
+                                            if a.text == tracking_no), None))
+    shot(desk, "5-triage-queue")
+    link.click()
+    wait(desk).until(EC.visibility_of_element_located((By.ID, "proposal")))
+    assert "电力增容" in desk.find_element(By.ID, "case-content").text
+    wait(desk).until(lambda d: "同一企业" in d.find_element(By.ID, "similar").text)
+    shot(desk, "6-triage-case")
+    desk.find_element(By.CSS_SELECTOR, 'button[data-decision="reroute"]').click()
+    fill_action_form(desk, {"department": "jingxin", "reason": "两地厂区用电统筹，由经信局牵头"})
+    assert "case.assigned" in notice_says(desk, "已改派")
+    values = await case_events.wait_for(lambda v: any(
+        e["type"] == "case.triaged" and e["data"]["decided_by"] == "officer" for e in events_of(v, case_id)),
+        what="the officer's decision")
+    officer = [e for e in events_of(values, case_id) if e["type"] == "case.triaged" and e["data"]["decided_by"] == "officer"]
+    assert officer[-1]["data"]["department"] == "jingxin"
+    shot(desk, "7-triage-decided")
+    go(desk, "#/inbox")  # refused: a unit's inbox
+    assert "无权限" in error_text(desk)
+
+
+async def rate_dissatisfied(base: str, case_id: str) -> None:
+    async with httpx.AsyncClient(base_url=base) as client:
+        deadline = time.monotonic() + 40
+        while True:  # rating opens the round when it has seen the resolution
+            token, _ = links.issue(TEST_SECRET, case_id=case_id, round=1, now=datetime.now(UTC), valid=timedelta(days=1))
+            answer = await client.post("/api/v1/rating/ratings", json={"token": token, "level": "dissatisfied",
+                                                                        "comment": "还是经常停电"})
+            if answer.status_code in (200, 201):
+                return
+            assert time.monotonic() < deadline, answer.text
+            await asyncio.sleep(0.5)
+
+
+async def test_supervisor_and_revisit_staff_and_leader(platform: PlatformProcess, desk: WebDriver,
+                                                       cases: dict[str, dict[str, Any]]) -> None:
+    case_id = cases["simple"]["case_id"]
+    await rate_dissatisfied(platform.base_url, case_id)
+
+    sign_in(desk, platform.base_url, "qian.jiwei")
+    assert "纪检监督" in signed_in(desk)
+    link = until_shown(desk, "#/supervision", lambda d: d.find_element(By.CSS_SELECTOR, "a.supervision-link"))
+    shot(desk, "8-supervision-list")
+    link.click()
+    wait(desk).until(lambda d: case_id in d.find_element(By.ID, "case-file").text)
+    desk.find_element(By.CSS_SELECTOR, 'button[data-supervise="findings"]').click()
+    fill_action_form(desk, {"note": "承办单位答复与实际不符"})
+    notice_says(desk, "已保存")
+    shot(desk, "9-supervision-finding")
+    go(desk, "#/admin")  # refused: the organisation file is the administrator's
+    assert "无权限" in error_text(desk)
+
+    sign_in(desk, platform.base_url, "sun.huifang")
+    assert "领导" in signed_in(desk)
+    button = until_shown(desk, "#/revisits", lambda d: d.find_element(By.CSS_SELECTOR, "button[data-task]"))
+    shot(desk, "10-revisits")
+    button.click()
+    fill_action_form(desk, {"said": "企业反映增容已完成，但仍偶有停电", "solved": ""})
+    notice_says(desk, "回访已记录")
+    go(desk, "#/boards")
+    wait(desk).until(lambda d: "按单位" in d.find_element(By.ID, "view").text)
+    shot(desk, "11-leader-boards")
+    go(desk, "#/dashboard")
+    wait(desk).until(lambda d: d.find_elements(By.ID, "figures") or d.find_element(By.ID, "view-error").is_displayed())
+    assert not desk.find_element(By.ID, "view-error").is_displayed(), desk.find_element(By.ID, "view-error").text
+    shot(desk, "12-dashboard")
+    go(desk, f"#/triage/{cases['doubtful']['case_id']}")  # leaders read the queue but do not decide
+    wait(desk).until(EC.visibility_of_element_located((By.ID, "proposal")))
+    desk.find_element(By.CSS_SELECTOR, 'button[data-decision="accept"]').click()
+    assert "无权限" in error_text(desk)
+
+
+def test_admin_checks_an_organisation_edit_with_an_audit_trail(platform: PlatformProcess, desk: WebDriver) -> None:
+    sign_in(desk, platform.base_url, "zhang.admin")
+    assert "系统管理员" in signed_in(desk)
+    go(desk, "#/admin")
+    text = wait(desk).until(EC.visibility_of_element_located((By.ID, "org-text")))
+    raw = yaml.safe_load((REPO / "shared" / "data" / "kaihua.yaml").read_text(encoding="utf-8"))
+    raw["regions"].append({"code": "xinzhen", "name": "测试新镇", "kind": "town"})
+    desk.execute_script("arguments[0].value = arguments[1]", text, yaml.safe_dump(raw, allow_unicode=True))
+    desk.find_element(By.ID, "org-note").send_keys("新设乡镇")
+    desk.find_element(By.ID, "org-check").click()
+    result = wait(desk).until(lambda d: (lambda t: t if "校验" in t else None)(d.find_element(By.ID, "org-result").text))
+    assert "校验通过" in result and "xinzhen" in result
+    raw["regions"].append(raw["regions"][0])
+    text = desk.find_element(By.ID, "org-text")
+    desk.execute_script("arguments[0].value = arguments[1]", text, yaml.safe_dump(raw, allow_unicode=True))
+    desk.find_element(By.ID, "org-check").click()
+    wait(desk).until(lambda d: "未通过" in d.find_element(By.ID, "org-result").text)
+    assert "duplicate codes in regions" in desk.find_element(By.ID, "org-result").text
+    desk.refresh()
+    trail = wait(desk).until(lambda d: (lambda t: t if "新设乡镇" in t else None)(d.find_element(By.ID, "view").text))
+    assert "通过" in trail and "未通过" in trail
+    shot(desk, "13-admin-org")
+    desk.set_window_size(820, 1180)  # a tablet, upright: the same page, the columns stacked
+    desk.refresh()
+    wait(desk).until(EC.visibility_of_element_located((By.ID, "org-text")))
+    shot(desk, "13-admin-org-tablet")
+    desk.set_window_size(1366, 900)
+
+    desk.find_element(By.ID, "logout").click()
+    wait(desk).until(EC.visibility_of_element_located((By.ID, "login-form")))
+    assert desk.execute_script("return Object.keys(sessionStorage).filter(k => k.startsWith('qhwy.console.'))") == []
+    desk.refresh()  # and stays signed out
+    wait(desk).until(EC.visibility_of_element_located((By.ID, "login-form")))
+    shot(desk, "14-logged-out")
