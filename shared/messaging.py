@@ -121,6 +121,9 @@ class Consumer:
             auto_offset_reset="earliest",
             ack_policy=AckPolicy.NACK_ON_ERROR,
             listener=self.listener,
+            # our own decode reads msg.body; FastStream's JSON decoding would raise on a poison message (e.g. a
+            # deeply nested array: RecursionError) before the handler runs, and NACK it for ever
+            decoder=_raw_body,
         )(self._on_message)
 
     @property
@@ -180,6 +183,10 @@ class Consumer:
                                   key=record.key if isinstance(record.key, bytes) else None)
         self.metrics.dead_letters.labels(self.service, self.topic).inc()
         self.log.warning("dead_lettered", topic=self.topic, offset=record.offset, reason=reason)
+
+
+def _raw_body(msg: Any) -> bytes:
+    return msg.body
 
 
 def _jsonable(error: dict[str, Any]) -> dict[str, Any]:

@@ -521,9 +521,12 @@ def build(ctx: ServiceContext) -> Parts:
         body = RevisitBody.model_validate(await read_json(request))
         key = request.path_params["task_id"]
         now = ctx.clock()
-        applied = await store.revisits.apply(key, f"record:{key}", lambda task: domain.record_revisit(
-            task, by=staff.sub, said=body.said, solved=body.solved, visited_at=body.visited_at or now,
-            note=body.note, now=now, cause=f"record:{key}"))
+        try:
+            applied = await store.revisits.apply(key, f"record:{key}", lambda task: domain.record_revisit(
+                task, by=staff.sub, said=body.said, solved=body.solved, visited_at=body.visited_at or now,
+                note=body.note, now=now, cause=f"record:{key}"))
+        except domain.Refused as exc:  # an unknown task (404) or one already recorded (409), not a 500
+            raise HttpError(exc.status, exc.message, reason=exc.reason)
         await emit_applied(store.revisits, key, applied.events)
         if applied.duplicate:
             raise HttpError(409, "该回访任务已记录")
