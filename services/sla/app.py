@@ -80,25 +80,54 @@ def build(ctx: ServiceContext) -> Parts:
 
     # ------------------------------------------------------------------ case events -> clocks
 
-    triage_events = ("case.registered", "case.triaged", "case.detail_added", "case.assigned")
+    # triage's clock follows these; the last two also move the "123" clock
+    triage_events = ("case.registered", "case.triaged", "case.detail_added", "case.assigned", "case.returned")
 
     async def on_case_event(parsed: tuple[CaseEvent, Any]) -> str:
         event, _ = parsed
         if event.type in triage_events:
-            triaged = await store.triage.apply(
-                event.case_id, event.event_id,
-                lambda doc: triage_clock.track(doc, event, policy.calendar, partition_of(event.case_id, partitions)))
+            current = await store.triage.get(event.case_id)
+            fired_id = None  # the current round's firing, when it is stored and the record does not know it yet
+            if current is not None and not current.get("fired") and current.get("state") != triage_clock.STOPPED:
+                candidate = triage_clock.firing_id(event.case_id, current)
+                fired_id = candidate if await store.get_firing(candidate) is not None else None
+
+            def decide_triage(doc: dict[str, Any] | None) -> Any:
+                same_round = fired_id is not None and doc is not None \
+                    and triage_clock.firing_id(event.case_id, doc) == fired_id
+                view = {**doc, "fired": True} if same_round and doc is not None else doc
+                change = triage_clock.track(view, event, policy.calendar, partition_of(event.case_id, partitions))
+                return triage_clock.absorbing(change) if same_round else change
+
+            triaged = await store.triage.apply(event.case_id, event.event_id, decide_triage)
+            if fired_id is not None and not triaged.duplicate:
+                absorbed.append((time.monotonic(), [fired_id]))
             if "next_fire_at" in triaged.doc:
                 triage_index.set(event.case_id, triaged.doc["next_fire_at"], triaged.doc.get("partition"))
-            if event.type != "case.assigned":
+            if event.type not in ("case.assigned", "case.returned"):
                 return "duplicate" if triaged.duplicate else "ok"
         if event.type not in domain.TRACKED:
             return "ignored"  # no write: sla's own reminders and overdue notices, ratings, syncs, ...
-        applied = await store.deadlines.apply(
-            event.case_id, event.event_id,
-            lambda doc: domain.track(doc, event, policy, partition_of(event.case_id, partitions)))
+        partition = partition_of(event.case_id, partitions)
+        async with clock_lock(event.case_id):  # the sweep's firings of this case wait, and it waits for them
+            current = await store.deadlines.get(event.case_id)
+            if current is not None and event.event_id in current.get("processed", ()):
+                return "duplicate"
+            merged, firings = await store.effective(event.case_id, current, policy)
+            if event.type == "case.escalated" and event.data.get("by") == "sla" \
+                    and domain.track(merged, event, policy, partition) is None:
+                return "ok"  # sla's own escalation, already in its firing record: no update of the big collection
+            chain = {f["_id"]: f for f in firings}
+
+            def decide(doc: dict[str, Any] | None) -> Any:
+                folded, used = domain.with_firings(event.case_id, doc, policy, chain.get)
+                return domain.absorbing(folded, used, domain.track(folded, event, policy, partition))
+
+            applied = await store.deadlines.apply(event.case_id, event.event_id, decide)
         if applied.duplicate:
             return "duplicate"
+        if chain:  # folded into the record now: the firing records can go (later, see compact_firings)
+            absorbed.append((time.monotonic(), list(chain)))
         if "next_fire_at" in applied.doc:
             index.set(event.case_id, applied.doc["next_fire_at"], applied.doc.get("partition"))
             tally.set(event.case_id, applied.doc)
@@ -121,22 +150,63 @@ def build(ctx: ServiceContext) -> Parts:
 
     # ------------------------------------------------------------------ timers
 
-    async def fire_one(case_id: str, now: datetime) -> None:
-        doc = await store.deadlines.get(case_id)
-        if doc is None or doc.get("next_fire_at") is None or doc["next_fire_at"] > now:
-            if doc is not None:  # the index was stale (another instance or an event moved the timer)
-                index.set(case_id, doc.get("next_fire_at"), doc.get("partition"))
+    clock_locks: WeakValueDictionary[str, asyncio.Lock] = WeakValueDictionary()
+
+    def clock_lock(case_id: str) -> asyncio.Lock:
+        lock = clock_locks.get(case_id)
+        if lock is None:
+            lock = clock_locks[case_id] = asyncio.Lock()
+        return lock
+
+    # Firings stored but not yet on the topic (a failed publish, or found unpublished at start), by firing id.
+    unpublished_firings: dict[str, dict[str, Any]] = {}
+    # Firing ids folded into their clock records, with when: deleted in batches once old enough (compact_firings).
+    absorbed: list[tuple[float, list[str]]] = []
+
+    async def publish_firing(record: dict[str, Any]) -> None:
+        if not record.get("events"):
             return
-        cause = f"sweep:{case_id}:{doc['next_timer']}:{doc['next_fire_at'].isoformat()}"
-        applied = await store.deadlines.apply(
-            case_id, cause, lambda current: domain.fire(current, case_id=case_id, now=now, policy=policy))
-        await emit("deadlines", case_id, applied.events)
-        index.set(case_id, applied.doc.get("next_fire_at"), applied.doc.get("partition"))
-        tally.set(case_id, applied.doc)
-        if not applied.duplicate:
-            for lag in applied.doc.get("last_lags", ()):
+        try:
+            await ctx.publish([CaseEvent.model_validate(e) for e in record["events"]])
+            await store.mark_published(record["_id"])
+        except Exception:
+            unpublished_firings[record["_id"]] = record
+            raise
+        unpublished_firings.pop(record["_id"], None)
+
+    async def fire_one(case_id: str, now: datetime) -> None:
+        """Fire what is due on one clock: one insert of a firing record, then publish its events."""
+        async with clock_lock(case_id):
+            stored = await store.deadlines.get(case_id)
+            doc, _ = await store.effective(case_id, stored, policy)
+            change = domain.fire(doc, case_id=case_id, now=now, policy=policy) if doc is not None else None
+            if doc is None or change is None:
+                if doc is not None:  # the index was stale (another instance or an event moved the timer)
+                    index.set(case_id, doc.get("next_fire_at"), doc.get("partition"))
+                return
+            record = domain.firing_record(case_id, doc, change, now=now, partition=doc.get("partition"))
+            fresh = await store.insert_firing(record)
+            if not fresh:  # fired already (another instance, or before a restart): adopt that firing
+                record = await store.get_firing(record["_id"]) or record
+            doc = domain.merge_firing(doc, record, policy)
+            index.set(case_id, doc.get("next_fire_at"), doc.get("partition"))
+            tally.set(case_id, doc)
+        if fresh or not await store.is_published(record["_id"]):
+            await publish_firing(record)
+        if fresh:
+            for lag in record.get("last_lags", ()):
                 metrics.timers_fired.labels(lag["kind"]).inc()
                 metrics.timer_lag.labels(lag["kind"]).observe(max(lag["seconds"], 0.0))
+
+    async def compact_firings() -> None:
+        """Delete firing records their clock records absorbed a while ago, in batches (a delete scans the
+        collection on FerretDB: one statement per batch, not one per record). The delay covers a partition
+        handover, when the previous owner may still be firing from what it read before."""
+        cutoff = time.monotonic() - settings.firing_retention_seconds
+        batch: list[str] = []
+        while absorbed and absorbed[0][0] <= cutoff and len(batch) < settings.compaction_batch:
+            batch += absorbed.pop(0)[1]
+        await store.delete_firings(batch)
 
     async def fire_triage(case_id: str, now: datetime) -> None:
         doc = await store.triage.get(case_id)
@@ -144,13 +214,21 @@ def build(ctx: ServiceContext) -> Parts:
             if doc is not None:
                 triage_index.set(case_id, doc.get("next_fire_at"), doc.get("partition"))
             return
-        applied = await store.triage.apply(case_id, f"triage-sweep:{case_id}",
-                                           lambda current: triage_clock.fire(current, case_id=case_id, now=now))
-        await emit("triage_clocks", case_id, applied.events)
-        triage_index.set(case_id, applied.doc.get("next_fire_at"), applied.doc.get("partition"))
-        if not applied.duplicate:
+        change = triage_clock.fire(doc, case_id=case_id, now=now)
+        if change is None:
+            triage_index.set(case_id, doc.get("next_fire_at"), doc.get("partition"))
+            return
+        # one insert, as for the "123" clocks; the clock record learns it at its next write
+        record = triage_clock.firing_record(case_id, doc, change, now=now)
+        fresh = await store.insert_firing(record)
+        if not fresh:  # fired already (before a restart, or by another instance)
+            record = await store.get_firing(record["_id"]) or record
+        triage_index.set(case_id, None, None)
+        if fresh or not await store.is_published(record["_id"]):
+            await publish_firing(record)
+        if fresh:
             metrics.timers_fired.labels(triage_clock.KIND).inc()
-            metrics.timer_lag.labels(triage_clock.KIND).observe(max(applied.doc.get("lag_seconds") or 0.0, 0.0))
+            metrics.timer_lag.labels(triage_clock.KIND).observe(max(record.get("lag_seconds") or 0.0, 0.0))
 
     loading: list[asyncio.Task[None]] = []
 
@@ -160,9 +238,28 @@ def build(ctx: ServiceContext) -> Parts:
         except Exception:
             ctx.log.exception("timer_index_load_failed", partitions=sorted(owned))  # the next sweep tries again
             return
+        firings = {f["_id"]: f for f in await store.all_firings()}
+        published = await store.published_ids()
+        by_case: dict[str, list[str]] = {}
+        for firing_id, firing in firings.items():
+            if firing.get("kind") != triage_clock.KIND:  # triage firings go when their clock record learns them
+                by_case.setdefault(firing["case_id"], []).append(firing_id)
+        stale: list[str] = []
         for doc in records:
+            if doc["_id"] in by_case:  # fold in what fired since the record's last write
+                stored_fired, epoch = set(doc.get("fired", ())), doc.get("epoch")
+                stale += [f for f in by_case[doc["_id"]]
+                          if firings[f].get("epoch") != epoch or f.split("|", 1)[1] in stored_fired]
+                doc, _ = domain.with_firings(doc["_id"], doc, policy, firings.get)
             index.set(doc["_id"], doc.get("next_fire_at"), doc.get("partition"))
             tally.set(doc["_id"], doc)
+        known = {doc["_id"] for doc in records}
+        stale += [f for case_id, ids in by_case.items() if case_id not in known for f in ids]
+        if stale:
+            absorbed.insert(0, (0.0, stale))
+        for firing_id, firing in firings.items():  # stored by a predecessor that stopped before publishing
+            if firing_id not in published and firing.get("events") and firing.get("partition") in owned:
+                unpublished_firings[firing_id] = firing
         for doc in await store.triage_timers():
             triage_index.set(doc["_id"], doc.get("next_fire_at"), doc.get("partition"))
         index.loaded_partitions = owned
@@ -251,6 +348,9 @@ def build(ctx: ServiceContext) -> Parts:
     async def sweep_outbox() -> None:
         """Publish events stored but never published: after start, all of them; later, those whose publishing
         failed in this process (ids make a repeat harmless)."""
+        for firing_id, record in list(unpublished_firings.items()):
+            ctx.log.warning("firing_republished", case_id=record.get("case_id"), firing=firing_id)
+            await publish_firing(record)
         if not outbox_scanned:
             for name, docs in outboxes.items():
                 for key, events in await docs.stale_outboxes(timedelta(0), limit=1_000_000):
@@ -271,6 +371,10 @@ def build(ctx: ServiceContext) -> Parts:
 
     def iso(value: Any) -> str | None:
         return value.astimezone(tz).isoformat() if isinstance(value, datetime) else value
+
+    async def effective_all(docs: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        """Listed clock records with their unabsorbed firings folded in (escalation level, next timer)."""
+        return [(await store.effective(d["_id"], d, policy))[0] for d in docs]
 
     def case_view(doc: dict[str, Any], handling_doc: dict[str, Any] | None = None) -> dict[str, Any]:
         now = ctx.clock()
@@ -300,7 +404,8 @@ def build(ctx: ServiceContext) -> Parts:
         limit = int_query(request, "limit", 50, 1, 200)
         skip = int_query(request, "offset", 0, 0, 10_000_000)
         extra = {"department": department} if department else None
-        docs = await store.list_cases(unit=None, states=list(domain.OPEN_STATES), limit=limit, skip=skip, extra=extra)
+        docs = await effective_all(
+            await store.list_cases(unit=None, states=list(domain.OPEN_STATES), limit=limit, skip=skip, extra=extra))
         now = ctx.clock()
         return {"items": [{"case_id": d["_id"], "department": d.get("department"), "complexity": d.get("complexity"),
                            "due_at": iso(d["due_at"]), "escalation_level": d.get("escalation_level"),
@@ -329,7 +434,7 @@ def build(ctx: ServiceContext) -> Parts:
                             detail=[{"field": "state", "msg": "unknown state"}])
         limit = int_query(request, "limit", 50, 1, 200)
         skip = int_query(request, "offset", 0, 0, 10_000_000)
-        docs = await store.list_cases(unit=unit, states=states, limit=limit, skip=skip)
+        docs = await effective_all(await store.list_cases(unit=unit, states=states, limit=limit, skip=skip))
         return {"items": [case_view(d) for d in docs], "limit": limit, "offset": skip}
 
     async def problem_list(request: Request) -> Any:
@@ -337,15 +442,15 @@ def build(ctx: ServiceContext) -> Parts:
         unit = unit_scope(request)
         limit = int_query(request, "limit", 50, 1, 200)
         skip = int_query(request, "offset", 0, 0, 10_000_000)
-        docs = await store.list_cases(unit=unit, states=["resolved"], limit=limit, skip=skip,
-                                      extra={"problem_list": True})
+        docs = await effective_all(await store.list_cases(unit=unit, states=["resolved"], limit=limit, skip=skip,
+                                                          extra={"problem_list": True}))
         return {"items": [case_view(d) for d in docs], "limit": limit, "offset": skip}
 
     async def case_detail(request: Request) -> Any:
         staff = staff_of(request, ctx.jwt_secret)
         case_id = request.path_params["case_id"]
         require_role(staff, *handling.READING_ROLES)
-        doc = await store.deadlines.get(case_id)
+        doc, _ = await store.effective(case_id, await store.deadlines.get(case_id), policy)
         if doc is None:
             raise HttpError(404, "案件不存在或尚未交办")
         if not handling.can_read(staff, doc):
@@ -378,7 +483,7 @@ def build(ctx: ServiceContext) -> Parts:
         cause = handling.request_cause(case_id, action, request_id)
         # one case's actions are stored and published one after another, so they reach the topic in order
         async with case_lock(case_id):
-            deadline = await store.deadlines.get(case_id)
+            deadline, _ = await store.effective(case_id, await store.deadlines.get(case_id), policy)
             now = ctx.clock()
             try:
                 applied = await store.handling.apply(case_id, cause, lambda doc: handling.act(
@@ -406,5 +511,6 @@ def build(ctx: ServiceContext) -> Parts:
         on_start=[store.ensure_indexes],
         periodic=[(settings.timer_interval_seconds, sweep_timers),
                   (ctx.settings.sla_scan_interval_seconds, refresh_gauges),
-                  (ctx.settings.outbox_sweep_interval_seconds, sweep_outbox)],
+                  (ctx.settings.outbox_sweep_interval_seconds, sweep_outbox),
+                  (settings.compaction_interval_seconds, compact_firings)],
     )

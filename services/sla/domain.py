@@ -14,6 +14,7 @@ record keeps the ids it fired, so a repeated sweep, a restart or a second instan
 long outage the timers that fell due fire in order, except reminders overtaken by a later due timer.
 """
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
@@ -155,6 +156,72 @@ def fire(doc: dict[str, Any] | None, *, case_id: str, now: datetime, policy: Pol
 def _escalated(cause: str, case_id: str, now: datetime, from_level: int, to_level: int, reason: str) -> CaseEvent:
     return CaseEvent.new(cause=cause, type="case.escalated", case_id=case_id, occurred_at=now,
                          data=Escalated(from_level=from_level, to_level=to_level, reason=reason, by="sla"))
+
+
+# ---------------------------------------------------------------------- firing records
+
+# A firing is stored as its own small record, inserted once with a deterministic `_id` (the case and the first timer
+# it fires), instead of an update of the clock record: on FerretDB an update scans the whole collection, an insert
+# does not (docs/ferretdb.md), and the unique `_id` is what makes a timer fire once across instances and restarts.
+# The clock record absorbs its firings at its next write (any case event); until then a reader folds them in:
+# the next firing of a record, if there is one, can only have the `_id` of its first pending timer.
+FIRING_FIELDS = ("fired", "overdue", "escalation_level", "escalate_at")
+MAX_CHAIN = 64  # more firings than a clock can have timers in one epoch: a broken chain, not a long one
+
+
+def firing_id(case_id: str, timer_id: str) -> str:
+    return f"{case_id}|{timer_id}"
+
+
+def next_firing_id(case_id: str, doc: dict[str, Any], policy: Policy) -> str | None:
+    """The `_id` the record's next firing has (None: no timer pending)."""
+    pending = timers(doc, policy)
+    return firing_id(case_id, pending[0].id) if pending else None
+
+
+def firing_record(case_id: str, doc: dict[str, Any], change: Change, *, now: datetime,
+                  partition: int | None) -> dict[str, Any]:
+    """The firing record of `change` (what fire() returned for `doc`): its state after, and its events."""
+    first = change.set["fired"][len(doc.get("fired", ()))]
+    return {"_id": firing_id(case_id, first), "case_id": case_id, "partition": partition, "epoch": doc["epoch"],
+            "fired_at": now, **{k: change.set[k] for k in FIRING_FIELDS}, "last_lags": change.set["last_lags"],
+            "events": [e.model_dump(mode="json") for e in change.events]}
+
+
+def merge_firing(doc: dict[str, Any], firing: dict[str, Any], policy: Policy) -> dict[str, Any]:
+    """The clock record with a firing folded in (the firing was computed from it, or from an older view of it)."""
+    fired = list(doc.get("fired", ()))
+    fired += [t for t in firing.get("fired", ()) if t not in fired]
+    level = doc.get("escalation_level", 1)
+    theirs = firing.get("escalation_level", 1)
+    merged = {**doc, "fired": fired, "overdue": bool(doc.get("overdue")) or bool(firing.get("overdue")),
+              "escalation_level": max(level, theirs),
+              "escalate_at": _dt(firing.get("escalate_at")) if theirs >= level else doc.get("escalate_at")}
+    return {**merged, **schedule(merged, policy)}
+
+
+def with_firings(case_id: str, doc: dict[str, Any] | None, policy: Policy,
+                 lookup: Callable[[str], dict[str, Any] | None]) -> tuple[dict[str, Any] | None, list[str]]:
+    """The record with the firings it has not absorbed yet folded in, and their ids (`lookup`: a firing by id)."""
+    used: list[str] = []
+    while doc is not None and len(used) < MAX_CHAIN:
+        next_id = next_firing_id(case_id, doc, policy)
+        firing = lookup(next_id) if next_id else None
+        if firing is None:
+            break
+        doc = merge_firing(doc, firing, policy)
+        used.append(next_id)
+    return doc, used
+
+
+def absorbing(merged: dict[str, Any] | None, used: list[str], change: Change | None) -> Change | None:
+    """`change` to the stored record, plus the state of the firings folded into `merged` (so they can go)."""
+    if not used or merged is None:
+        return change
+    absorbed = {k: merged.get(k) for k in (*FIRING_FIELDS, "next_fire_at", "next_timer")}
+    if change is None:
+        return Change(set=absorbed)
+    return Change(set={**absorbed, **change.set}, events=change.events, push=change.push)
 
 
 # ---------------------------------------------------------------------- folding case events

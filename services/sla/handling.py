@@ -16,6 +16,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from shared.auth import Staff
 from shared.contracts.case_events import Accepted, Closed, Escalated, Progressed, Resolved, Returned
 from shared.contracts.envelope import CaseEvent
+from shared.masking import mask_text
 from shared.store import Change
 
 ACTING_ROLES = ("unit_handler", "leader", "admin")
@@ -130,7 +131,8 @@ def act(action: str, body: _Body, *, handling: dict[str, Any] | None, deadline: 
         needs_open()
         assert isinstance(body, ProgressBody)
         type_ = "case.progressed"
-        data = Progressed(department=unit, by=staff.sub, note=body.note, kind="progress" if role == "lead" else "part")
+        data = Progressed(department=unit, by=staff.sub, note=mask_text(body.note),
+                          kind="progress" if role == "lead" else "part")
     elif action == "coordination":
         needs_open()
         assert isinstance(body, CoordinationBody)
@@ -138,20 +140,21 @@ def act(action: str, body: _Body, *, handling: dict[str, Any] | None, deadline: 
             if role == "lead":
                 raise Refused(409, "牵头单位无需向自己申请协调")
             type_ = "case.progressed"
-            data = Progressed(department=unit, by=staff.sub, note=body.note, kind="coordination_request", to="lead")
+            data = Progressed(department=unit, by=staff.sub, note=mask_text(body.note), kind="coordination_request",
+                              to="lead")
         else:
             level = deadline.get("escalation_level", 1)
             if level >= top_level:
                 raise Refused(409, "案件已在最高协调层级")
             type_ = "case.escalated"
-            data = Escalated(from_level=level, to_level=level + 1, reason=body.note, by=staff.sub,
+            data = Escalated(from_level=level, to_level=level + 1, reason=mask_text(body.note), by=staff.sub,
                              requested_by=unit)
     elif action == "return":
         only_lead("退回")
         needs_open()
         assert isinstance(body, ReturnBody)
         new_status, type_ = "returned", "case.returned"
-        data = Returned(department=lead, by=staff.sub, reason=body.reason)
+        data = Returned(department=lead, by=staff.sub, reason=mask_text(body.reason))
     elif action == "resolve":
         only_lead("办结")
         needs_open()
@@ -162,8 +165,8 @@ def act(action: str, body: _Body, *, handling: dict[str, Any] | None, deadline: 
             raise Refused(422, "填写跟进日期时须同时填写解决方案")
         due_at = deadline["due_at"]
         new_status, type_ = "resolved", "case.resolved"
-        data = Resolved(resolution=body.resolution, resolved_at=now, on_time=now <= due_at, by=staff.sub,
-                        department=lead, solution=body.solution,
+        data = Resolved(resolution=mask_text(body.resolution), resolved_at=now, on_time=now <= due_at, by=staff.sub,
+                        department=lead, solution=mask_text(body.solution) if body.solution else None,
                         follow_up_at=[d.isoformat() for d in body.follow_up_at] or None,
                         problem_list=bool(body.solution))
     elif action == "close":

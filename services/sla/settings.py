@@ -24,3 +24,8 @@ class SlaSettings(BaseSettings):
     escalation_window_hours: dict[int, float] = {2: 7.0, 3: 7.0}
     # "Due soon" means: due within this many working hours.
     due_soon_working_hours: float = Field(default=4.0, gt=0)
+    # Firing records folded into their clock records are deleted this long after (a partition handover must be
+    # over by then), in batches of at most `compaction_batch` ids, every `compaction_interval_seconds`.
+    firing_retention_seconds: float = Field(default=600, ge=0)
+    compaction_batch: int = Field(default=1000, ge=1)
+    compaction_interval_seconds: float = Field(default=30, gt=0)

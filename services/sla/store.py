@@ -3,7 +3,12 @@
 - `deadlines`: one clock record per assigned case, written only by the owner of the case's Kafka partition
   (its case-event consumer and its timer sweep, serialised by CaseDocuments' per-key lock);
 - `handling`: one record per case of the units' actions, written only by the handling API;
-- `triage_clocks`: one record per registered case of triage's own 1-working-day clock, written like `deadlines`.
+- `triage_clocks`: one record per registered case of triage's own 1-working-day clock, written like `deadlines`;
+- `firings`: one record per timer firing (insert only, `_id` = case and first timer: a second insert of the same
+  firing fails, which is what "fired once" rests on), holding the clock's state after it and the events it
+  publishes; `firings_published`: one record per firing whose events reached the topic (insert only). A firing is
+  folded into its clock record at the record's next write and both are deleted in batches some time later. Inserts
+  and `_id` reads cost the same whatever the collection's size on FerretDB; updates and deletes scan it.
 
 Two writers never share a document (FerretDB loses concurrent updates of one document: docs/ferretdb.md).
 """
@@ -14,11 +19,16 @@ from typing import Any
 
 from pymongo import ASCENDING
 from pymongo.asynchronous.database import AsyncDatabase
+from pymongo.errors import DuplicateKeyError
+
+from services.sla import domain
 
 from shared.store import CaseDocuments
 
 OPEN = {"$in": ["assigned", "accepted"]}
-LIST_FIELDS = {"processed": 0, "outbox": 0, "fired": 0, "last_lags": 0}
+# what domain.timers() reads: a starting instance folds stored firings into the records it loads
+TIMER_FIELDS = ("state", "epoch", "started_at", "due_at", "fired", "escalate_at", "escalation_level", "overdue")
+LIST_FIELDS = {"processed": 0, "outbox": 0, "last_lags": 0}  # `fired` stays: the firings are folded in
 
 
 class SlaStore:
@@ -26,6 +36,8 @@ class SlaStore:
         self.deadlines = CaseDocuments(db["deadlines"], clock)
         self.handling = CaseDocuments(db["handling"], clock)
         self.triage = CaseDocuments(db["triage_clocks"], clock)  # triage's 1-working-day clock (triage_clock.py)
+        self.firings = db["firings"]
+        self.published = db["firings_published"]
 
     async def ensure_indexes(self) -> None:
         await self.deadlines.ensure_indexes()
@@ -38,10 +50,59 @@ class SlaStore:
         await col.create_index([("co_departments", ASCENDING), ("state", ASCENDING)])
 
     async def index_records(self, fields: Iterable[str]) -> list[dict[str, Any]]:
-        """Every clock record, reduced to its next timer and `fields`: what a starting instance's in-memory timer
+        """Every clock record, reduced to its timers and `fields`: what a starting instance's in-memory timer
         index and gauge tally are filled from (one read of the collection, instead of one per refresh)."""
-        projection = {"next_fire_at": 1, "partition": 1, **{f: 1 for f in fields}}
+        projection = {"next_fire_at": 1, "partition": 1, **{f: 1 for f in (*fields, *TIMER_FIELDS)}}
         return await self.deadlines.collection.find({}, projection).to_list()
+
+    # ------------------------------------------------------------------ firings
+
+    async def insert_firing(self, record: dict[str, Any]) -> bool:
+        """Store a firing; False when it was stored already (by this or another instance, before or now)."""
+        try:
+            await self.firings.insert_one(record)
+        except DuplicateKeyError:
+            return False
+        return True
+
+    async def get_firing(self, firing_id: str) -> dict[str, Any] | None:
+        return await self.firings.find_one({"_id": firing_id})
+
+    async def effective(self, case_id: str, doc: dict[str, Any] | None,
+                        policy: domain.Policy) -> tuple[dict[str, Any] | None, list[dict[str, Any]]]:
+        """The clock record with its unabsorbed firings folded in, and those firings (one `_id` read each, and
+        one more that finds nothing)."""
+        found: dict[str, dict[str, Any]] = {}
+        while doc is not None and len(found) < domain.MAX_CHAIN:
+            next_id = domain.next_firing_id(case_id, doc, policy)
+            firing = await self.get_firing(next_id) if next_id else None
+            if firing is None:
+                break
+            found[next_id] = firing
+            doc = domain.merge_firing(doc, firing, policy)
+        return doc, list(found.values())
+
+    async def mark_published(self, firing_id: str) -> None:
+        try:
+            await self.published.insert_one({"_id": firing_id})
+        except DuplicateKeyError:
+            pass
+
+    async def is_published(self, firing_id: str) -> bool:
+        return await self.published.find_one({"_id": firing_id}, {"_id": 1}) is not None
+
+    async def all_firings(self) -> list[dict[str, Any]]:
+        """Every stored firing (read once when an instance gains partitions)."""
+        return await self.firings.find({}).to_list()
+
+    async def published_ids(self) -> set[str]:
+        return {doc["_id"] async for doc in self.published.find({}, {"_id": 1})}
+
+    async def delete_firings(self, ids: list[str]) -> None:
+        """Forget firings their clock records absorbed: one statement per collection for the whole batch."""
+        if ids:
+            await self.firings.delete_many({"_id": {"$in": ids}})
+            await self.published.delete_many({"_id": {"$in": ids}})
 
     async def triage_timers(self) -> list[dict[str, Any]]:
         """Every triage clock's next firing and partition (read once when the instance gains partitions)."""

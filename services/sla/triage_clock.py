@@ -7,7 +7,13 @@ is kept and the clock runs again from `case.detail_added` (or a later `accepted`
 clock running, sla publishes once `case.reminded` with `kind: "triage_due"`, `level: 0` (triage comes before the
 escalation ladder, whose level 1 is the unit) and `department: null`.
 
-One record per case in the `triage_clocks` collection; its `next_fire_at` is what the sweep looks at.
+A case a unit sends back as not its own (`case.returned`) is with the service centre again, which has to verify,
+judge and assign it anew: the policy's "在1个工作日内交办" applies to each assignment, so the clock starts a new
+*round* of one working day from the return (and can fire once more: the round is part of the reminder's id).
+
+One record per case in the `triage_clocks` collection; its `next_fire_at` is what the sweep looks at. A firing is
+stored as a firing record (`firings`, `_id` = case and round: see domain.py) rather than as an update of the
+clock record; the clock record takes `fired` from it at its next write.
 """
 
 from datetime import datetime
@@ -50,7 +56,9 @@ def track(doc: dict[str, Any] | None, event: CaseEvent, calendar: WorkCalendar,
         new = {"state": RUNNING, "received_at": received, "due_at": calendar.add_working_days(received, 1),
                "remaining_seconds": None, "fired": False, "stopped_by": None, "partition": partition}
         return Change(set={**new, "next_fire_at": _next_fire(new)})
-    if doc is None or doc.get("state") == STOPPED:
+    if doc is None or "state" not in doc:  # no clock: registered before sla followed the topic
+        return None
+    if doc["state"] == STOPPED and event.type != "case.returned":
         return None
     state = doc["state"]
     if event.type == "case.assigned":
@@ -68,7 +76,20 @@ def track(doc: dict[str, Any] | None, event: CaseEvent, calendar: WorkCalendar,
         return None
     if event.type == "case.detail_added" and state == PAUSED:
         return _resume(doc, event.occurred_at, calendar)
+    if event.type == "case.returned" and doc.get("stopped_by") == "case.assigned":
+        return _change(doc, {"state": RUNNING, "round": round_of(doc) + 1, "received_at": event.occurred_at,
+                             "due_at": calendar.add_working_days(event.occurred_at, 1), "remaining_seconds": None,
+                             "fired": False, "stopped_by": None, "returned_at": event.occurred_at})
     return None
+
+
+def round_of(doc: dict[str, Any] | None) -> int:
+    return (doc or {}).get("round", 1)
+
+
+def round_suffix(doc: dict[str, Any] | None) -> str:
+    """'' for the first round (the ids published before rounds existed stay the same), ':<n>' after."""
+    return "" if round_of(doc) == 1 else f":{round_of(doc)}"
 
 
 def _resume(doc: dict[str, Any], at: datetime, calendar: WorkCalendar) -> Change:
@@ -82,7 +103,28 @@ def fire(doc: dict[str, Any] | None, *, case_id: str, now: datetime) -> Change |
     at = _next_fire(doc) if doc is not None else None
     if at is None or at > now:
         return None
-    event = CaseEvent.new(cause=f"triage-clock:{case_id}", type="case.reminded", case_id=case_id, occurred_at=now,
+    event = CaseEvent.new(cause=f"triage-clock:{case_id}{round_suffix(doc)}", type="case.reminded", case_id=case_id, occurred_at=now,
                           data=Reminded(due_at=at, level=LEVEL, kind=KIND, department=None))
     return Change(set={"fired": True, "fired_at": now, "next_fire_at": None, "lag_seconds": (now - at).total_seconds()},
                   events=[event])
+
+
+def firing_id(case_id: str, doc: dict[str, Any]) -> str:
+    """The `_id` of the firing of the record's current round (one per round)."""
+    return f"{case_id}|triage/{round_of(doc)}"
+
+
+def firing_record(case_id: str, doc: dict[str, Any], change: Change, *, now: datetime) -> dict[str, Any]:
+    return {"_id": firing_id(case_id, doc), "case_id": case_id, "kind": KIND, "partition": doc.get("partition"),
+            "round": round_of(doc), "fired_at": now, "lag_seconds": change.set["lag_seconds"],
+            "events": [e.model_dump(mode="json") for e in change.events]}
+
+
+def absorbing(change: Change | None) -> Change:
+    """`change` to a record whose current round fired (per its firing record): the record learns it."""
+    if change is None:
+        return Change(set={"fired": True, "next_fire_at": None})
+    fields = {"fired": True, **change.set}
+    if fields["fired"] and fields.get("state", RUNNING) == RUNNING:
+        fields["next_fire_at"] = None
+    return Change(set=fields, events=change.events, push=change.push)

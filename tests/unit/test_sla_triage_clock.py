@@ -114,3 +114,65 @@ def test_unclear_after_the_deadline_keeps_nothing_left():
     resumed = fold(registered(at(2026, 3, 2, 9)), triaged("unclear", at(2026, 3, 4, 9)),
                    event("case.detail_added", {"detail": "d"}, at(2026, 3, 4, 10)))
     assert resumed["next_fire_at"] == at(2026, 3, 4, 10) - timedelta(0)
+
+
+def returned(when):
+    return event("case.returned", {"department": "gongdian", "by": "wang.wu", "reason": "不属于本单位职责"}, when)
+
+
+def assigned_at(when):
+    return event("case.assigned", {"department": "gongdian", "co_departments": [], "region": "majin",
+                                   "complexity": "simple", "escalation_level": 1,
+                                   "due_at": (when + timedelta(days=1)).isoformat()}, when)
+
+
+def test_a_returned_case_gets_a_new_working_day_to_be_assigned_again():
+    # assigned Monday 10:00, sent back Friday 16:00: due again Monday 16:00 (one working day; the weekend is off)
+    doc = fold(registered(at(2026, 3, 2, 9)), assigned_at(at(2026, 3, 2, 10)), returned(at(2026, 3, 6, 16)))
+    assert doc["state"] == "running" and doc["round"] == 2
+    assert doc["due_at"] == doc["next_fire_at"] == at(2026, 3, 9, 16)
+    fired = triage_clock.fire(doc, case_id="case-1", now=at(2026, 3, 9, 16, 5))
+    [reminder] = fired.events
+    # a reminder of its own: the first round's id stays what it always was, the second differs
+    first = triage_clock.fire(fold(registered(at(2026, 3, 2, 9))), case_id="case-1", now=at(2026, 3, 3, 9, 5))
+    assert reminder.event_id != first.events[0].event_id
+    assert datetime.fromisoformat(reminder.data["due_at"]) == at(2026, 3, 9, 16)
+    # rerouted and assigned again: the new round stops
+    rerouted = fold(registered(at(2026, 3, 2, 9)), assigned_at(at(2026, 3, 2, 10)), returned(at(2026, 3, 6, 16)),
+                    triaged("accepted", at(2026, 3, 9, 9)), assigned_at(at(2026, 3, 9, 9, 30)))
+    assert rerouted["state"] == "stopped" and rerouted["next_fire_at"] is None and rerouted["round"] == 2
+
+
+def test_a_return_restarts_only_an_assigned_clock():
+    # still with triage (running) or screened out: a stray return changes nothing
+    assert triage_clock.track(fold(registered(at(2026, 3, 2, 9))), returned(at(2026, 3, 2, 11)), CALENDAR) is None
+    screened_out = fold(registered(at(2026, 3, 2, 9)), triaged("duplicate", at(2026, 3, 2, 9, 30)))
+    assert triage_clock.track(screened_out, returned(at(2026, 3, 2, 11)), CALENDAR) is None
+    assert triage_clock.track(None, returned(at(2026, 3, 2, 11)), CALENDAR) is None
+    # a case sla never saw registered has a record without a clock (only the events it processed)
+    assert triage_clock.track({"_id": "case-1", "processed": ["x"]}, returned(at(2026, 3, 2, 11)), CALENDAR) is None
+    # a round that already fired fires again after a return (fired is per round)
+    late = fold(registered(at(2026, 3, 2, 9)))
+    late = {**late, **triage_clock.fire(late, case_id="case-1", now=at(2026, 3, 3, 10)).set}
+    assert late["fired"] is True and late["next_fire_at"] is None
+    for e in (assigned_at(at(2026, 3, 3, 11)), returned(at(2026, 3, 4, 9))):
+        late = {**late, **triage_clock.track(late, e, CALENDAR).set}
+    assert late["fired"] is False and late["round"] == 2 and late["next_fire_at"] == at(2026, 3, 5, 9)
+
+
+def test_a_stored_firing_is_learnt_by_the_next_write_of_the_record():
+    doc = fold(registered(at(2026, 3, 2, 9)))
+    change = triage_clock.fire(doc, case_id="case-1", now=at(2026, 3, 3, 10))
+    record = triage_clock.firing_record("case-1", doc, change, now=at(2026, 3, 3, 10))
+    assert record["_id"] == "case-1|triage/1" and record["lag_seconds"] == 3600.0
+    assert [e["event_id"] for e in record["events"]] == [e.event_id for e in change.events]
+    # nothing else changes the record: it still learns that the round fired
+    assert triage_clock.absorbing(None).set == {"fired": True, "next_fire_at": None}
+    # paused for details after it fired: it does not run (nor fire) again on resuming
+    view = {**doc, "fired": True}
+    paused = triage_clock.absorbing(triage_clock.track(view, triaged("unclear", at(2026, 3, 3, 11)), CALENDAR))
+    doc = {**doc, **paused.set}
+    assert doc["fired"] is True and doc["state"] == "paused"
+    resumed = triage_clock.track(doc, event("case.detail_added", {"detail": "x", "by": "enterprise"},
+                                            at(2026, 3, 3, 14)), CALENDAR)
+    assert resumed.set["next_fire_at"] is None
