@@ -85,3 +85,15 @@ docs-asyncapi: venv
 # cases per second through the triage service on the real broker (its own namespace). BENCH_TRIAGE_ARGS="--cases 100".
 bench-triage: setup
 	$(PY) bench/triage.py $(BENCH_TRIAGE_ARGS)
+
+# The platform under load (issue 10): every service as its own process, a load generator at fixed offered rates,
+# throughput and p50/p95/p99 from submission to case.triaged / case.assigned, against a plain aiokafka relay over
+# the same hops (its own namespace, removed afterwards; ~5 min). BENCH_ARGS="--rates 5,20,max --duration 10".
+.PHONY: bench
+bench: setup
+	$(PY) bench/load.py $(BENCH_ARGS)
+
+# console: response times of the staff pages' own API (page, sign-in, search, timeline) with N cases in its read
+# store (real broker and store, its own database and topics, removed afterwards). BENCH_CONSOLE_ARGS="--cases 20000".
+bench-console: setup
+	$(PY) bench/console.py $(BENCH_CONSOLE_ARGS)
