@@ -23,7 +23,6 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import httpx
-from aiokafka.admin import AIOKafkaAdminClient
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
@@ -31,6 +30,7 @@ sys.path.insert(0, str(REPO))
 from services.console import domain  # noqa: E402
 from services.console.store import LISTED, ConsoleStore  # noqa: E402
 from shared.org import load_organisation  # noqa: E402
+from bench.common import delete_namespace, stop  # noqa: E402
 from shared.settings import Settings  # noqa: E402
 from shared.store import mongo_client  # noqa: E402
 
@@ -175,22 +175,9 @@ async def main() -> None:
                         raise SystemExit(f"{name}: {answer.status_code} {answer.text[:200]}")
                 print(f"  {name:32s} {stats(times)}")
     finally:
-        if proc is not None:
-            proc.terminate()
-            try:
-                proc.wait(30)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-        await mongo.drop_database(settings.database("console"))
+        stop(proc)
         await mongo.close()
-        admin = AIOKafkaAdminClient(bootstrap_servers=settings.kafka_bootstrap)
-        await admin.start()
-        try:
-            names = [n for n in await admin.list_topics() if n.startswith(f"{run}.")]
-            if names:
-                await admin.delete_topics(names)
-        finally:
-            await admin.close()
+        await delete_namespace(settings.kafka_bootstrap, settings.mongo_url, run)
         print(f"cleaned up database {settings.database('console')} and topics {run}.*")
 
 

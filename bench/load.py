@@ -36,6 +36,8 @@ sys.path.insert(0, str(REPO))
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer  # noqa: E402
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic  # noqa: E402
 
+from bench.common import delete_namespace  # noqa: E402
+
 INGRESS, CASE_EVENTS = "qhwy.submissions.v1", "qhwy.case-events.v1"
 
 
@@ -243,27 +245,6 @@ async def create_topics(bootstrap: str, names: list[str], partitions: int) -> No
         await admin.create_topics([NewTopic(n, num_partitions=partitions, replication_factor=1) for n in names])
     finally:
         await admin.close()
-
-
-async def delete_namespace(bootstrap: str, mongo_url: str, namespace: str) -> None:
-    """Remove every topic and database of the run."""
-    from pymongo import AsyncMongoClient
-
-    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
-    await admin.start()
-    try:
-        mine = [t for t in await admin.list_topics() if t.startswith(f"{namespace}.")]
-        if mine:
-            await admin.delete_topics(mine)
-    finally:
-        await admin.close()
-    client: AsyncMongoClient = AsyncMongoClient(mongo_url, directConnection=True)
-    try:
-        for name in await client.list_database_names():
-            if name.startswith(f"{namespace}_"):
-                await client.drop_database(name)
-    finally:
-        await client.close()
 
 
 # ------------------------------------------------------------------------------------------ stages

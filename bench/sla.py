@@ -31,7 +31,6 @@ from pathlib import Path
 
 import httpx
 from aiokafka import AIOKafkaConsumer
-from aiokafka.admin import AIOKafkaAdminClient
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
@@ -42,6 +41,7 @@ from services.sla.store import SlaStore  # noqa: E402
 from services.sla.tally import FIELDS as TALLY_FIELDS, Tally  # noqa: E402
 from shared.contracts.envelope import CaseEvent  # noqa: E402
 from shared.contracts.case_events import Assigned  # noqa: E402
+from bench.common import delete_namespace, stop  # noqa: E402
 from shared.settings import Settings  # noqa: E402
 from shared.store import mongo_client  # noqa: E402
 from shared.workdays import default_calendar  # noqa: E402
@@ -214,22 +214,9 @@ async def main() -> None:
         print(f"sla memory: RSS {rss_idle / 1024:.0f} MiB at start, {rss / 1024:.0f} MiB after, "
               f"peak {peak / 1024:.0f} MiB")
     finally:
-        if proc is not None:
-            proc.terminate()
-            try:
-                proc.wait(30)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-        await mongo.drop_database(settings.database("sla"))
+        stop(proc)
         await mongo.close()
-        admin = AIOKafkaAdminClient(bootstrap_servers=settings.kafka_bootstrap)
-        await admin.start()
-        try:
-            names = [n for n in await admin.list_topics() if n.startswith(f"{run}.")]
-            if names:
-                await admin.delete_topics(names)
-        finally:
-            await admin.close()
+        await delete_namespace(settings.kafka_bootstrap, settings.mongo_url, run)
         print(f"cleaned up database {settings.database('sla')} and topics {run}.*")
 
 

@@ -6,6 +6,7 @@ Thin handlers: decode, call the pure rules (domain.py, handling.py), store, publ
 import asyncio
 import time
 import uuid
+from collections.abc import Callable
 from datetime import datetime, timedelta
 from typing import Any
 from weakref import WeakValueDictionary
@@ -48,6 +49,19 @@ def policy_for(ctx: ServiceContext, settings: SlaSettings) -> domain.Policy:
 def partition_of(case_id: str, partitions: int) -> int:
     """The partition Kafka's default partitioner puts this key on (murmur2, as the Java client and aiokafka)."""
     return (murmur2(case_id.encode()) & 0x7FFFFFFF) % partitions
+
+
+def lock_registry() -> Callable[[str], asyncio.Lock]:
+    """An asyncio lock per key, forgotten when nobody holds or waits for it."""
+    locks: WeakValueDictionary[str, asyncio.Lock] = WeakValueDictionary()
+
+    def lock_of(key: str) -> asyncio.Lock:
+        lock = locks.get(key)
+        if lock is None:
+            lock = locks[key] = asyncio.Lock()
+        return lock
+
+    return lock_of
 
 
 def build(ctx: ServiceContext) -> Parts:
@@ -150,13 +164,7 @@ def build(ctx: ServiceContext) -> Parts:
 
     # ------------------------------------------------------------------ timers
 
-    clock_locks: WeakValueDictionary[str, asyncio.Lock] = WeakValueDictionary()
-
-    def clock_lock(case_id: str) -> asyncio.Lock:
-        lock = clock_locks.get(case_id)
-        if lock is None:
-            lock = clock_locks[case_id] = asyncio.Lock()
-        return lock
+    clock_lock = lock_registry()  # one firing or clock change per case at a time
 
     # Firings stored but not yet on the topic (a failed publish, or found unpublished at start), by firing id.
     unpublished_firings: dict[str, dict[str, Any]] = {}
@@ -461,13 +469,7 @@ def build(ctx: ServiceContext) -> Parts:
 
     # ------------------------------------------------------------------ acting
 
-    locks: WeakValueDictionary[str, asyncio.Lock] = WeakValueDictionary()
-
-    def case_lock(case_id: str) -> asyncio.Lock:
-        lock = locks.get(case_id)
-        if lock is None:
-            lock = locks[case_id] = asyncio.Lock()
-        return lock
+    case_lock = lock_registry()  # one unit action per case at a time
 
     async def act(request: Request) -> Any:
         staff = staff_of(request, ctx.jwt_secret)

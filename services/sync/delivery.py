@@ -112,14 +112,15 @@ class Dispatcher:
                                    "event_id": delivery["event_id"], "event_type": delivery["event_type"],
                                    "path": delivery["path"], "body": delivery["body"], "status": exc.status,
                                    "reason": exc.body[:2000], "parked_at": now, "state": "parked"})
-            await self.store.links.modify(case_id, lambda doc: domain.parked(doc, delivery_id, str(exc), now))
+            reason = str(exc)  # bound now: `exc` is unbound once the except block ends
+            await self.store.links.modify(case_id, lambda doc: domain.parked(doc, delivery_id, reason, now))
             self.log.warning("delivery_parked", case_id=case_id, target=target, kind=delivery["kind"],
                              delivery_id=delivery_id, status=exc.status)
             outcome = "parked"
         except RemoteUnavailable as exc:
-            jitter = self.rng.random()
+            jitter, reason = self.rng.random(), str(exc)
             await self.store.links.modify(case_id, lambda doc: domain.failed(
-                doc, delivery_id, str(exc), now, base=self.backoff_base, cap=self.backoff_cap, jitter=jitter))
+                doc, delivery_id, reason, now, base=self.backoff_base, cap=self.backoff_cap, jitter=jitter))
             self.log.info("delivery_retry_later", case_id=case_id, target=target, delivery_id=delivery_id,
                           attempts=delivery["attempts"] + 1, error=str(exc))
             outcome = "unavailable"

@@ -8,6 +8,7 @@ import httpx
 import pytest
 
 from shared.auth import issue_token
+from tests.integration.faults import unique_events
 from tests.integration.harness import TEST_SECRET, Namespace, PlatformProcess, Producer, TopicReader, submission
 
 pytestmark = pytest.mark.integration
@@ -48,10 +49,10 @@ async def test_kill_9_mid_stream_loses_and_duplicates_nothing(victim: str, separ
                                                                     separate[victim].log_path.parent).start()
         await separate[victim].wait_healthy()
         values = await events.wait_for(
-            lambda v: sum(e["type"] == "case.assigned" for e in _unique(v)) >= STREAM, timeout=90,
+            lambda v: sum(e["type"] == "case.assigned" for e in unique_events(v)) >= STREAM, timeout=90,
             what=f"{STREAM} assignments")
 
-    unique = _unique(values)
+    unique = unique_events(values)
     per_case: dict[str, list[str]] = {}
     for event in unique:
         per_case.setdefault(event["case_id"], []).append(event["type"])
@@ -83,15 +84,6 @@ async def test_kill_9_mid_stream_loses_and_duplicates_nothing(victim: str, separ
                 view = (await client.get(f"{separate['intake'].base_url}/api/v1/cases/{case_id}")).json()
             assert [h["type"] for h in view["history"]] == ["case.registered", "case.triaged", "case.assigned"]
 
-
-def _unique(values: list[dict]) -> list[dict]:
-    seen: set[str] = set()
-    out = []
-    for event in values:
-        if event["event_id"] not in seen:
-            seen.add(event["event_id"])
-            out.append(event)
-    return out
 
 
 def values_equal(values: list[dict], event_id: str) -> bool:

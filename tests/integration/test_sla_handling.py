@@ -4,7 +4,6 @@ close, send back; each action one case event, in order, once per request id; uni
 import asyncio
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 
 import httpx
 import pytest

@@ -1,7 +1,7 @@
 """services.sla.domain: the clock record, its timers (reminders, overdue, the ladder) and what they fire."""
 
 import copy
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timezone
 from zoneinfo import ZoneInfo
 
 import pytest
