@@ -204,6 +204,30 @@ def build(ctx: ServiceContext) -> Parts:
         return {**summary(doc), "decision": doc.get("decision"), "decided_by": doc.get("decided_by"),
                 "needs_review": doc.get("needs_review"), "history": history}
 
+    async def similar(request: Request) -> Any:
+        """Earlier cases worded like this one (sharing an LSH key or the enterprise), most alike first: what an
+        officer compares before marking a duplicate. From the in-memory index, so as fast with any store size."""
+        staff = staff_of(request, ctx.jwt_secret)
+        require_role(staff, *READERS)
+        doc = await case_of(request)
+        limit = int_query(request, "limit", 10, 1, 50)
+        text = doc.get("text") or doc.get("content") or ""
+        keys = doc.get("dup_keys") or duplicates.index_keys(vocabulary, text, doc.get("enterprise_name") or "", None)
+        since = ctx.clock() - timedelta(days=settings.duplicate_window_days)
+        enterprise = doc.get("enterprise_key") or keys[0]
+        ranked = sorted(((vocabulary.similarity(text, c.content), c)
+                         for c in index.candidates(keys, doc["_id"], since, settings.duplicate_candidates)),
+                        key=lambda pair: (-pair[0], pair[1].case_id))
+        items = []
+        for score, cand in ranked[:limit]:
+            other = await store.cases.get(cand.case_id) or {}
+            items.append({"case_id": cand.case_id, "tracking_no": other.get("tracking_no"),
+                          "similarity": round(score, 3), "same_enterprise": cand.enterprise == enterprise,
+                          "content": cand.content, "department": cand.department, "region": cand.region,
+                          "registered_at": iso(other.get("registered_at"))})
+        return {"case_id": doc["_id"], "duplicate_of": (doc.get("decision") or {}).get("duplicate_of"),
+                "items": items}
+
     async def claim(request: Request) -> Any:
         staff = staff_of(request, ctx.jwt_secret)
         require_role(staff, *DECIDERS)
@@ -297,6 +321,7 @@ def build(ctx: ServiceContext) -> Parts:
     return Parts(
         routes=[Route("/api/v1/triage/queue", endpoint(review_queue), methods=["GET"]),
                 Route("/api/v1/triage/cases/{case_id}", endpoint(get_case), methods=["GET"]),
+                Route("/api/v1/triage/cases/{case_id}/similar", endpoint(similar), methods=["GET"]),
                 Route("/api/v1/triage/cases/{case_id}/claim", endpoint(claim), methods=["POST"]),
                 Route("/api/v1/triage/cases/{case_id}/decision", endpoint(decide), methods=["POST"])],
         on_start=[store.ensure_indexes, load_index, train],

@@ -50,6 +50,7 @@ STAFF_MATRIX: dict[tuple[str, str], tuple[int, ...]] = {
     # triage
     ("GET", "/api/v1/triage/queue"): (200, 403, 403, 200, 403, 200, 401),
     ("GET", "/api/v1/triage/cases/{case_id}"): (200, 403, 403, 200, 403, 200, 401),
+    ("GET", "/api/v1/triage/cases/{case_id}/similar"): (200, 403, 403, 200, 403, 200, 401),
     # 409: the officer's claim (the column before) holds the case
     ("POST", "/api/v1/triage/cases/{case_id}/claim"): (200, 403, 403, 403, 403, 409, 401),
     ("POST", "/api/v1/triage/cases/{case_id}/decision"): (422, 403, 403, 403, 403, 422, 401),

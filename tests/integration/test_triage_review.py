@@ -47,6 +47,13 @@ async def test_rewording_by_the_same_enterprise_is_a_duplicate(platform: Platfor
                                            "开化县重复测试纸业有限公司", uscc, channel="hotline"))
         decision = (await triaged(case_events, second))[0]["data"]
         assert decision["screening"] == "duplicate" and decision["duplicate_of"] == first
+        similar = await client.get(f"/api/v1/triage/cases/{second}/similar", headers=OFFICER)
+        assert similar.status_code == 200, similar.text
+        items = similar.json()["items"]
+        assert items[0]["case_id"] == first and items[0]["same_enterprise"] and items[0]["similarity"] > 0
+        assert items[0]["tracking_no"] and similar.json()["duplicate_of"] == first
+        assert (await client.get(f"/api/v1/triage/cases/{second}/similar", headers=HANDLER)).status_code == 403
+        assert (await client.get("/api/v1/triage/cases/nope/similar", headers=OFFICER)).status_code == 404
         other = await submit(client, body("我们在马金镇的厂区招工特别难，普工缺口五十多人，希望帮忙组织招聘",
                                           "开化县重复测试纸业有限公司", uscc))
         assert (await triaged(case_events, other))[0]["data"]["screening"] == "accepted"
