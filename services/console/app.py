@@ -26,7 +26,9 @@ from shared.contracts.envelope import CaseEvent
 from shared.http import HttpError, endpoint, int_query, json_response, read_json, staff_of
 from shared.runtime import Parts, ServiceContext
 from shared.staff import default_directory
+from shared.settings import Settings
 from shared.store import Change
+from shared.workdays import CalendarSettings, library_schedules, parse_year_file
 
 NAME = "console"
 HERE = Path(__file__).parent
@@ -40,6 +42,36 @@ class OrgCheckBody(BaseModel):
     note: str = Field(default="", max_length=2000)
 
 
+class YearCheckBody(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    text: str = Field(min_length=1, max_length=200_000)
+    note: str = Field(default="", max_length=2000)
+
+
+# The settings that steer the rules, as the admin's read-only page lists them: (service, settings class, fields).
+# Only names and labels live here; the values are read from the classes (i.e. from the environment) at request.
+def _steering_settings(platform: Settings) -> list[tuple[str, Any, dict[str, str]]]:
+    from services.intake.settings import IntakeSettings
+    from services.sla.settings import SlaSettings
+    from services.triage.settings import TriageSettings
+
+    return [
+        ("platform", platform, {"triage_review_threshold": "研判置信度低于此值转人工复核", "timezone": "时区",
+                                  "sla_scan_interval_seconds": "时限扫描间隔（秒）"}),
+        ("calendar", CalendarSettings(), {"office_hours": "办公时间（工作时间计算）", "holidays_dir": "节假日安排文件目录"}),
+        ("triage", TriageSettings(), {"duplicate_window_days": "重复件比对时间窗（天）",
+                                      "duplicate_candidates": "重复件最多比对案件数",
+                                      "cross_enterprise_duplicates": "跨企业合并重复件", "claim_minutes": "研判认领时长（分钟）"}),
+        ("sla", SlaSettings(), {"reminder_fractions": "时限提醒点（占工作时间比例）",
+                                "end_of_day_reminder_minutes": "下班前提醒（分钟，一般不过夜）",
+                                "escalation_window_hours": "各督办层级处置时间窗（工作小时）",
+                                "due_soon_working_hours": "临期判定（工作小时）"}),
+        ("intake", IntakeSettings(), {"reporter_channels": "代企业反映的渠道", "batch_max_rows": "批量导入最多行数"}),
+        ("console", ConsoleSettings(), {"token_ttl_seconds": "登录有效期（秒）"}),
+    ]
+
+
 def build(ctx: ServiceContext) -> Parts:
     settings = ConsoleSettings()
     store = ConsoleStore(ctx.db, ctx.clock)
@@ -48,6 +80,8 @@ def build(ctx: ServiceContext) -> Parts:
     tz = ctx.settings.tz
     templates = Environment(loader=FileSystemLoader(HERE / "templates"), autoescape=select_autoescape(["html"]))
     started = str(int(time.time()))  # cache-busts the static files on each start
+    attempts = domain.SignInLimiter(limit=settings.login_attempts, window_seconds=settings.login_window_seconds)
+    calendar_settings = CalendarSettings()
 
     def iso(value: Any) -> Any:
         return value.astimezone(tz).isoformat() if isinstance(value, datetime) else value
@@ -86,10 +120,18 @@ def build(ctx: ServiceContext) -> Parts:
 
     async def login(request: Request) -> Any:
         body = domain.LoginRequest.model_validate(await read_json(request, max_bytes=4096))
+        client = request.client.host if request.client and settings.login_limit_by_address else None
+        keys = domain.sign_in_keys(body.username, client)
+        wait = attempts.retry_after(keys, time.monotonic())
+        if wait is not None:
+            ctx.log.info("console_login_throttled", user=body.username[:64])
+            raise HttpError(429, domain.too_many_attempts_message(wait), retry_after=round(wait))
         user = await asyncio.to_thread(directory.authenticate, body.username, body.password)  # scrypt: ~50 ms
         if user is None:
+            attempts.failed(keys, time.monotonic())
             ctx.log.info("console_login_refused", user=body.username[:64])
             raise HttpError(401, "用户名或密码错误，或账号已停用")
+        attempts.succeeded(keys[0])
         jti = uuid.uuid4().hex
         token = issue_token(ctx.jwt_secret, sub=user.id, role=user.role, unit=user.unit, name=user.name,
                             ttl_seconds=settings.token_ttl_seconds, jti=jti)
@@ -183,6 +225,77 @@ def build(ctx: ServiceContext) -> Parts:
             return json_response({"error": "未找到该记录"}, 404)
         return PlainTextResponse(entry["text"], media_type="application/yaml; charset=utf-8")
 
+    # ------------------------------------------------------------------ the working-day calendar (admin)
+
+    def known_schedules() -> dict[int, Any]:
+        """What the calendar would load at a restart now: the package's years, then each file in the directory
+        (a broken file is reported, not fatal here: this page is where it gets fixed)."""
+        schedules = library_schedules()
+        directory_ = Path(calendar_settings.holidays_dir)
+        broken = []
+        if directory_.is_dir():
+            for path in sorted(directory_.glob("*.yaml")):
+                try:
+                    schedule = parse_year_file(path.read_text(encoding="utf-8"))
+                except Exception as exc:  # noqa: BLE001 - any reason the loader refuses it
+                    broken.append({"file": path.name, "message": str(exc)})
+                    continue
+                schedules[schedule.year] = schedule
+        return {"schedules": schedules, "broken": broken}
+
+    async def calendar_view(request: Request) -> Any:
+        admin(request)
+        known = await asyncio.to_thread(known_schedules)
+        return {"directory": str(calendar_settings.holidays_dir), "broken": known["broken"],
+                **domain.calendar_years(known["schedules"], ctx.clock().astimezone(tz).date()),
+                "how_to_apply": f"将校验通过的文件保存为 {calendar_settings.holidays_dir}/<年份>.yaml"
+                                "（或 QHWY_HOLIDAYS_DIR 指向的目录）并重启各服务后生效"}
+
+    async def calendar_check(request: Request) -> Any:
+        """Check one year's State Council schedule with the calendar's own loader; every check is kept."""
+        staff = admin(request)
+        body = YearCheckBody.model_validate(await read_json(request, max_bytes=210_000))
+        schedule, errors = domain.validate_year_file(body.text)
+        summary = None
+        if schedule is not None:
+            known = await asyncio.to_thread(known_schedules)
+            summary = domain.year_changes(known["schedules"].get(schedule.year), schedule)
+        entry = {"_id": uuid.uuid4().hex, "at": ctx.clock(), "by": staff.sub, "note": body.note,
+                 "valid": schedule is not None, "year": schedule.year if schedule else None, "errors": errors,
+                 "summary": summary, "text": body.text}
+        await store.add_audit(entry, "calendar")
+        ctx.log.info("calendar_year_checked", by=staff.sub, valid=schedule is not None, year=entry["year"])
+        if errors:
+            raise HttpError(422, "节假日安排文件校验未通过", audit_id=entry["_id"], errors=errors, detail=errors,
+                            fields=[e["field"] for e in errors])
+        return {"audit_id": entry["_id"], "valid": True, "year": schedule.year, "summary": summary, "applied": False,
+                "how_to_apply": f"将该文件保存为 {calendar_settings.holidays_dir}/{schedule.year}.yaml 并重启各服务后生效"}
+
+    async def calendar_audit(request: Request) -> Any:
+        admin(request)
+        limit = int_query(request, "limit", 20, 1, 100)
+        skip = int_query(request, "offset", 0, 0, 100_000)
+        items = await store.audit_trail(limit, skip, "calendar")
+        return {"items": [{("audit_id" if k == "_id" else k): iso(v) for k, v in e.items()} for e in items],
+                "limit": limit, "offset": skip}
+
+    async def calendar_audit_file(request: Request) -> Response:
+        try:
+            admin(request)
+        except AuthError as exc:
+            return json_response({"error": exc.message}, exc.status)
+        entry = await store.audit_entry(request.path_params["audit_id"], "calendar")
+        if entry is None:
+            return json_response({"error": "未找到该记录"}, 404)
+        name = f"{entry['year']}.yaml" if entry.get("year") else "holidays.yaml"
+        return PlainTextResponse(entry["text"], media_type="application/yaml; charset=utf-8",
+                                 headers={"content-disposition": f'attachment; filename="{name}"'})
+
+    async def settings_view(request: Request) -> Any:
+        admin(request)
+        return {"items": domain.settings_rows(_steering_settings(ctx.settings)),
+                "how_to_change": "设置对应的环境变量并重启相关服务后生效"}
+
     async def sweep() -> None:
         await ctx.sweep_outbox(store.cases)
 
@@ -219,6 +332,11 @@ def build(ctx: ServiceContext) -> Parts:
             Route(f"{base}/org/check", endpoint(org_check), methods=["POST"]),
             Route(f"{base}/org/audit", endpoint(org_audit), methods=["GET"]),
             Route(f"{base}/org/audit/{{audit_id}}/file", org_audit_file, methods=["GET"]),
+            Route(f"{base}/calendar", endpoint(calendar_view), methods=["GET"]),
+            Route(f"{base}/calendar/check", endpoint(calendar_check), methods=["POST"]),
+            Route(f"{base}/calendar/audit", endpoint(calendar_audit), methods=["GET"]),
+            Route(f"{base}/calendar/audit/{{audit_id}}/file", calendar_audit_file, methods=["GET"]),
+            Route(f"{base}/settings", endpoint(settings_view), methods=["GET"]),
         ],
         on_start=[store.ensure_indexes, start_loading],
         periodic=[(ctx.settings.outbox_sweep_interval_seconds, sweep),

@@ -6,13 +6,17 @@ menu only decides which pages are worth showing to whom.
 """
 
 import re
-from datetime import UTC, datetime
+from collections import deque
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime
 from typing import Any
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from shared.org import Organisation
+from shared.workdays import YearSchedule, parse_year_file
 
 ROLE_NAMES = {"triage_officer": "研判员", "unit_handler": "承办单位经办人", "leader": "领导",
               "supervisor": "纪检监督", "admin": "系统管理员"}
@@ -21,14 +25,14 @@ ROLE_NAMES = {"triage_officer": "研判员", "unit_handler": "承办单位经办
 PAGES = {
     "triage": "研判队列", "inbox": "本单位待办", "problems": "问题清单", "boards": "超期督办",
     "revisits": "回访任务", "supervision": "监督件", "search": "案件查询", "dashboard": "评价与晾晒",
-    "library": "案例库", "admin": "组织配置",
+    "library": "案例库", "admin": "组织配置", "calendar": "工作日历", "settings": "规则参数", "officers": "联络员",
 }
 MENU: dict[str, tuple[str, ...]] = {
     "triage_officer": ("triage", "search", "dashboard", "library"),
     "unit_handler": ("inbox", "problems", "search", "dashboard", "library"),
     "leader": ("boards", "problems", "revisits", "search", "dashboard", "library"),
     "supervisor": ("supervision", "search", "dashboard", "library"),
-    "admin": ("admin", "triage", "boards", "revisits", "supervision", "search", "dashboard", "library"),
+    "admin": ("admin", "calendar", "settings", "officers", "triage", "boards", "revisits", "supervision", "search", "dashboard", "library"),
 }
 
 EVENT_LABELS = {
@@ -186,3 +190,118 @@ def org_overview(org: Organisation) -> dict[str, Any]:
     """The organisation file as the admin page lists it."""
     return {"county": org.county.model_dump(mode="json"),
             **{section: [i.model_dump(mode="json") for i in getattr(org, section)] for section in SECTIONS}}
+
+
+# ---------------------------------------------------------------- sign-in attempts
+
+@dataclass
+class SignInLimiter:
+    """Failed sign-ins per user name and per client address in a sliding window: after `limit` failures within
+    `window_seconds` that key is refused until its oldest failure leaves the window. In memory, per process: it
+    slows guessing down, it is no account lock (a restart forgets it). `now` is a monotonic clock reading."""
+
+    limit: int = 5
+    window_seconds: float = 300.0
+    max_keys: int = 100_000  # a flood of made-up names must not fill the memory: the oldest keys go first
+    failures: dict[str, deque[float]] = field(default_factory=dict)
+
+    def _recent(self, key: str, now: float) -> deque[float]:
+        times = self.failures.get(key)
+        if times is None:
+            return deque()
+        while times and times[0] <= now - self.window_seconds:
+            times.popleft()
+        if not times:
+            del self.failures[key]
+        return times
+
+    def retry_after(self, keys: Iterable[str], now: float) -> float | None:
+        """Seconds until a sign-in under these keys is heard again, or None if it may be tried now."""
+        waits = []
+        for key in keys:
+            times = self._recent(key, now)
+            if len(times) >= self.limit:
+                waits.append(times[-self.limit] + self.window_seconds - now)
+        return max(waits) if waits else None
+
+    def failed(self, keys: Iterable[str], now: float) -> None:
+        for key in keys:
+            times = self._recent(key, now)
+            if not times:
+                if len(self.failures) >= self.max_keys:
+                    del self.failures[next(iter(self.failures))]
+                self.failures[key] = times
+            times.append(now)
+            while len(times) > self.limit:  # more than `limit` is never needed to decide
+                times.popleft()
+
+    def succeeded(self, username_key: str) -> None:
+        self.failures.pop(username_key, None)
+
+
+def sign_in_keys(username: str, client: str | None) -> list[str]:
+    keys = [f"user:{username.strip().lower()}"]
+    if client:
+        keys.append(f"client:{client}")
+    return keys
+
+
+def too_many_attempts_message(retry_after: float) -> str:
+    minutes = max(1, -(-int(retry_after) // 60))
+    return f"登录失败次数过多，请 {minutes} 分钟后再试"
+
+
+# ---------------------------------------------------------------- the working-day calendar's years
+
+def calendar_years(schedules: dict[int, YearSchedule], today: date) -> dict[str, Any]:
+    """The years the calendar knows (with where each comes from) and those it needs but lacks: the current and
+    the next year at least (deadlines set in December run into January)."""
+    years = [{"year": y, "source": s.source, "holidays": len(s.holidays), "workdays": len(s.workdays)}
+             for y, s in sorted(schedules.items())]
+    missing = [y for y in (today.year, today.year + 1) if y not in schedules]
+    return {"years": years, "missing": missing}
+
+
+def validate_year_file(text: str) -> tuple[YearSchedule | None, list[dict[str, str]]]:
+    """An uploaded year schedule, read by the calendar's own loader: the schedule, or the problem in words."""
+    try:
+        return parse_year_file(text), []
+    except yaml.YAMLError as exc:
+        return None, [{"field": "yaml", "message": f"YAML 格式错误: {exc}"}]
+    except (ValueError, TypeError, KeyError, AttributeError) as exc:
+        return None, [{"field": "schedule", "message": f"节假日安排有误: {exc}"}]
+
+
+def year_changes(old: YearSchedule | None, new: YearSchedule) -> dict[str, Any]:
+    """What an uploaded year changes against what the calendar has for that year now."""
+    before_h = old.holidays if old else frozenset()
+    before_w = old.workdays if old else frozenset()
+
+    def days(values: Iterable[date]) -> list[str]:
+        return [d.isoformat() for d in sorted(values)]
+
+    return {"year": new.year, "replaces": old.source if old else None,
+            "holidays": len(new.holidays), "workdays": len(new.workdays),
+            "holidays_added": days(new.holidays - before_h), "holidays_removed": days(before_h - new.holidays),
+            "workdays_added": days(new.workdays - before_w), "workdays_removed": days(before_w - new.workdays)}
+
+
+# ---------------------------------------------------------------- the settings that steer the rules
+
+def settings_rows(sources: Iterable[tuple[str, Any, dict[str, str]]]) -> list[dict[str, Any]]:
+    """(service, settings instance, {field: label}) -> one row per field: its effective value and the environment
+    variable that changes it (the class's env_prefix + the field name, as pydantic-settings reads it)."""
+    rows = []
+    for service, settings, labels in sources:
+        prefix = settings.model_config.get("env_prefix", "")
+        for name, label in labels.items():
+            value = getattr(settings, name)
+            if isinstance(value, tuple):
+                value = list(value)
+            elif isinstance(value, dict):
+                value = {str(k): v for k, v in value.items()}
+            elif not isinstance(value, (int, float, str, bool, list, type(None))):
+                value = str(value)
+            rows.append({"service": service, "name": name, "label": label, "value": value,
+                         "env": f"{prefix}{name}".upper()})
+    return rows

@@ -5,6 +5,7 @@
   (FerretDB evaluates every filter but `_id` equality by decoding the whole collection: small documents help)
 - `tracking`: tracking number -> case id, so the commonest search is an `_id` lookup on every store
 - `org_audit`: every organisation-file edit an administrator checked, with its diff and who made it
+- `calendar_audit`: every year schedule (holiday file) an administrator checked, with its summary and who
 """
 
 from collections.abc import Callable
@@ -26,6 +27,7 @@ class ConsoleStore:
         self.slim = db["search"]
         self.tracking = db["tracking"]
         self.audit = db["org_audit"]
+        self.calendar_audit = db["calendar_audit"]
 
     async def ensure_indexes(self) -> None:
         await self.cases.ensure_indexes()
@@ -34,6 +36,7 @@ class ConsoleStore:
         await cases.create_index([("enterprise_key", ASCENDING), ("received_at", DESCENDING)])
         await cases.create_index([("units", ASCENDING), ("received_at", DESCENDING)])
         await self.audit.create_index([("at", DESCENDING)])
+        await self.calendar_audit.create_index([("at", DESCENDING)])
 
     async def search(self, query: dict[str, Any], unit: str | None, limit: int, skip: int) -> list[dict[str, Any]]:
         """Paged: newest first; a tracking number by its `_id` lookup, text by a case-insensitive match."""
@@ -66,12 +69,15 @@ class ConsoleStore:
     async def case(self, case_id: str) -> dict[str, Any] | None:
         return await self.cases.collection.find_one({"_id": case_id}, {"outbox": 0, "processed": 0})
 
-    async def add_audit(self, entry: dict[str, Any]) -> None:
-        await self.audit.insert_one(entry)
+    def _trail(self, kind: str) -> Any:
+        return self.calendar_audit if kind == "calendar" else self.audit
 
-    async def audit_trail(self, limit: int, skip: int) -> list[dict[str, Any]]:
-        cursor = self.audit.find({}, {"text": 0})
+    async def add_audit(self, entry: dict[str, Any], kind: str = "org") -> None:
+        await self._trail(kind).insert_one(entry)
+
+    async def audit_trail(self, limit: int, skip: int, kind: str = "org") -> list[dict[str, Any]]:
+        cursor = self._trail(kind).find({}, {"text": 0})
         return await cursor.sort("at", DESCENDING).skip(skip).limit(limit).to_list()
 
-    async def audit_entry(self, entry_id: str) -> dict[str, Any] | None:
-        return await self.audit.find_one({"_id": entry_id})
+    async def audit_entry(self, entry_id: str, kind: str = "org") -> dict[str, Any] | None:
+        return await self._trail(kind).find_one({"_id": entry_id})

@@ -12,6 +12,7 @@ from typing import Any
 import httpx
 import pytest
 import yaml
+from selenium.common.exceptions import StaleElementReferenceException
 from selenium.webdriver.common.by import By
 from selenium.webdriver.remote.webdriver import WebDriver
 from selenium.webdriver.support import expected_conditions as EC
@@ -179,7 +180,9 @@ def test_unit_handler_works_the_inbox_by_deadline(platform: PlatformProcess, des
     box.send_keys(tracking_no)
     desk.find_element(By.ID, "search-button").click()
     wait(desk).until(lambda d: tracking_no in d.find_element(By.ID, "search-results").text)
-    desk.find_element(By.CSS_SELECTOR, "#search-results a.case-link").click()
+    # the page's first search (the stored query) may still replace the rows: click whichever rows stay
+    WebDriverWait(desk, 20, ignored_exceptions=(StaleElementReferenceException,)).until(
+        lambda d: d.find_element(By.CSS_SELECTOR, "#search-results a.case-link").click() or True)
     labels = until_shown(desk, f"#/case/{case_id}", lambda d: (lambda t: t if "办结" in t else None)(
         d.find_element(By.ID, "timeline").text))
     for step in ("受理登记", "研判", "交办", "签收", "办理进展", "办结"):
@@ -215,7 +218,7 @@ async def test_triage_officer_decides_from_the_queue(platform: PlatformProcess, 
     link.click()
     wait(desk).until(EC.visibility_of_element_located((By.ID, "proposal")))
     assert "电力增容" in desk.find_element(By.ID, "case-content").text
-    wait(desk).until(lambda d: "同一企业" in d.find_element(By.ID, "similar").text)
+    wait(desk).until(lambda d: "相似度" in d.find_element(By.ID, "similar").text)
     shot(desk, "6-triage-case")
     desk.find_element(By.CSS_SELECTOR, 'button[data-decision="reroute"]').click()
     fill_action_form(desk, {"department": "jingxin", "reason": "两地厂区用电统筹，由经信局牵头"})
@@ -315,3 +318,83 @@ def test_admin_checks_an_organisation_edit_with_an_audit_trail(platform: Platfor
     desk.refresh()  # and stays signed out
     wait(desk).until(EC.visibility_of_element_located((By.ID, "login-form")))
     shot(desk, "14-logged-out")
+
+
+GOOD_YEAR = """year: 2031
+source: 国务院办公厅关于2031年部分节假日安排的通知（测试）
+holidays:
+  - {from: 2031-01-01, to: 2031-01-03, name: 元旦}
+  - 2031-04-05
+workdays:
+  - 2031-02-08
+"""
+
+
+async def test_admin_calendar_years_settings_and_officers(platform: PlatformProcess, desk: WebDriver) -> None:
+    admin_token = issue_token(TEST_SECRET, sub="zhang.admin", role="admin")
+    unit = yaml.safe_load((REPO / "shared" / "data" / "kaihua.yaml").read_text(encoding="utf-8"))["departments"][0]["code"]
+    async with httpx.AsyncClient(base_url=platform.base_url, headers={"authorization": f"Bearer {admin_token}"}) as client:
+        bad = await client.post("/api/v1/console/calendar/check", json={"text": "year: 2031\nholidays: [2030-12-31]"})
+        assert bad.status_code == 422 and "校验未通过" in bad.json()["error"], bad.text
+        assert "2030-12-31" in bad.json()["detail"][0]["message"]
+        officer = await client.put("/api/v1/liaison/officers/e2e-officer-1",
+                                   json={"name": "联络员甲", "phone": "13900001111", "units": [unit]})
+        assert officer.status_code == 200, officer.text
+        unit_token = issue_token(TEST_SECRET, sub="chen.fagai", role="unit_handler", unit="fagai")
+        refused = await client.get("/api/v1/console/calendar", headers={"authorization": f"Bearer {unit_token}"})
+        assert refused.status_code == 403
+
+    sign_in(desk, platform.base_url, "zhang.admin")
+    assert "系统管理员" in signed_in(desk)
+    go(desk, "#/calendar")
+    years = wait(desk).until(EC.visibility_of_element_located((By.ID, "calendar-years"))).text
+    assert "2026" in years and "chinese_calendar" in years
+    assert desk.find_element(By.ID, "calendar-missing").text  # either the missing years or "all there"
+    text = desk.find_element(By.ID, "year-text")
+    desk.execute_script("arguments[0].value = arguments[1]", text, GOOD_YEAR)
+    desk.find_element(By.ID, "year-note").send_keys("2031年安排")
+    desk.find_element(By.ID, "year-check").click()
+    result = wait(desk).until(lambda d: (lambda t: t if "校验" in t else None)(d.find_element(By.ID, "year-result").text))
+    assert "校验通过" in result and "2031" in result and "2031-04-05" in result and "重启" in result
+    desk.execute_script("arguments[0].value = arguments[1]", desk.find_element(By.ID, "year-text"),
+                        "year: 2031\nholidays: [2031-01-01]\nworkdays: [2031-01-01]")
+    desk.find_element(By.ID, "year-check").click()
+    wait(desk).until(lambda d: "未通过" in d.find_element(By.ID, "year-result").text)
+    assert "节假日安排有误" in desk.find_element(By.ID, "year-result").text
+    desk.refresh()
+    trail = wait(desk).until(lambda d: (lambda t: t if "2031年安排" in t else None)(d.find_element(By.ID, "view").text))
+    assert "通过" in trail and "节假日安排有误" in trail
+    shot(desk, "15-admin-calendar")
+
+    go(desk, "#/settings")
+    rows = wait(desk).until(EC.visibility_of_element_located((By.ID, "settings-table"))).text
+    for variable in ("QHWY_TRIAGE_REVIEW_THRESHOLD", "QHWY_OFFICE_HOURS", "QHWY_SLA_ESCALATION_WINDOW_HOURS",
+                     "QHWY_TRIAGE_DUPLICATE_WINDOW_DAYS"):
+        assert variable in rows
+    shot(desk, "16-admin-settings")
+
+    go(desk, "#/officers")
+    listed = wait(desk).until(lambda d: (lambda t: t if "e2e-officer-1" in t else None)(d.find_element(By.ID, "view").text))
+    assert "联络员甲" in listed
+    desk.find_element(By.CSS_SELECTOR, "button[data-officer='e2e-officer-1']").click()
+    name = wait(desk).until(EC.visibility_of_element_located((By.ID, "field-name")))
+    name.clear()
+    name.send_keys("联络员乙")
+    desk.find_element(By.ID, "action-submit").click()
+    notice_says(desk, "联络员已保存")
+    assert "联络员乙" in desk.find_element(By.ID, "officers-table").text
+    shot(desk, "17-admin-officers")
+    desk.find_element(By.ID, "logout").click()
+
+
+async def test_repeated_bad_sign_ins_are_refused_for_a_while(platform: PlatformProcess, desk: WebDriver) -> None:
+    # last in the module: the client address (127.0.0.1) is refused too once it has failed five times
+    async with httpx.AsyncClient(base_url=platform.base_url) as client:
+        for _ in range(5):
+            answer = await client.post("/api/v1/console/login", json={"username": "wang.wu", "password": "guess"})
+            assert answer.status_code in (401, 429), answer.text
+        refused = await client.post("/api/v1/console/login", json={"username": "wang.wu", "password": PASSWORD})
+        assert refused.status_code == 429 and "登录失败次数过多" in refused.json()["error"], refused.text
+    sign_in(desk, platform.base_url, "wang.wu")  # the right password, still refused until the window passes
+    assert "登录失败次数过多" in wait(desk).until(lambda d: d.find_element(By.ID, "login-error").text)
+    shot(desk, "18-login-throttled")

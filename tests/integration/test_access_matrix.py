@@ -108,6 +108,11 @@ STAFF_MATRIX: dict[tuple[str, str], tuple[int, ...]] = {
     ("POST", "/api/v1/console/org/check"): (403, 403, 403, 403, 403, 422, 401),
     ("GET", "/api/v1/console/org/audit"): (403, 403, 403, 403, 403, 200, 401),
     ("GET", "/api/v1/console/org/audit/{audit_id}/file"): (403, 403, 403, 403, 403, 404, 401),
+    ("GET", "/api/v1/console/calendar"): (403, 403, 403, 403, 403, 200, 401),
+    ("POST", "/api/v1/console/calendar/check"): (403, 403, 403, 403, 403, 422, 401),
+    ("GET", "/api/v1/console/calendar/audit"): (403, 403, 403, 403, 403, 200, 401),
+    ("GET", "/api/v1/console/calendar/audit/{audit_id}/file"): (403, 403, 403, 403, 403, 404, 401),
+    ("GET", "/api/v1/console/settings"): (403, 403, 403, 403, 403, 200, 401),
 }
 
 # Routes open to enterprises and outside systems (no staff token): the contract's submission and case APIs,

@@ -330,7 +330,21 @@ async function triageCase(caseId) {
       decide("ask_detail", "要求补充", [{ name: "reason", label: "需要企业补充的内容" }]),
       decide("reject", "不予受理", [{ name: "reason", label: "理由" }])),
     h("p", {}, caseLink(c.case_id, "查看案件全过程")));
-  // similar cases: the console's search over the same enterprise (the proposal's duplicate is linked above)
+  // similar cases: triage's own comparison (similarity, same enterprise); until triage has it (404), the console's
+  // search over the same enterprise
+  try {
+    const found = await api("GET", `/api/v1/triage/cases/${encodeURIComponent(caseId)}/similar`);
+    similar.replaceChildren(h("h2", {}, "相似或重复案件"), table(["编号", "受理", "相似度", "同一企业", "问题", "承办单位", "属地"],
+      (found.items || []).map((x) => [caseLink(x.case_id, x.tracking_no || x.case_id), fmtTime(x.registered_at),
+        x.similarity === null || x.similarity === undefined ? "" : `${(x.similarity * 100).toFixed(0)}%`,
+        x.same_enterprise ? "是" : "否", (x.content || "").slice(0, 50), deptName(x.department), regionName(x.region)])));
+    return;
+  } catch (err) {
+    if (err.status !== 404) {
+      similar.replaceChildren(h("h2", {}, "相似或重复案件"), h("p", { class: "error" }, err.message));
+      return;
+    }
+  }
   try {
     const found = await api("GET", `/api/v1/console/search?q=${encodeURIComponent(c.enterprise || "")}&limit=10`);
     const others = found.items.filter((x) => x.case_id !== c.case_id);
@@ -502,10 +516,83 @@ PAGES.admin = async () => {
       h("button", { type: "button", onclick: () => downloadAudit(a.audit_id) }, "下载")])));
 };
 
-async function downloadAudit(id) {
-  const response = await fetch(`/api/v1/console/org/audit/${id}/file`, { headers: { authorization: `Bearer ${sessionStorage.getItem(TOKEN_KEY)}` } });
+// Administrator: the working-day calendar's years, and a new year's State Council schedule checked before use.
+PAGES.calendar = async () => {
+  const [cal, audit] = await Promise.all([api("GET", "/api/v1/console/calendar"), api("GET", "/api/v1/console/calendar/audit")]);
+  const text = h("textarea", { id: "year-text", rows: 12, placeholder: "year: 2027\nsource: 国务院办公厅关于2027年部分节假日安排的通知\nholidays:\n  - {from: 2027-01-01, to: 2027-01-03}\nworkdays:\n  - 2027-02-20" });
+  const file = h("input", { type: "file", id: "year-file", accept: ".yaml,.yml,text/yaml", onchange: async (e) => {
+    const f = e.target.files[0];
+    if (f) text.value = await f.text();
+  } });
+  const result = h("div", { id: "year-result" });
+  const check = async () => {
+    result.replaceChildren();
+    try {
+      const r = await api("POST", "/api/v1/console/calendar/check", { text: text.value, note: $("year-note").value });
+      const s = r.summary;
+      result.replaceChildren(h("p", { class: "notice" }, `校验通过：${r.year} 年，节假日 ${s.holidays} 天，调休上班 ${s.workdays} 天`
+        + (s.replaces ? `（替换现有来源：${s.replaces}）` : "（新增年份）") + `。${r.how_to_apply}`),
+        table(["变更", "日期"], [["新增节假日", s.holidays_added.join("、")], ["取消节假日", s.holidays_removed.join("、")],
+          ["新增调休上班", s.workdays_added.join("、")], ["取消调休上班", s.workdays_removed.join("、")]]));
+    } catch (err) {
+      result.replaceChildren(h("p", { class: "error" }, "校验未通过：" + err.message));
+    }
+  };
+  show(h("h1", {}, "工作日历（法定节假日与调休）"),
+    cal.missing.length ? h("p", { class: "error", id: "calendar-missing" }, `缺少年份：${cal.missing.join("、")}（这些年份暂按周一至周五计算工作日）`)
+      : h("p", { class: "notice", id: "calendar-missing" }, "本年度和下一年度的节假日安排均已具备"),
+    cal.broken.length ? h("p", { class: "error" }, "无法读取的文件：" + cal.broken.map((b) => `${b.file}（${b.message}）`).join("；")) : null,
+    h("p", { class: "muted" }, `补充年份文件目录：${cal.directory}。${cal.how_to_apply}。`),
+    h("div", { id: "calendar-years" }, table(["年份", "来源", "节假日天数", "调休上班天数"],
+      cal.years.slice().reverse().map((y) => [y.year, y.source === "chinese_calendar" ? "chinese_calendar 程序包" : y.source, y.holidays, y.workdays]))),
+    h("h2", {}, "上传或粘贴某年的国务院节假日安排（YAML）"), file, text,
+    h("label", {}, "说明 ", h("input", { id: "year-note", size: 40 })),
+    h("button", { type: "button", class: "primary", id: "year-check", onclick: check }, "校验"), result,
+    h("h2", {}, "校验记录"), table(["时间", "操作人", "年份", "结果", "说明", "文件"], audit.items.map((a) => [fmtTime(a.at), a.by, a.year || "",
+      a.valid ? `通过（节假日 ${a.summary.holidays} 天）` : (a.errors || []).map((e) => e.message).join("；"), a.note || "",
+      h("button", { type: "button", onclick: () => downloadAudit(a.audit_id, "calendar", `${a.year || "holidays"}.yaml`) }, "下载")])));
+};
+
+// Administrator: the effective settings that steer the rules, read-only, each with the variable that changes it.
+PAGES.settings = async () => {
+  const data = await api("GET", "/api/v1/console/settings");
+  const fmt = (v) => (v !== null && typeof v === "object" ? JSON.stringify(v) : String(v));
+  show(h("h1", {}, "规则参数（只读）"), h("p", { class: "muted" }, data.how_to_change),
+    h("div", { id: "settings-table" }, table(["服务", "参数", "当前值", "环境变量"], data.items.map((r) => [r.service, r.label, fmt(r.value), h("code", {}, r.env)]))));
+};
+
+// Administrator (and triage officers, by intake's rules): the liaison officers, kept by intake.
+PAGES.officers = async () => {
+  const data = await api("GET", "/api/v1/liaison/officers?limit=500");
+  const units = [...(state.options.departments || []), ...(state.options.regions || [])];
+  const edit = async (o) => {
+    const values = await askForm(o ? `修改联络员：${o.name}` : "新增联络员", [
+      ...(o ? [] : [{ name: "officer_id", label: "编号（字母、数字）", type: "line" }]),
+      { name: "name", label: "姓名", type: "line", value: o ? o.name : "" },
+      { name: "phone", label: "手机号", type: "line", value: o ? o.phone : "" },
+      { name: "units", label: "所属单位编码（逗号分隔）", type: "line", value: o ? o.units.join(",") : "" },
+      { name: "enterprises", label: o ? "联系企业（名称或信用代码，每行一个；留空则不变）" : "联系企业（名称或信用代码，每行一个）" }], "保存");
+    if (!values) return;
+    const id = o ? o.officer_id : values.officer_id;
+    const body = { name: values.name, phone: values.phone, units: values.units.split(/[,，\s]+/).filter(Boolean),
+      enterprises: values.enterprises ? values.enterprises.split(/\n+/).map((x) => x.trim()).filter(Boolean) : (o ? o.enterprises : []) };
+    try {
+      await api("PUT", `/api/v1/liaison/officers/${encodeURIComponent(id)}`, body);
+      state.flash = `联络员已保存：${body.name}`;
+      await route();
+    } catch (err) { showError(err); }
+  };
+  show(h("h1", {}, `助企联络员（${data.items.length}）`),
+    h("button", { type: "button", class: "primary", id: "officer-add", onclick: () => edit(null) }, "新增联络员"),
+    h("div", { id: "officers-table" }, table(["编号", "姓名", "手机号", "所属单位", "联系企业数", "操作"], data.items.map((o) => [
+      o.officer_id, o.name, o.phone, o.units.map((u) => nameOf(units, u)).join("、"), o.enterprises.length,
+      h("button", { type: "button", "data-officer": o.officer_id, onclick: () => edit(o) }, "修改")]))));
+};
+
+async function downloadAudit(id, kind = "org", name = `org-${id}.yaml`) {
+  const response = await fetch(`/api/v1/console/${kind}/audit/${id}/file`, { headers: { authorization: `Bearer ${sessionStorage.getItem(TOKEN_KEY)}` } });
   const blob = new Blob([await response.text()], { type: "application/yaml" });
-  const a = h("a", { href: URL.createObjectURL(blob), download: `org-${id}.yaml` });
+  const a = h("a", { href: URL.createObjectURL(blob), download: name });
   a.click();
 }
 
