@@ -7,7 +7,7 @@
   (everything inbound is idempotent, so this also covers a cursor that moved past something).
 """
 
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -68,26 +68,27 @@ class Reconciler:
     async def _inbound(self, since: datetime) -> dict[str, int]:
         assert self.inbound is not None
         client = self.inbound.client
-        assignments, after = [], 0
-        for _ in range(100):
-            page, next_after = await client.assignments(after, 500, since=since)
-            assignments.extend(page)
-            if not page or next_after is None:
-                break
-            after = next_after
+        assignments = await _all_pages(client.assignments, since)
         unique = {a.city_case_id: a for a in assignments}
         known = await self.store.known_assignments(list(unique))
         for city_case_id in sorted(set(unique) - known):
             await self.inbound.hand_over(unique[city_case_id])
-        messages, after = [], 0
-        for _ in range(100):
-            page, next_after = await client.messages(after, 500, since=since)
-            messages.extend(page)
-            if not page or next_after is None:
-                break
-            after = next_after
+        messages = await _all_pages(client.messages, since)
         applied = 0
         for message in sorted({m.message_id: m for m in messages}.values(), key=lambda m: m.seq):
             applied += await self.inbound.apply_message(message)
         return {"assignments_listed": len(unique), "assignments_handed_over": len(set(unique) - known),
                 "messages_listed": len(messages), "messages_applied": applied}
+
+
+async def _all_pages(fetch: Callable[..., Awaitable[tuple[list[Any], int | None]]], since: datetime) -> list[Any]:
+    """Every item of a cursor-paged city listing (at most 100 pages of 500)."""
+    items: list[Any] = []
+    after = 0
+    for _ in range(100):
+        page, next_after = await fetch(after, 500, since=since)
+        items.extend(page)
+        if not page or next_after is None:
+            break
+        after = next_after
+    return items

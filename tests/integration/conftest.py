@@ -15,10 +15,17 @@ def ns(infra: dict[str, str]) -> Namespace:
 
 
 @pytest.fixture(scope="module")
-async def platform(ns: Namespace, tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[PlatformProcess]:
-    proc = PlatformProcess(ns, "services", tmp_path_factory.mktemp("logs")).start()
+def platform_env() -> dict[str, str]:
+    """Extra environment for the module's platform; a test module overrides this fixture to set its own."""
+    return {}
+
+
+@pytest.fixture(scope="module")
+async def platform(ns: Namespace, platform_env: dict[str, str],
+                   tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[PlatformProcess]:
+    proc = PlatformProcess(ns, "services", tmp_path_factory.mktemp("logs"), **platform_env).start()
     try:
-        await proc.wait_healthy()
+        await proc.wait_healthy(150)  # returns as soon as it answers; the margin is for a loaded machine
         yield proc
     finally:
         assert proc.stop() == 0, f"the platform did not stop cleanly; see {proc.log_path}"

@@ -14,7 +14,7 @@ import json
 import re
 import time
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 import httpx
@@ -27,7 +27,7 @@ from services.registry import SERVICES
 from shared.auth import issue_token
 from shared.masking import mask_name, mask_phone
 from shared.staff import hash_password
-from tests.integration.harness import TEST_SECRET, Namespace, PlatformProcess, TopicReader
+from tests.integration.harness import TEST_SECRET, PlatformProcess, TopicReader
 
 pytestmark = pytest.mark.integration
 
@@ -139,20 +139,15 @@ DISABLED_USER = "disabled.admin"
 
 
 @pytest.fixture(scope="module")
-async def platform(ns: Namespace, tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[PlatformProcess]:
-    """The all-in-one platform with a staff directory (shared/staff.py) in which one admin is disabled."""
+def platform_env(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
+    """The all-in-one platform gets a staff directory (shared/staff.py) in which one admin is disabled."""
     folder = tmp_path_factory.mktemp("access")
     staff_file = folder / "staff.yaml"
     staff_file.write_text(yaml.safe_dump({"users": [
         {"id": "active.admin", "name": "在职管理员", "role": "admin", "password": hash_password("pw-active-1")},
         {"id": DISABLED_USER, "name": "停用管理员", "role": "admin", "password": hash_password("pw-disabled-1"),
          "disabled": True}]}, allow_unicode=True), encoding="utf-8")
-    proc = PlatformProcess(ns, "services", folder, QHWY_STAFF_FILE=str(staff_file)).start()
-    try:
-        await proc.wait_healthy(120)
-        yield proc
-    finally:
-        assert proc.stop() == 0, f"the platform did not stop cleanly; see {proc.log_path}"
+    return {"QHWY_STAFF_FILE": str(staff_file)}
 
 
 def app_routes() -> set[tuple[str, str]]:

@@ -61,15 +61,9 @@ def gateway() -> Iterator[Gateway]:
 
 
 @pytest.fixture(scope="module")
-async def platform(ns: Namespace, gateway: Gateway,
-                   tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[PlatformProcess]:
-    proc = PlatformProcess(ns, "services", tmp_path_factory.mktemp("logs"), QHWY_RATING_NOTIFIER="sms_http",
-                           QHWY_RATING_SMS_URL=gateway.url, QHWY_RATING_SCAN_INTERVAL_SECONDS="0.5").start()
-    try:
-        await proc.wait_healthy()
-        yield proc
-    finally:
-        assert proc.stop() == 0, f"the platform did not stop cleanly; see {proc.log_path}"
+def platform_env(gateway: Gateway) -> dict[str, str]:
+    return {"QHWY_RATING_NOTIFIER": "sms_http", "QHWY_RATING_SMS_URL": gateway.url,
+            "QHWY_RATING_SCAN_INTERVAL_SECONDS": "0.5"}
 
 
 @pytest.fixture(scope="module")

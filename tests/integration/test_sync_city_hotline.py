@@ -34,13 +34,8 @@ FAST = {
 
 
 @pytest.fixture(scope="module")
-async def platform(ns: Namespace, tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[PlatformProcess]:
-    proc = PlatformProcess(ns, "services", tmp_path_factory.mktemp("logs"), **FAST).start()
-    try:
-        await proc.wait_healthy(timeout=150)
-        yield proc
-    finally:
-        assert proc.stop() == 0, f"the platform did not stop cleanly; see {proc.log_path}"
+def platform_env() -> dict[str, str]:
+    return FAST
 
 
 @pytest.fixture(scope="module")
