@@ -10,7 +10,7 @@ import pytest
 from selenium import webdriver
 from selenium.webdriver.chrome.service import Service
 
-from tests.integration.conftest import case_events, ns, platform  # noqa: F401  (fixtures reused here)
+from tests.integration.conftest import case_events, ns, platform, platform_env  # noqa: F401  (fixtures reused here)
 
 REPO = Path(__file__).resolve().parents[2]
 ARTIFACTS = REPO / "test-artifacts" / "e2e"
