@@ -27,6 +27,14 @@ class Settings(BaseSettings):
     # Each service's database is "<db_prefix>_<service>".
     db_prefix: str = "qhwy"
     jwt_secret: SecretStr = SecretStr(DEV_JWT_SECRET)
+    # development | production (CONTRACT.md section 4): production refuses to start on a development default.
+    env: Literal["development", "production"] = "development"
+    # Kafka client authentication (production: SASL_PLAINTEXT or SASL_SSL with SCRAM-SHA-512; each service has
+    # its own principal). The development loopback listener takes PLAINTEXT clients.
+    kafka_security_protocol: Literal["PLAINTEXT", "SASL_PLAINTEXT", "SASL_SSL"] = "PLAINTEXT"
+    kafka_sasl_mechanism: Literal["SCRAM-SHA-256", "SCRAM-SHA-512", "PLAIN"] = "SCRAM-SHA-512"
+    kafka_username: str | None = None
+    kafka_password: SecretStr | None = None
     log_format: Literal["auto", "console", "json"] = "auto"
     log_level: str = "INFO"
     timezone: str = "Asia/Shanghai"
