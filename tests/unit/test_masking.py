@@ -1,4 +1,5 @@
-"""shared.masking: phones and names masked for logs and public events."""
+"""shared.masking: phones, e-mails, ID and bank card numbers and names masked for logs, public events and dead
+letters."""
 
 import re
 
@@ -95,8 +96,8 @@ def test_mask_text_masks_phones_in_chinese_text(text, expected):
 
 
 @pytest.mark.parametrize("text", [
-    "身份证330824199001011234",  # 18-digit ID: holds "13..." runs, must stay whole
-    "身份证33082419900101123X",
+    "身份证330824199001011234",  # 18 digits whose ID check digit is wrong (and not Luhn): not masked as anything
+    "身份证33082419900101123X",  # likewise with an X
     "统一社会信用代码91330824MA2XXXXXXX",
     "编号913308241380000123",  # an 11-digit mobile inside a longer digit run
     "订单1380000123456",
@@ -188,3 +189,208 @@ def test_mask_value_does_not_modify_its_input():
     value = {"enterprise": {"contact_phone": "13800000000"}, "list": ["13800000000"]}
     mask_value("x", value)
     assert value == {"enterprise": {"contact_phone": "13800000000"}, "list": ["13800000000"]}
+
+
+# ---------------------------------------------------------------- phones in any written form
+
+@pytest.mark.parametrize("text, expected", [
+    ("(+86)13800001234", "138****1234"),
+    ("（+86）13800001234", "138****1234"),
+    ("0086 13800001234", "138****1234"),
+    ("＋８６ １３８ ００００ １２３４", "138****1234"),  # all full width
+    ("手机１３８００００１２３４", "手机138****1234"),
+    ("138.0000.1234", "138****1234"),
+    ("138 - 0000 - 1234", "138****1234"),
+    ("138\u200b0000\u200b1234", "138****1234"),  # zero-width spaces between the groups
+    ("1\u200d3\u200d8\u200d0\u200d0\u200d0\u200d0\u200d1\u200d2\u200d3\u200d4", "138****1234"),  # and between digits
+    ("电话：0570－6012345", "电话：0570-****2345"),  # a full-width dash
+    ("（0570）6012345", "0570-****2345"),
+    ("０５７０-６０１２３４５", "0570-****2345"),
+    ("0570.6012345", "0570-****2345"),
+    ("010 8765 4321", "010-****4321"),
+    ("+86 (0570) 601-2345", "0570-****2345"),
+])
+def test_mask_text_masks_phones_however_written(text, expected):
+    assert mask_text(text) == expected
+
+
+@pytest.mark.parametrize("text", [
+    "客服热线400-820-8820",  # an enterprise's published service number is not personal
+    "800-820-8820",
+    "4008208820",
+    "受理编号QH2026030200001",
+    "受理编号QH2026030200003",  # its digits pass the Luhn check, yet the letters make it a tracking number
+    "2026-03-02 09:15",
+    "2026.03.02",
+    "20260302",
+    "15:30-17:30",
+    "金额1,500,000.00元",
+    "面积13800平方米，投资1.3亿元",
+])
+def test_mask_text_leaves_service_numbers_tracking_numbers_dates_and_amounts(text):
+    assert mask_text(text) == text
+
+
+# ---------------------------------------------------------------- e-mail addresses
+
+@pytest.mark.parametrize("text, expected", [
+    ("邮箱zhangsan@example.com", "邮箱z***@example.com"),
+    ("请发到zhang.san+qhwy@mail.kaihua.gov.cn。谢谢", "请发到z***@mail.kaihua.gov.cn。谢谢"),
+    ("13800001234@qq.com", "1***@qq.com"),  # a QQ mailbox named after the phone: the phone goes with it
+    ("zhangsan＠example.com", "z***@example.com"),  # a full-width at sign
+    ("Li_Si@Example.COM.cn,", "L***@Example.COM.cn,"),
+])
+def test_mask_text_masks_email_addresses(text, expected):
+    assert mask_text(text) == expected
+
+
+@pytest.mark.parametrize("text", ["a@b", "价格@5元", "@所有人", "user@localhost"])
+def test_mask_text_leaves_what_is_not_an_email_address(text):
+    assert mask_text(text) == text
+
+
+# ---------------------------------------------------------------- 身份证 numbers
+
+@pytest.mark.parametrize("text, expected", [
+    ("身份证号330824199001011230，请核实", "身份证号**************1230，请核实"),
+    ("11010519491231002X", "**************002X"),
+    ("11010519491231002x", "**************002X"),
+    ("440308199901010012", "**************0012"),
+    ("３３０８２４１９９００１０１１２３０", "**************1230"),  # full width
+    ("330824 19900101 1230", "**************1230"),  # grouped
+    ("ID:330824198507150014;", "ID:**************0014;"),
+])
+def test_mask_text_masks_valid_id_card_numbers_to_their_last_four(text, expected):
+    assert mask_text(text) == expected
+
+
+@pytest.mark.parametrize("text", [
+    "330824199001011234",  # wrong check digit
+    "110105194912310021",  # wrong check digit (the valid one ends in X)
+    "330824199013011230",  # month 13: no birth date
+])
+def test_mask_text_leaves_18_digits_that_are_no_id_card_number(text):
+    assert mask_text(text) == text
+
+
+# ---------------------------------------------------------------- bank card numbers
+
+@pytest.mark.parametrize("text, expected", [
+    ("卡号6222021234567890128", "卡号***************0128"),  # 19 digits
+    ("4111111111111111", "************1111"),
+    ("4111 1111 1111 1111", "************1111"),
+    ("4111-1111-1111-1111", "************1111"),
+    ("退款账户：6222 0212 3456 7890 128。", "退款账户：***************0128。"),
+])
+def test_mask_text_masks_luhn_valid_card_numbers_to_their_last_four(text, expected):
+    assert mask_text(text) == expected
+
+
+@pytest.mark.parametrize("text", [
+    "6222021234567890123",  # fails the Luhn check
+    "统一社会信用代码91350100M000100Y43",
+    "统一社会信用代码913308247045100104",  # all digits, passes Luhn, but it is a valid credit code (GB 32100)
+    "QH2026030200003",
+])
+def test_mask_text_leaves_numbers_that_are_no_card(text):
+    assert mask_text(text) == text
+
+
+def test_mask_text_masks_everything_in_one_complaint():
+    text = ("我是张三，手机+86 138-0000-1234，座机（0570）6012345，邮箱zs@example.com，身份证11010519491231002X，"
+            "退款请打到6222021234567890128。公司统一社会信用代码91350100M000100Y43，受理编号QH2026030200001，"
+            "2026年3月2日损失1500000元。")
+    assert mask_text(text) == (
+        "我是张三，手机138****1234，座机0570-****2345，邮箱z***@example.com，身份证**************002X，"
+        "退款请打到***************0128。公司统一社会信用代码91350100M000100Y43，受理编号QH2026030200001，"
+        "2026年3月2日损失1500000元。")
+
+
+def test_mask_text_is_linear_on_a_megabyte():
+    import time
+
+    for text in ("a" * 1_000_000, "1" * 1_000_000, "a@" * 500_000, "1 " * 500_000):
+        started = time.perf_counter()
+        assert mask_text(text) == text
+        assert time.perf_counter() - started < 5
+
+
+def test_check_characters():
+    from shared.masking import luhn_valid, valid_id_card, valid_uscc
+
+    assert valid_id_card("11010519491231002X") and not valid_id_card("110105194912310020")
+    assert luhn_valid("4111111111111111") and not luhn_valid("4111111111111112")
+    assert valid_uscc("91350100M000100Y43") and not valid_uscc("91350100M000100Y44")
+
+
+# ---------------------------------------------------------------- names under person keys, whole payloads
+
+def test_mask_value_masks_a_reporters_name_but_not_an_enterprises():
+    value = {"enterprise": {"name": "开化县某某纸业有限公司", "contact_name": "张三"},
+             "reporter": {"kind": "liaison", "name": "王小五", "id": "officer-7"}}
+    assert mask_value("payload", value) == {
+        "enterprise": {"name": "开化县某某纸业有限公司", "contact_name": "张*"},
+        "reporter": {"kind": "liaison", "name": "王**", "id": "officer-7"}}
+
+
+def test_mask_payload_masks_json_field_by_field():
+    from shared.masking import mask_payload
+
+    raw = ('{"submission_id": "x-1", "enterprise": {"name": "某公司", "contact_name": "张三", '
+           '"contact_phone": "13800001234"}, "content": "邮箱zs@example.com", "reporter": {"name": "李四"}}')
+    assert mask_payload(raw) == (
+        '{"submission_id": "x-1", "enterprise": {"name": "某公司", "contact_name": "张*", '
+        '"contact_phone": "138****1234"}, "content": "邮箱z***@example.com", "reporter": {"name": "李*"}}')
+
+
+@pytest.mark.parametrize("raw, expected", [
+    ('{"contact_phone": "13800001234", "content": "zs@example.com', '{"contact_phone": "138****1234", "content": "z***@example.com'),
+    ("[" * 100_000 + "13800001234", "[" * 100_000 + "138****1234"),  # too deep for the JSON parser
+    ("{this is not json", "{this is not json"),
+])
+def test_mask_payload_masks_text_that_is_not_json(raw, expected):
+    from shared.masking import mask_payload
+
+    assert mask_payload(raw) == expected
+
+
+def test_mask_payload_base64_masks_digit_runs_in_bytes_that_are_not_utf8():
+    import base64
+
+    from shared.masking import mask_payload_base64
+
+    gbk = "电话13800001234".encode("gbk")
+    masked = base64.b64decode(mask_payload_base64(base64.b64encode(gbk).decode()))
+    assert masked == "电话138****1234".encode("gbk")
+    other = base64.b64encode(b"\xff\xfe\x00garbage").decode()
+    assert mask_payload_base64(other) == other
+
+
+# ---------------------------------------------------------------- dead letters
+
+def test_a_dead_letter_is_masked_when_it_is_built():
+    from datetime import UTC, datetime
+
+    from shared.contracts.dead_letter import DeadLetter
+
+    raw = ('{"channel": "qrcode", "enterprise": {"name": "某公司", "contact_name": "张三", '
+           '"contact_phone": "13800001234"}, "content": "邮箱zs@example.com"}').encode()
+    letter = DeadLetter(service="intake", topic="qhwy.submissions.v1", key="sub-13800001234",
+                        reason="handler failed: ValueError: 13800001234 is not allowed",
+                        errors=[{"type": "value_error", "loc": ["enterprise", "contact_phone"],
+                                 "msg": "Value error, 电话13912345678无效"}],
+                        failed_at=datetime(2026, 3, 2, tzinfo=UTC), **DeadLetter.payload_fields(raw))
+    assert letter.key == "sub-138****1234"
+    assert letter.reason == "handler failed: ValueError: 138****1234 is not allowed"
+    assert letter.errors == [{"type": "value_error", "loc": ["enterprise", "contact_phone"],
+                              "msg": "Value error, 电话139****5678无效"}]
+    assert letter.payload == ('{"channel": "qrcode", "enterprise": {"name": "某公司", "contact_name": "张*", '
+                              '"contact_phone": "138****1234"}, "content": "邮箱z***@example.com"}')
+    again = DeadLetter.model_validate_json(letter.model_dump_json())  # read back: masking twice changes nothing
+    assert again.model_dump(mode="json") == letter.model_dump(mode="json")
+
+
+@pytest.mark.parametrize("masked", ["138****1234", "*****45", "0570-****2345"])
+def test_masking_a_masked_phone_again_changes_nothing(masked):
+    assert mask_phone(masked) == masked
+    assert mask_text(masked) == masked
