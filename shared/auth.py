@@ -71,6 +71,8 @@ def verify_token(secret: str, authorization: str | None) -> Staff:
     role = claims.get("role")
     if role not in ROLES:
         raise AuthError(403, "登录凭证的角色无效")
+    if role == "unit_handler" and not claims.get("unit"):  # without a unit it would see the whole county
+        raise AuthError(403, "承办单位账号的登录凭证未指定单位")
     return Staff(sub=claims["sub"], role=role, unit=claims.get("unit"), name=claims.get("name"))
 
 

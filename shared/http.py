@@ -32,13 +32,13 @@ _MESSAGES = {
 
 
 class HttpError(Exception):
-    def __init__(self, status: int, message: str, **extra: Any):
+    def __init__(self, status: int, message: str, *, headers: dict[str, str] | None = None, **extra: Any):
         super().__init__(message)
-        self.status, self.message, self.extra = status, message, extra
+        self.status, self.message, self.extra, self.headers = status, message, extra, headers or {}
 
 
-def json_response(body: Any, status: int = 200) -> JSONResponse:
-    return JSONResponse(body, status_code=status, media_type="application/json; charset=utf-8")
+def json_response(body: Any, status: int = 200, headers: dict[str, str] | None = None) -> JSONResponse:
+    return JSONResponse(body, status_code=status, media_type="application/json; charset=utf-8", headers=headers)
 
 
 def field_errors(exc: ValidationError) -> list[dict[str, Any]]:
@@ -58,10 +58,23 @@ def validation_response(exc: ValidationError) -> JSONResponse:
     return json_response({"error": "请求内容有误", "detail": errors, "fields": [e["field"] for e in errors]}, 422)
 
 
+async def read_body(request: Request, max_bytes: int, message: str = "请求内容过大") -> bytes:
+    """The request body, refused with 413 as soon as it passes `max_bytes` (by its declared length, or while
+    it streams in): an oversized body is never read in full."""
+    declared = request.headers.get("content-length")
+    if declared is not None and declared.isdigit() and int(declared) > max_bytes:
+        raise HttpError(413, f"{message}（上限{max_bytes}字节）")
+    chunks, size = [], 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > max_bytes:
+            raise HttpError(413, f"{message}（上限{max_bytes}字节）")
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
 async def read_json(request: Request, max_bytes: int = 1_000_000) -> Any:
-    body = await request.body()
-    if len(body) > max_bytes:
-        raise HttpError(413, "请求内容过大")
+    body = await read_body(request, max_bytes)
     try:
         return json.loads(body.decode("utf-8"))
     except UnicodeDecodeError:
@@ -86,13 +99,24 @@ def endpoint(handler: Handler) -> Callable[[Request], Awaitable[JSONResponse]]:
         except AuthError as exc:
             return json_response({"error": exc.message}, exc.status)
         except HttpError as exc:
-            return json_response({"error": exc.message, **exc.extra}, exc.status)
+            return json_response({"error": exc.message, **exc.extra}, exc.status, exc.headers or None)
         if isinstance(result, JSONResponse):
             return result
         return json_response(result)
 
     run.__name__ = handler.__name__
     return run
+
+
+def client_address(request: Request, trusted_proxies: tuple[str, ...]) -> str:
+    """The caller's address: the peer, or the address the platform's own front forwarded when the peer is it."""
+    peer = request.client.host if request.client else "unknown"
+    if peer in trusted_proxies:
+        forwarded = (request.headers.get("x-real-ip") or request.headers.get("x-forwarded-for") or "")
+        forwarded = forwarded.split(",")[0].strip()
+        if forwarded:
+            return forwarded[:64]
+    return peer
 
 
 def staff_of(request: Request, secret: str, *, allow_service: bool = False) -> Staff:

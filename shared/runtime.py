@@ -3,6 +3,7 @@
 import asyncio
 import contextlib
 import logging
+import sys
 from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -23,9 +24,10 @@ from shared.contracts import topics
 from shared.contracts.case_events import UnreadableEvent, parse_case_event
 from shared.contracts.envelope import CaseEvent
 from shared.logging import configure_logging, get_logger
-from shared.messaging import BadMessage, Consumer, Skip, ensure_topics, make_broker
+from shared.messaging import BadMessage, Consumer, Skip, ensure_topics, kafka_client_options, make_broker
 from shared.metrics import PlatformMetrics, platform_metrics
 from shared.org import Organisation, load_organisation
+from shared.production import shared_development_defaults
 from shared.settings import DEV_JWT_SECRET, Settings
 from shared.store import CaseDocuments, mongo_client
 
@@ -47,6 +49,11 @@ class ServiceContext:
     metrics: PlatformMetrics
     clock: Callable[[], datetime] = utc_now
     consumers: list[Consumer] = field(default_factory=list)
+    development_defaults: list[str] = field(default_factory=list)
+
+    def development_default(self, problem: str) -> None:
+        """Something this service would run with that is fit for development only (refused in production)."""
+        self.development_defaults.append(problem)
 
     @property
     def log(self) -> Any:
@@ -158,7 +165,8 @@ class Runtime:
         self.contexts: dict[str, ServiceContext] = {}
         self.parts: dict[str, Parts] = {}
         for name, build in builders.items():
-            broker = make_broker(self.settings.kafka_bootstrap, name, self.registry, logging.getLogger(f"faststream.{name}"))
+            broker = make_broker(self.settings.kafka_bootstrap, name, self.registry, logging.getLogger(f"faststream.{name}"),
+                                 kafka_client_options(self.settings))
             ctx = ServiceContext(name=name, settings=self.settings, org=self.org, broker=broker, mongo=self.mongo,
                                  registry=self.registry, metrics=self.metrics, clock=self.clock)
             self.contexts[name] = ctx
@@ -170,7 +178,7 @@ class Runtime:
         if not self.clock.is_real:
             self.log.warning("clock_not_real", **self.clock.describe())
         await ensure_topics(self.settings.kafka_bootstrap, [self.settings.topic(t) for t in topics.ALL],
-                            self.settings.topic_partitions)
+                            self.settings.topic_partitions, kafka_client_options(self.settings))
         for name, parts in self.parts.items():
             await parts.start()
             await self.contexts[name].broker.start()
@@ -182,6 +190,15 @@ class Runtime:
             await self.contexts[name].broker.stop()
             self.log.info("service_stopped", service=name)
         await self.mongo.close()
+
+    def production_problems(self) -> list[str]:
+        """Development defaults this process would run with; empty outside production mode."""
+        if self.settings.env != "production":
+            return []
+        problems = shared_development_defaults(self.settings)
+        for ctx in self.contexts.values():
+            problems.extend(f"{ctx.name}: {p}" for p in ctx.development_defaults)
+        return problems
 
     def health(self) -> dict[str, Any]:
         services = {name: {"consuming": all(c.joined for c in ctx.consumers)} for name, ctx in self.contexts.items()}
@@ -222,6 +239,10 @@ def run(builders: dict[str, Builder]) -> None:
     settings = Settings()
     configure_logging(settings.log_level, settings.log_format)
     runtime = Runtime(builders, settings)
+    problems = runtime.production_problems()
+    if problems:  # one line that names every problem, then a non-zero exit
+        runtime.log.error("refusing_to_start_in_production", problems=problems)
+        sys.exit(78)  # EX_CONFIG
     config = uvicorn.Config(runtime.asgi(), host=settings.http_host, port=settings.http_port, log_config=None,
                             access_log=False, lifespan="on")
     _Server(config).run()

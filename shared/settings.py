@@ -27,6 +27,8 @@ class Settings(BaseSettings):
     # Each service's database is "<db_prefix>_<service>".
     db_prefix: str = "qhwy"
     jwt_secret: SecretStr = SecretStr(DEV_JWT_SECRET)
+    # Peers whose X-Real-IP / X-Forwarded-For names the caller (the platform's own front, nginx).
+    trusted_proxies: tuple[str, ...] = ("127.0.0.1", "::1")
     # development | production (CONTRACT.md section 4): production refuses to start on a development default.
     env: Literal["development", "production"] = "development"
     # Kafka client authentication (production: SASL_PLAINTEXT or SASL_SSL with SCRAM-SHA-512; each service has

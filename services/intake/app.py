@@ -6,6 +6,7 @@ liaison visits, named reporters one by one or in a batch, Open311) -> one case p
 enterprise's own pages under /e/ (see pages.py)."""
 
 import hmac
+import re
 import uuid
 from datetime import datetime
 from typing import Any
@@ -19,17 +20,20 @@ from starlette.routing import BaseRoute, Route
 
 from services.intake import channels, domain, enterprises, open311, pages
 from services.intake.settings import IntakeSettings
+from services.intake.tracking import EnterpriseAccess, idempotency_hash
 from services.intake.store import IntakeStore
 from shared.auth import AuthError, require_role
 from shared.contracts import topics
+from shared.contracts.dead_letter import DeadLetter
 from shared.contracts.envelope import CaseEvent
 from shared.contracts.submissions import Submission, SubmissionBody, parse_submission
-from shared.http import HttpError, endpoint, field_errors, int_query, json_response, read_json, staff_of
+from shared.http import HttpError, endpoint, field_errors, int_query, json_response, read_body, read_json, staff_of
 from shared.masking import mask_name, mask_phone
 from shared.messaging import BadMessage
 from shared.runtime import Parts, ServiceContext
 
 NAME = "intake"
+IDEMPOTENCY_KEY = re.compile(r"^[\x20-\x7e]{1,128}$")  # 1-128 printable characters (CONTRACT.md section 1)
 TRACKING_NUMBER_ATTEMPTS = 5
 STAFF_ROLES = ("triage_officer", "unit_handler", "leader", "supervisor", "admin")
 # Roles that need an enterprise's full contact data (to call it back); others see it masked.
@@ -39,9 +43,19 @@ CONTACT_ROLES = ("triage_officer", "admin")
 CASE_CONTACT_ROLES = ("service", "triage_officer", "leader", "admin")
 
 
+class SubmissionConflict(Exception):
+    """A submission id sent again with different content: not a retry. The first case stands."""
+
+
+REUSED_ID = "submission_id reused with different content: not a retry; the first case stands"
+
+
 def build(ctx: ServiceContext) -> Parts:
     store = IntakeStore(ctx.db, ctx.clock, ctx.settings.tz)
     own = IntakeSettings()
+    enterprise_access = EnterpriseAccess(ctx, store, own)
+    if own.hotline_token is None:
+        ctx.development_default("QHWY_INTAKE_HOTLINE_TOKEN is unset: the hotline webhook would accept anyone")
     tz = ctx.settings.tz
     for code in (own.qrcode_channel, own.liaison_channel, own.open311_channel, ctx.settings.hotline_channel,
                  *own.reporter_channels):
@@ -61,6 +75,9 @@ def build(ctx: ServiceContext) -> Parts:
         cause = f"submission:{submission.submission_id}"
         for _ in range(TRACKING_NUMBER_ATTEMPTS):
             existing = await store.registrations.get(case_id)
+            if existing and domain.registration_fingerprint(existing) != domain.submission_fingerprint(submission):
+                ctx.log.warning("submission_id_reused", submission_id=submission.submission_id, case_id=case_id)
+                raise SubmissionConflict(REUSED_ID)
             if existing:
                 tracking, enterprise_id = existing["tracking_no"], existing.get("enterprise_id")
             else:
@@ -83,9 +100,63 @@ def build(ctx: ServiceContext) -> Parts:
         return applied.doc, applied.duplicate
 
     def receipt(doc: dict[str, Any], submission: Submission, duplicate: bool) -> dict[str, Any]:
+        """The submitter's answer, with the signed link that lets it follow the case without other proof."""
+        token = enterprise_access.receipt_token(doc["_id"], doc["tracking_no"])
         return {"case_id": doc["_id"], "tracking_no": doc["tracking_no"], "status": doc["status"],
                 "submission_id": submission.submission_id, "enterprise_id": doc.get("enterprise_id"),
-                "duplicate": duplicate}
+                "duplicate": duplicate, "track_token": token, "track_url": f"/e/track?token={token}"}
+
+    async def register_or_refuse(submission: Submission) -> tuple[dict[str, Any], bool]:
+        """register() for HTTP callers: a reused submission id with other content is 409 (and dead-lettered,
+        as on the topic, so the refused text is kept with the reason)."""
+        try:
+            return await register(submission)
+        except SubmissionConflict:
+            await dead_letter_http(submission)
+            raise HttpError(409, "该提交编号已用于另一份内容不同的提交，本次提交未被受理（原问题件不受影响）",
+                            reason="submission_id_reused")
+
+    async def dead_letter_http(submission: Submission) -> None:
+        letter = DeadLetter(service=NAME, topic="http:/api/v1/submissions", key=submission.submission_id,
+                            reason=REUSED_ID, failed_at=ctx.clock(),
+                            payload=submission.model_dump_json())
+        await ctx.broker.publish(letter.model_dump_json().encode(), topic=ctx.settings.topic(topics.SUBMISSIONS_DLQ),
+                                 key=submission.submission_id.encode())
+
+    def channel_prefix(request: Request) -> str | None:
+        """The submission-id prefix a channel credential (X-Channel-Key) owns; None for an anonymous caller."""
+        sent = request.headers.get("x-channel-key")
+        if not sent:
+            return None
+        for prefix, key in own.channel_credentials.items():
+            if hmac.compare_digest(sent.encode(), key.get_secret_value().encode()):
+                return f"{prefix}-"
+        raise HttpError(401, "渠道凭证无效")
+
+    async def anonymous_submission_id(request: Request, body: SubmissionBody) -> str:
+        """An anonymous caller never chooses a submission id: its Idempotency-Key (24 hours) names one."""
+        key = request.headers.get("idempotency-key")
+        if key is None:
+            return f"web-{uuid.uuid4()}"
+        if not IDEMPOTENCY_KEY.match(key):
+            raise HttpError(422, "Idempotency-Key 请求头应为1至128个可打印字符",
+                            detail=[{"field": "Idempotency-Key", "msg": "1-128 printable characters"}],
+                            fields=["Idempotency-Key"])
+        print_ = domain.fingerprint(body.channel, body.enterprise.name, body.enterprise.contact_phone, body.content)
+        now, hashed = ctx.clock(), idempotency_hash(key)
+        record = await store.idempotency_key(hashed)
+        window = own.idempotency_window_hours * 3600
+        fresh = record is not None and (now - _aware(record["at"])).total_seconds() < window
+        if record is None:  # first use; a request racing this one with the same key may have recorded it first
+            record = await store.idempotent_submission(hashed, f"web-{uuid.uuid4()}", print_, now)
+        elif not fresh:  # used more than the window ago: a new submission
+            record = {"_id": hashed, "submission_id": f"web-{uuid.uuid4()}", "fingerprint": print_, "at": now}
+            await store.replace_idempotency_key(record)
+        if record["fingerprint"] != print_:
+            raise HttpError(422, "该 Idempotency-Key 已用于另一份内容不同的提交，请为新的提交使用新的键",
+                            detail=[{"field": "Idempotency-Key", "msg": "reused with different content"}],
+                            fields=["Idempotency-Key"])
+        return str(record["submission_id"])
 
     # --- Kafka: the ingress topic (every channel, and the city platform through sync)
     def decode_submission(raw: bytes) -> Submission:
@@ -97,7 +168,10 @@ def build(ctx: ServiceContext) -> Parts:
                 exc.errors(include_url=False, include_input=False))
 
     async def on_submission(submission: Submission) -> str:
-        _, duplicate = await register(submission)
+        try:
+            _, duplicate = await register(submission)
+        except SubmissionConflict as exc:
+            raise BadMessage(str(exc), [{"type": "submission_id_reused", "loc": ["submission_id"], "msg": str(exc)}])
         return "duplicate" if duplicate else "ok"
 
     ctx.consume(topics.SUBMISSIONS, topics.SUBMISSIONS_DLQ, decode_submission, on_submission)
@@ -115,39 +189,33 @@ def build(ctx: ServiceContext) -> Parts:
         # ?strict=true (the enterprise's page: a person typed it): a credit code with a wrong check character
         # or an unknown place is refused so that they can correct it; machine channels keep them
         strict = request.query_params.get("strict") == "true"
+        prefix = channel_prefix(request)
         body = SubmissionBody.model_validate(await read_json(request), context={"org": ctx.org, "strict": strict})
-        if body.submission_id is None:
-            body = body.model_copy(update={"submission_id": f"web-{uuid.uuid4()}"})
-        submission = Submission.model_validate(body.model_dump())
-        doc, duplicate = await register(submission)
+        if prefix is None:
+            if body.submission_id is not None:
+                raise HttpError(422, "匿名提交不能指定 submission_id，请改用 Idempotency-Key 请求头防止重复提交",
+                                detail=[{"field": "submission_id", "msg": "only channel systems choose ids"}],
+                                fields=["submission_id"])
+            submission_id = await anonymous_submission_id(request, body)
+        elif body.submission_id is None:
+            submission_id = f"{prefix}{uuid.uuid4()}"
+        elif not body.submission_id.startswith(prefix):
+            raise HttpError(422, f"submission_id 应以本渠道的前缀 {prefix} 开头",
+                            detail=[{"field": "submission_id", "msg": f"must start with {prefix}"}],
+                            fields=["submission_id"])
+        else:
+            submission_id = body.submission_id
+        submission = Submission.model_validate({**body.model_dump(), "submission_id": submission_id})
+        doc, duplicate = await register_or_refuse(submission)
         return json_response(receipt(doc, submission, duplicate), 202)
-
-    async def get_case(request: Request) -> Any:
-        doc = await store.case(request.path_params["case_id"])
-        if doc is None:
-            raise HttpError(404, "未找到该问题件")
-        return domain.case_view(doc)
-
-    async def track(request: Request) -> Any:
-        """By tracking number and the last four digits of the contact phone (the enterprise's tracking page)."""
-        tracking = (request.query_params.get("tracking_no") or "").strip().upper()
-        last4 = (request.query_params.get("phone_last4") or "").strip()
-        missing = [{"field": f, "msg": "required", "message": m} for f, v, m in
-                   (("tracking_no", tracking, "请提供查询编号"), ("phone_last4", last4, "请提供联系电话后四位")) if not v]
-        if missing:
-            raise HttpError(422, "；".join(m["message"] for m in missing), detail=missing,
-                            fields=[m["field"] for m in missing])
-        registration = await store.registration_by_tracking_no(tracking)
-        if not domain.phone_matches(registration, last4):
-            raise HttpError(404, "查询编号或电话后四位不正确")  # the same answer for both: nothing to probe
-        doc = await store.view_by_tracking_no(tracking) or registration
-        return {**domain.case_view(doc), "timeline": domain.timeline(doc, ctx.org, tz)}
 
     async def staff_cases(request: Request) -> Any:
         staff = staff_of(request, ctx.jwt_secret)
         require_role(staff, *STAFF_ROLES)
         department = request.query_params.get("department")
         if staff.role == "unit_handler":
+            if not staff.unit:
+                raise HttpError(403, "承办单位账号未指定单位")
             if department and department != staff.unit:
                 raise HttpError(403, "只能查看本单位的问题件")
             department = staff.unit
@@ -165,6 +233,8 @@ def build(ctx: ServiceContext) -> Parts:
         if record is None:
             raise HttpError(404, "未找到该企业")
         full = staff.role in CONTACT_ROLES
+        if full:
+            await audit(staff, "enterprise_contact", enterprise_id=record["_id"])
         cases = [{"case_id": r["_id"], "tracking_no": r["tracking_no"], "channel": r["channel"],
                   "received_at": domain._iso(r.get("received_at")), "source_ref": r.get("source_ref"),
                   "content": (r.get("submission") or {}).get("content")}
@@ -185,9 +255,25 @@ def build(ctx: ServiceContext) -> Parts:
             raise HttpError(404, "未找到该问题件")
         enterprise = (registration.get("submission") or {}).get("enterprise") or {}
         ctx.log.info("contact_disclosed", case_id=case_id, by=staff.sub, role=staff.role)
+        await audit(staff, "case_contact", case_id=case_id, enterprise_id=registration.get("enterprise_id"))
         return {"case_id": case_id, "tracking_no": registration.get("tracking_no"),
                 "enterprise_name": enterprise.get("name"), "contact_name": enterprise.get("contact_name"),
                 "contact_phone": enterprise.get("contact_phone")}
+
+    async def audit(staff: Any, what: str, **subject: Any) -> None:
+        """PIPL: a staff read of personal data is recorded (who, what, whose, when), not only logged."""
+        await store.audit_personal_data({"_id": str(uuid.uuid4()), "by": staff.sub, "role": staff.role,
+                                         "unit": staff.unit, "what": what, "at": ctx.clock(), **subject})
+
+    async def personal_data_reads(request: Request) -> Any:
+        staff = staff_of(request, ctx.jwt_secret)
+        require_role(staff, "admin", "supervisor")
+        limit = int_query(request, "limit", 50, 1, 500)
+        skip = int_query(request, "offset", 0, 0, 10_000_000)
+        docs = await store.personal_data_reads_of(case_id=request.query_params.get("case_id"),
+                                                  staff=request.query_params.get("by"), limit=limit, skip=skip)
+        return {"items": [{"id": d["_id"], **{k: domain._iso(v) for k, v in d.items() if k != "_id"}} for d in docs],
+                "limit": limit, "offset": skip}
 
     # --- HTTP: the hotline's webhook
     async def hotline_ticket(request: Request) -> Any:
@@ -202,7 +288,7 @@ def build(ctx: ServiceContext) -> Parts:
             raise HttpError(422, "来电时间格式不正确", detail=[{"field": "call_time", "msg": "not a time"}],
                             fields=["call_time"])
         submission = parse_submission(body, ctx.org)
-        doc, duplicate = await register(submission)
+        doc, duplicate = await register_or_refuse(submission)
         return json_response({**receipt(doc, submission, duplicate), "ticket_no": ticket.ticket_no}, 202)
 
     # --- HTTP: liaison officers and their visits
@@ -282,17 +368,20 @@ def build(ctx: ServiceContext) -> Parts:
         raw = await read_json(request)
         if not isinstance(raw, dict):
             raise HttpError(422, "请求内容应为对象", detail=[{"field": "body", "msg": "not an object"}])
+        if raw.get("submission_id") is not None:
+            raise HttpError(422, "代为反映的问题不能指定 submission_id（由平台按内容生成，同一问题不会重复受理）",
+                            detail=[{"field": "submission_id", "msg": "chosen by the platform"}],
+                            fields=["submission_id"])
         raw = {**raw, "channel": channel}
         reporter = raw.get("reporter") if isinstance(raw.get("reporter"), dict) else {}
         raw["reporter"] = {**reporter, "kind": channel}
-        if not raw.get("submission_id"):
-            raw["submission_id"] = channels.reporter_submission_id(channel, raw)
+        raw["submission_id"] = channels.reporter_submission_id(channel, raw)
         submission = Submission.model_validate(raw, context={"org": ctx.org})
         if not submission.reporter or not submission.reporter.name:
             raise HttpError(422, "请填写反映人姓名", detail=[{"field": "reporter.name", "msg": "required",
                                                         "message": "reporter.name: 缺少必填字段"}],
                             fields=["reporter.name"])
-        doc, duplicate = await register(submission)
+        doc, duplicate = await register_or_refuse(submission)
         return json_response(receipt(doc, submission, duplicate), 202)
 
     async def post_batch(request: Request) -> Any:
@@ -302,9 +391,7 @@ def build(ctx: ServiceContext) -> Parts:
         channel = reporter_channel(request)
         content_type = request.headers.get("content-type", "")
         kind = "xlsx" if "spreadsheetml" in content_type or request.query_params.get("format") == "xlsx" else "csv"
-        raw = await request.body()
-        if len(raw) > 10_000_000:
-            raise HttpError(413, "文件过大")
+        raw = await read_body(request, 10_000_000, "文件过大")
         try:
             rows = channels.read_batch(raw, kind)
         except channels.BatchFileError as exc:
@@ -348,7 +435,7 @@ def build(ctx: ServiceContext) -> Parts:
         return JSONResponse(definition)
 
     async def o311_create(request: Request) -> Any:
-        raw = (await request.body()).decode("utf-8", errors="replace")
+        raw = (await read_body(request, 1_000_000)).decode("utf-8", errors="replace")
         form = dict(parse_qsl(raw, keep_blank_values=True)) if "json" not in request.headers.get("content-type", "") \
             else await read_json(request)
         form = {**dict(request.query_params), **form}
@@ -379,7 +466,7 @@ def build(ctx: ServiceContext) -> Parts:
             return open311_error(404, "service_request_id not found")
         if "content" not in doc and "submission" in doc:
             doc = {**doc, "content": None}
-        return JSONResponse([open311.service_request(doc, ctx.org, tz)])
+        return JSONResponse([open311.service_request(doc, ctx.org, tz, public_text=own.open311_public_text)])
 
     async def o311_requests(request: Request) -> Any:
         q = request.query_params
@@ -406,10 +493,11 @@ def build(ctx: ServiceContext) -> Parts:
         docs = await store.find_requests(tracking_nos=ids or None, categories=None if ids else codes or None,
                                          status=None if ids else status, start=None if ids else start,
                                          end=None if ids else end, limit=page_size, skip=(page - 1) * page_size)
-        return JSONResponse([open311.service_request(d, ctx.org, tz) for d in docs])
+        return JSONResponse([open311.service_request(d, ctx.org, tz, public_text=own.open311_public_text) for d in docs])
 
     async def sweep() -> None:
         await ctx.sweep_outbox(store.registrations)
+        await enterprise_access.forget()
 
     open311_routes: list[BaseRoute] = [
         Route("/open311/v2/services.json", endpoint(o311_services), methods=["GET"]),
@@ -421,8 +509,8 @@ def build(ctx: ServiceContext) -> Parts:
     return Parts(
         routes=[
             Route("/api/v1/submissions", endpoint(post_submission), methods=["POST"]),
-            Route("/api/v1/cases", endpoint(track), methods=["GET"]),
-            Route("/api/v1/cases/{case_id}", endpoint(get_case), methods=["GET"]),
+            *enterprise_access.routes(),
+            Route("/api/v1/staff/audit/personal-data", endpoint(personal_data_reads), methods=["GET"]),
             Route("/api/v1/staff/cases", endpoint(staff_cases), methods=["GET"]),
             Route("/api/v1/staff/enterprises/{enterprise_id}", endpoint(staff_enterprise), methods=["GET"]),
             Route("/api/v1/staff/cases/{case_id}/contact", endpoint(staff_case_contact), methods=["GET"]),
@@ -439,3 +527,9 @@ def build(ctx: ServiceContext) -> Parts:
         on_start=[store.ensure_indexes],
         periodic=[(ctx.settings.outbox_sweep_interval_seconds, sweep)],
     )
+
+
+def _aware(value: datetime) -> datetime:
+    from datetime import UTC
+
+    return value if value.tzinfo else value.replace(tzinfo=UTC)

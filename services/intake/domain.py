@@ -1,5 +1,8 @@
 """Intake rules, pure: case identity, tracking numbers, registration, and the case view built from events."""
 
+import hashlib
+import json
+import re
 from datetime import datetime
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -45,6 +48,29 @@ def case_id_for(submission_id: str) -> str:
     return derived_id("submission", submission_id)
 
 
+def fingerprint(channel: str, enterprise_name: str, contact_phone: str, content: str) -> str:
+    """What makes two sends of one submission id the same submission (a retry) rather than another one: who,
+    through which channel, and what, ignoring white space."""
+    basis = [channel, re.sub(r"\s+", "", enterprise_name), re.sub(r"\D", "", contact_phone),
+             re.sub(r"\s+", "", content)]
+    return hashlib.sha256(json.dumps(basis, ensure_ascii=False).encode()).hexdigest()
+
+
+def submission_fingerprint(submission: Submission) -> str:
+    return fingerprint(submission.channel, submission.enterprise.name, submission.enterprise.contact_phone,
+                       submission.content)
+
+
+def registration_fingerprint(registration: dict[str, Any]) -> str:
+    """Of a stored registration (older records do not carry the fingerprint: computed from the submission)."""
+    if registration.get("fingerprint"):
+        return str(registration["fingerprint"])
+    sub = registration.get("submission") or {}
+    enterprise = sub.get("enterprise") or {}
+    return fingerprint(str(sub.get("channel") or ""), str(enterprise.get("name") or ""),
+                       str(enterprise.get("contact_phone") or ""), str(sub.get("content") or ""))
+
+
 def tracking_no(received_at: datetime, sequence: int, tz: ZoneInfo) -> str:
     """QH + local date + daily sequence: short enough to read out on the phone."""
     return f"QH{received_at.astimezone(tz):%Y%m%d}{sequence:05d}"
@@ -85,6 +111,7 @@ def register(submission: Submission, *, tracking: str, now: datetime, enterprise
             "tracking_no": tracking,
             "received_at": now,
             "submission": submission.model_dump(mode="json"),  # private: full contact data stays here
+            "fingerprint": submission_fingerprint(submission),
             "enterprise_name": submission.enterprise.name,
             "enterprise_id": enterprise_id,
             "source_ref": submission.source_ref,

@@ -71,8 +71,9 @@ PARAMETER_OF = {
 }
 
 
-def service_request(doc: dict[str, Any], org: Any, tz: ZoneInfo) -> dict[str, Any]:
-    """A case as a GeoReport service request. No contact data; the description with phones masked."""
+def service_request(doc: dict[str, Any], org: Any, tz: ZoneInfo, *, public_text: bool = False) -> dict[str, Any]:
+    """A case as a GeoReport service request: public fields only (service, status, dates, agency). Never contact
+    data; the case text (masked) only when the county allows it (QHWY_INTAKE_OPEN311_PUBLIC_TEXT)."""
     status = doc.get("status", "registered")
     department = doc.get("department")
     names = {d.code: d.name for d in org.departments}
@@ -84,7 +85,7 @@ def service_request(doc: dict[str, Any], org: Any, tz: ZoneInfo) -> dict[str, An
         "status_notes": STATUS_NAMES.get(status, status),
         "service_name": next((c.name for c in org.categories if c.code == doc.get("category")), None),
         "service_code": doc.get("category"),
-        "description": mask_text(doc["content"]) if doc.get("content") else None,
+        "description": mask_text(doc["content"]) if public_text and doc.get("content") else None,
         "agency_responsible": names.get(department) if department else None,
         "service_notice": None,
         "requested_datetime": _iso(doc.get("received_at"), tz),

@@ -29,6 +29,11 @@ class IntakeStore:
         self.enterprises = db["enterprises"]
         self.officers = db["officers"]
         self.visits = db["visits"]
+        self.proof_budget = db["proof_budget"]  # wrong proofs per tracking number / address and window
+        self.proof_codes = db["proof_codes"]  # one-time codes sent to contact phones (hashed)
+        self.idempotency_keys = db["idempotency_keys"]  # Idempotency-Key (hashed) -> submission id
+        self.personal_data_reads = db["personal_data_reads"]  # audit: staff reads of contact data
+        self._budget_lock = asyncio.Lock()
         self._enterprise_locks: WeakValueDictionary[str, asyncio.Lock] = WeakValueDictionary()
         self.tz = tz
         self._sequence_lock = asyncio.Lock()  # FerretDB loses concurrent $inc on one document
@@ -46,6 +51,7 @@ class IntakeStore:
         await self.registrations.collection.create_index([("enterprise_id", ASCENDING), ("received_at", DESCENDING)])
         await self.registrations.collection.create_index([("visit_id", ASCENDING)])
         await self.enterprises.create_index([("aliases", ASCENDING)])
+        await self.personal_data_reads.create_index([("case_id", ASCENDING), ("at", DESCENDING)])
 
     async def next_sequence(self, day: datetime) -> int:
         """Daily counter behind tracking numbers (a number lost to a crash is only a gap)."""
@@ -152,3 +158,64 @@ class IntakeStore:
             query["received_at"] = {k: v for k, v in (("$gte", start), ("$lt", end)) if v}
         cursor = self.cases.collection.find(query, {"outbox": 0, "processed": 0})
         return await cursor.sort("received_at", DESCENDING).skip(skip).limit(limit).to_list()
+
+    # ---------------------------------------------------------------- proofs, idempotency keys, audit
+
+    async def budget_spent(self, keys: list[str]) -> dict[str, int]:
+        """Wrong proofs counted in the current windows, by key."""
+        found = await self.proof_budget.find({"_id": {"$in": keys}}).to_list()
+        return {d["_id"]: int(d.get("n", 0)) for d in found}
+
+    async def spend_budget(self, keys: list[str], expires: datetime) -> None:
+        async with self._budget_lock:  # FerretDB loses concurrent $inc on one document
+            for key in keys:
+                await self.proof_budget.update_one({"_id": key}, {"$inc": {"n": 1},
+                                                                  "$setOnInsert": {"expires": expires}}, upsert=True)
+
+    async def forget_spent_budgets(self, now: datetime) -> int:
+        result = await self.proof_budget.delete_many({"expires": {"$lt": now}})
+        return result.deleted_count
+
+    async def code(self, tracking_no: str) -> dict[str, Any] | None:
+        return await self.proof_codes.find_one({"_id": tracking_no})
+
+    async def save_code(self, record: dict[str, Any]) -> None:
+        await self.proof_codes.replace_one({"_id": record["_id"]}, record, upsert=True)
+
+    async def code_attempted(self, tracking_no: str, *, used: bool) -> None:
+        update: dict[str, Any] = {"$inc": {"attempts": 1}}
+        if used:
+            update["$set"] = {"used": True}
+        await self.proof_codes.update_one({"_id": tracking_no}, update)
+
+    async def idempotent_submission(self, key_hash: str, submission_id: str, fingerprint: str,
+                                    now: datetime) -> dict[str, Any]:
+        """The submission an Idempotency-Key stands for: the first one recorded for it (another request with the
+        same key, racing this one, may have recorded it first)."""
+        record = {"_id": key_hash, "submission_id": submission_id, "fingerprint": fingerprint, "at": now}
+        try:
+            await self.idempotency_keys.insert_one(record)
+            return record
+        except DuplicateKeyError:
+            found = await self.idempotency_keys.find_one({"_id": key_hash})
+            return found or record
+
+    async def idempotency_key(self, key_hash: str) -> dict[str, Any] | None:
+        return await self.idempotency_keys.find_one({"_id": key_hash})
+
+    async def replace_idempotency_key(self, record: dict[str, Any]) -> None:
+        await self.idempotency_keys.replace_one({"_id": record["_id"]}, record, upsert=True)
+
+    async def audit_personal_data(self, record: dict[str, Any]) -> None:
+        """PIPL: who read whose contact data, when (kept; the log line is not the record)."""
+        await self.personal_data_reads.insert_one(record)
+
+    async def personal_data_reads_of(self, *, case_id: str | None, staff: str | None, limit: int,
+                                     skip: int) -> list[dict[str, Any]]:
+        query: dict[str, Any] = {}
+        if case_id:
+            query["case_id"] = case_id
+        if staff:
+            query["by"] = staff
+        cursor = self.personal_data_reads.find(query).sort("at", DESCENDING).skip(skip).limit(limit)
+        return await cursor.to_list()

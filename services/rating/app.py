@@ -22,7 +22,7 @@ from starlette.responses import HTMLResponse
 from starlette.routing import Route
 
 from services.rating import domain, figures, links
-from services.rating.contacts import ContactLookup, ContactUnavailable, ProofThrottle, ServiceToken, phone_ends_with
+from services.rating.contacts import ContactLookup, ContactUnavailable, ProofRefused, ServiceToken
 from services.rating.links import LinkRefused
 from services.rating.notifier import Invitation, make_notifier
 from services.rating.settings import RatingSettings
@@ -30,7 +30,7 @@ from services.rating.store import RatingStore
 from shared.auth import Staff, require_role
 from shared.contracts import case_events as ce
 from shared.contracts.envelope import CaseEvent
-from shared.http import HttpError, endpoint, int_query, json_response, read_json, staff_of
+from shared.http import client_address, HttpError, endpoint, int_query, json_response, read_json, staff_of
 from shared.runtime import Parts, ServiceContext
 from shared.store import CaseDocuments
 
@@ -51,9 +51,12 @@ class RatingBody(_Body):
 
 
 class TrackedRatingBody(_Body):
-    """The tracking page's rating: the tracking number and the last four phone digits prove the enterprise."""
-    tracking_no: str = Field(min_length=1, max_length=64)
-    phone_last4: str = Field(pattern=r"^\d{4}$")
+    """The tracking page's rating: a proof of the enterprise (the tracking number with the last four phone
+    digits or a one-time code, or the token the tracking page got for its proof) opens the case."""
+    tracking_no: str | None = Field(default=None, min_length=1, max_length=64)
+    phone_last4: str | None = Field(default=None, pattern=r"^\d{4}$")
+    code: str | None = Field(default=None, pattern=r"^\d{6}$")
+    token: str | None = Field(default=None, min_length=1, max_length=2048)
     level: str = Field(min_length=1, max_length=64)
     comment: str | None = Field(default=None, max_length=1000)
 
@@ -294,32 +297,34 @@ def build(ctx: ServiceContext) -> Parts:
         "forged": (409, "问题已重新办理，请刷新页面后评价最新的办理结果"),
     }
 
-    throttle = ProofThrottle()
+    proof_url = settings.proof_url or f"http://127.0.0.1:{ctx.settings.http_port}/api/v1/internal/proofs"
 
-    async def proven_case(tracking: str, phone_last4: str, moment: float) -> dict[str, Any]:
-        """The case of a tracking number whose enterprise proved itself with the last four phone digits."""
-        doc = await store.by_tracking_no(tracking)
+    async def proven_case(request: Request, proof: dict[str, Any]) -> dict[str, Any]:
+        """The case an enterprise's proof opens. intake checks the proof, under the one guessing budget per
+        tracking number and per address that also guards the tracking page."""
+        proof = {k: v for k, v in proof.items() if v}
+        if not proof.get("token") and not (proof.get("tracking_no") and (proof.get("phone_last4") or proof.get("code"))):
+            raise HttpError(404, "未找到该问题件")  # no proof: nothing to see (CONTRACT.md section 3)
         try:
-            contact = await contacts.contact(doc["_id"]) if doc else None
+            proven = await contacts.prove(proof_url, {**proof, "address": client_address(
+                request, ctx.settings.trusted_proxies)})
+        except ProofRefused as exc:
+            refused.labels("proof_throttled" if exc.status == 429 else "bad_proof").inc()
+            raise HttpError(exc.status, exc.message,
+                            headers={"retry-after": exc.retry_after} if exc.retry_after else None)
         except ContactUnavailable:
-            ctx.log.exception("contact_lookup_failed", tracking_no=tracking)
-            raise HttpError(503, "暂时无法核验联系电话，请稍后再试")
-        if doc is None or not phone_ends_with((contact or {}).get("contact_phone"), phone_last4):
-            refused.labels("bad_proof").inc()
-            throttle.failed(tracking, moment)
-            ctx.log.warning("rating_proof_refused", tracking_no=tracking)
-            raise HttpError(404, "查询编号或电话后四位不正确")  # the same answer for both: nothing to probe
-        return doc
+            ctx.log.exception("proof_check_failed")
+            raise HttpError(503, "暂时无法核验，请稍后再试")
+        doc = await store.cases.get(proven["case_id"])
+        if doc is None:
+            raise HttpError(409, "该问题目前不在待评价状态")
+        return {**doc, "tracking_no": doc.get("tracking_no") or proven["tracking_no"]}
 
     async def post_tracked_rating(request: Request) -> Any:
         """The tracking page rates the current resolution: one rating per resolution, as by a link."""
         body = TrackedRatingBody.model_validate(await read_json(request))
-        tracking = body.tracking_no.upper()
-        moment = ctx.clock().timestamp()
-        if throttle.blocked(tracking, moment):
-            refused.labels("proof_throttled").inc()
-            raise HttpError(429, "核验失败次数过多，请稍后再试")
-        doc = await proven_case(tracking, body.phone_last4, moment)
+        doc = await proven_case(request, body.model_dump(include={"tracking_no", "phone_last4", "code", "token"}))
+        tracking = doc["tracking_no"]
         if body.level not in policy.level_names:
             raise HttpError(422, "请选择有效的评价等级", detail=[{"field": "level", "msg": "unknown rating level"}],
                             fields=["level"])
@@ -382,44 +387,31 @@ def build(ctx: ServiceContext) -> Parts:
         return page("评价已提交", message=f"您的评价：{result['name']}。{follow}")
 
     async def rating_status(request: Request) -> Any:
-        """What the tracking page shows about rating. Tracking numbers are sequential, so the resolution and the
-        rating given are shown only to an enterprise that proves itself with the last four phone digits (as
-        for the case itself); without them, only whether a rating is awaited."""
-        tracking = request.query_params.get("tracking_no") or ""
-        if not tracking:
-            raise HttpError(422, "请提供查询编号", detail=[{"field": "tracking_no", "msg": "required"}],
-                            fields=["tracking_no"])
-        last4 = request.query_params.get("phone_last4")
-        if last4 is None:
-            doc = await store.by_tracking_no(tracking)
-            if doc is None:
-                raise HttpError(404, "未找到该查询编号对应的问题件")
-            full = domain.rating_status(doc, policy)
-            return {"case_id": doc["_id"], "tracking_no": tracking,
-                    **{k: full[k] for k in ("awaiting", "round", "rectification", "levels") if k in full}}
-        if not (last4.isdigit() and len(last4) == 4):
+        """What the tracking page shows about rating, to an enterprise that proved itself (CONTRACT.md section
+        3): anyone else gets 404. Tracking numbers are sequential, so they alone open nothing."""
+        q = request.query_params
+        proof = {k: q.get(k) for k in ("tracking_no", "phone_last4", "code", "token")}
+        if q.get("phone_last4") and not (q["phone_last4"].isdigit() and len(q["phone_last4"]) == 4):
             raise HttpError(422, "联系电话后四位应为4位数字", detail=[{"field": "phone_last4", "msg": "4 digits"}],
                             fields=["phone_last4"])
-        moment = ctx.clock().timestamp()
-        if throttle.blocked(tracking, moment):
-            refused.labels("proof_throttled").inc()
-            raise HttpError(429, "核验失败次数过多，请稍后再试")
-        doc = await proven_case(tracking, last4, moment)
-        return {"case_id": doc["_id"], "tracking_no": tracking, **domain.rating_status(doc, policy)}
+        doc = await proven_case(request, proof)
+        status = domain.rating_status(doc, policy)
+        return {"tracking_no": doc["tracking_no"], **status}
 
     async def resend(request: Request) -> Any:
-        """The tracking page asks for the link again: it goes to the enterprise's phone, never to the page."""
+        """The tracking page asks for the link again: it goes to the enterprise's phone, never to the page. The
+        answer is the same whether or not the number exists or awaits a rating (tracking numbers are sequential)."""
         body = ResendBody.model_validate(await read_json(request))
-        doc = await store.by_tracking_no(body.tracking_no)
-        if doc is None:
-            raise HttpError(404, "未找到该查询编号对应的问题件")
-        doc = await store.cases.get(doc["_id"])
-        assert doc is not None
-        if not domain.rating_status(doc, policy)["awaiting"]:
-            raise HttpError(409, "该问题目前不在待评价状态")
+        answer = json_response({"message": "如该问题正在等待评价，评价链接已发送至登记的联系电话"}, 202)
+        found = await store.by_tracking_no(body.tracking_no.strip().upper())
+        doc = await store.cases.get(found["_id"]) if found else None
+        if doc is None or not domain.rating_status(doc, policy)["awaiting"]:
+            return answer
         if not domain.may_resend(doc, ctx.clock(), settings.resend_interval_seconds):
-            raise HttpError(429, "评价链接刚刚发送过，请稍后再试")
-        return json_response(await invite(doc), 202)
+            ctx.log.info("rating_resend_throttled", case_id=doc["_id"])
+            return answer
+        await invite(doc)
+        return answer
 
     # ------------------------------------------------------------------ staff: the unit's inbox, the case file
 

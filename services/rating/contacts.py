@@ -20,6 +20,12 @@ class ContactUnavailable(RuntimeError):
     """intake could not be asked or refused: the caller retries later or shows the masked contact."""
 
 
+class ProofRefused(Exception):
+    def __init__(self, status: int, message: str, retry_after: str | None):
+        super().__init__(message)
+        self.status, self.message, self.retry_after = status, message, retry_after
+
+
 class ServiceToken:
     """rating's own `service` token, minted from QHWY_JWT_SECRET at start and again before it expires."""
 
@@ -59,6 +65,22 @@ class ContactLookup:
             raise ContactUnavailable(f"contact lookup answered {response.status_code}")
         return response.json()
 
+    async def prove(self, url: str, proof: dict[str, Any]) -> dict[str, Any]:
+        """intake's answer to an enterprise's proof: {"case_id", "tracking_no", "proof_token"}; intake's refusal
+        (404 wrong proof, 422, 429 with Retry-After) is raised as ProofRefused to pass on to the caller."""
+        headers = {"authorization": f"Bearer {self.service_token()}"}
+        try:
+            response = await self.client.post(url, json=proof, headers=headers)
+        except httpx.HTTPError as exc:
+            raise ContactUnavailable(f"proof check unreachable: {exc}") from exc
+        if response.status_code in (404, 422, 429):
+            body = response.json()
+            raise ProofRefused(response.status_code, body.get("error") or "查询编号或验证信息不正确",
+                               response.headers.get("retry-after"))
+        if response.status_code != 200:
+            raise ContactUnavailable(f"proof check answered {response.status_code}")
+        return response.json()
+
     async def close(self) -> None:
         await self.client.aclose()
 
@@ -68,29 +90,3 @@ def phone_ends_with(phone: str | None, last4: str) -> bool:
     if not phone or len(last4) != 4 or not last4.isdigit():
         return False
     return "".join(ch for ch in phone if ch.isdigit()).endswith(last4)
-
-
-class ProofThrottle:
-    """At most `limit` wrong last-four guesses per tracking number in `window_seconds` (10,000 guesses would find
-    any number). In memory: one instance's view, which is enough to make guessing slow."""
-
-    def __init__(self, limit: int = 5, window_seconds: float = 900.0, max_keys: int = 100_000):
-        self.limit, self.window, self.max_keys = limit, window_seconds, max_keys
-        self.failures: dict[str, list[float]] = {}
-
-    def _recent(self, key: str, now: float) -> list[float]:
-        recent = [t for t in self.failures.get(key, []) if now - t < self.window]
-        if recent:
-            self.failures[key] = recent
-        else:
-            self.failures.pop(key, None)
-        return recent
-
-    def blocked(self, key: str, now: float) -> bool:
-        return len(self._recent(key, now)) >= self.limit
-
-    def failed(self, key: str, now: float) -> None:
-        if len(self.failures) >= self.max_keys:  # under a flood forget the oldest entries, never grow without bound
-            for stale in list(self.failures)[: self.max_keys // 10]:
-                del self.failures[stale]
-        self.failures.setdefault(key, []).append(now)

@@ -51,4 +51,7 @@ class RatingSettings(BaseSettings):
     # and the SMS gateway, the tracking-page proof and revisit calls need it. Unset: the all-in-one origin
     # (http://127.0.0.1:{QHWY_HTTP_PORT}/api/v1/staff/cases/{case_id}/contact). Asked with a `service` token.
     contact_lookup_url: str | None = None
+    # intake's endpoint that checks an enterprise's proof (tracking number + last four digits, one-time code or
+    # signed link) under one guessing budget for every route. Unset: the all-in-one origin.
+    proof_url: str | None = None
     contact_lookup_timeout_seconds: float = Field(default=5.0, gt=0)

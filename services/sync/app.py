@@ -22,7 +22,7 @@ from services.sync.hotline_client import HotlineClient
 from services.sync.inbound import Inbound
 from services.sync.reconciliation import Reconciler
 from services.sync.remote import RemoteUnavailable
-from services.sync.settings import SyncSettings
+from services.sync.settings import DEV_APP_SECRET, SyncSettings
 from services.sync.store import SyncStore
 from shared.auth import require_role
 from shared.contracts import topics
@@ -52,6 +52,9 @@ def _base_url(configured: str, settings: SyncSettings, ctx: ServiceContext, side
 
 def build(ctx: ServiceContext, settings: SyncSettings | None = None) -> Parts:
     settings = settings or SyncSettings()
+    for side, secret in (("CITY", settings.city_app_secret), ("HOTLINE", settings.hotline_app_secret)):
+        if secret.get_secret_value() == DEV_APP_SECRET:
+            ctx.development_default(f"QHWY_{side}_APP_SECRET is the development signing secret")
     store = SyncStore(ctx.db, ctx.clock, settings.sync_store_writers)
     rules = rules_for(ctx, settings)
     breakers = {t: CircuitBreaker(t, settings.sync_breaker_failures, settings.sync_breaker_reset_seconds)

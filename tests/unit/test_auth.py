@@ -148,11 +148,12 @@ def test_other_algorithm_is_401():
     assert info.value.status == 401
 
 
-def test_crafted_unit_handler_without_unit_sees_nothing():
-    staff = verify_token(SECRET, bearer(jwt.encode(claims(role="unit_handler"), SECRET, algorithm="HS256")))
-    assert staff.unit is None
-    assert not staff.can_see_unit(None)
-    assert not staff.can_see_unit("fagai")
+def test_crafted_unit_handler_without_unit_is_refused():
+    # a unit handler without a unit once saw the whole county (outside probe): such a token is refused outright
+    with pytest.raises(AuthError) as refused:
+        verify_token(SECRET, bearer(jwt.encode(claims(role="unit_handler"), SECRET, algorithm="HS256")))
+    assert refused.value.status == 403
+    assert refused.value.message == "承办单位账号的登录凭证未指定单位"
 
 
 @pytest.mark.parametrize("unit", [None, ""])

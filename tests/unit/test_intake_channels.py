@@ -297,7 +297,10 @@ def test_open311_request_view_has_no_contact_data(org):
            "due_at": "2026-03-03T09:15:00+08:00", "history": [{"occurred_at": "2026-03-02T09:16:00+08:00"}]}
     view = open311.service_request(doc, org, SHANGHAI)
     assert view["service_request_id"] == "QH2026030200001" and view["status"] == "open"
-    assert view["agency_responsible"] == "国网开化县供电公司" and view["description"] == "请回电139****1111"
+    # public fields only: the case text stays out unless the county allows it (CONTRACT.md section 5)
+    assert view["agency_responsible"] == "国网开化县供电公司" and view["description"] is None
+    allowed = open311.service_request(doc, org, SHANGHAI, public_text=True)
+    assert allowed["description"] == "请回电139****1111"
     assert view["updated_datetime"] == "2026-03-02T09:16:00+08:00"
     assert open311.service_request({**doc, "status": "closed"}, org, SHANGHAI)["status"] == "closed"
 

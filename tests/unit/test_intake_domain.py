@@ -10,6 +10,7 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from services.intake.domain import (STATUS_AFTER, STATUS_AFTER_SCREENING, STATUS_NAMES, case_id_for, case_view,
+                                   fingerprint,
                                     project, register, tracking_no)
 from shared.contracts import case_events as ce
 from shared.contracts.envelope import CaseEvent, derived_id
@@ -114,6 +115,8 @@ def test_register_private_record_keeps_the_full_submission(submission):
         "visit_id": None,
         "category": None,
         "status": "registered",
+        # who, through which channel, and what: a later send of the id with other content is not a retry
+        "fingerprint": fingerprint("hotline", "开化县某某纸业有限公司", PHONE, submission.content),
     }
     private = change.set["submission"]
     assert private["enterprise"]["contact_phone"] == PHONE

@@ -4,7 +4,7 @@ import httpx
 import jwt
 import pytest
 
-from services.rating.contacts import ContactLookup, ContactUnavailable, ProofThrottle, ServiceToken, phone_ends_with
+from services.rating.contacts import ContactLookup, ContactUnavailable, ServiceToken, phone_ends_with
 from shared.auth import verify_token
 
 SECRET = "x" * 32
@@ -73,20 +73,3 @@ async def test_an_unknown_case_is_none_and_a_refusal_or_outage_is_unavailable():
 ])
 def test_the_last_four_digits_proof(phone, last4, ok):
     assert phone_ends_with(phone, last4) is ok
-
-
-def test_wrong_guesses_are_throttled_per_tracking_number_for_a_while():
-    throttle = ProofThrottle(limit=3, window_seconds=60)
-    for at in (0, 1, 2):
-        assert not throttle.blocked("QH1", at)
-        throttle.failed("QH1", at)
-    assert throttle.blocked("QH1", 3) and not throttle.blocked("QH2", 3)
-    assert not throttle.blocked("QH1", 61)  # the first guess has aged out
-    assert throttle.blocked("QH1", 61.5) is False and "QH1" in throttle.failures
-
-
-def test_the_throttle_does_not_grow_without_bound():
-    throttle = ProofThrottle(limit=3, window_seconds=60, max_keys=100)
-    for n in range(1000):
-        throttle.failed(f"QH{n}", 0)
-    assert len(throttle.failures) <= 100

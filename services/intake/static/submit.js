@@ -22,8 +22,18 @@
 
   function value(id) { return document.getElementById(id).value.trim(); }
 
+  // One Idempotency-Key per filled-in form: a retried send (a double click, a lost answer) answers the same case.
+  var idempotencyKey = null;
+  function newKey() {
+    if (window.crypto && crypto.randomUUID) return crypto.randomUUID();
+    var bytes = new Uint8Array(16); (window.crypto || window.msCrypto).getRandomValues(bytes);
+    return Array.prototype.map.call(bytes, function (b) { return ("0" + b.toString(16)).slice(-2); }).join("");
+  }
+  form.addEventListener("input", function () { idempotencyKey = null; });
+
   form.addEventListener("submit", function (event) {
     event.preventDefault();
+    if (!idempotencyKey) idempotencyKey = newKey();
     errorBox.textContent = "";
     var missing = [];
     if (!value("enterprise_name")) missing.push("企业名称");
@@ -41,14 +51,16 @@
     };
     var button = document.getElementById("submit-button");
     button.disabled = true;
-    fetch("/api/v1/submissions?strict=true", {method: "POST", headers: {"content-type": "application/json"}, body: JSON.stringify(body)})
+    fetch("/api/v1/submissions?strict=true", {method: "POST", headers: {"content-type": "application/json", "idempotency-key": idempotencyKey},
+                                              body: JSON.stringify(body)})
       .then(function (r) { return r.json().then(function (data) { return {status: r.status, data: data}; }); })
       .then(function (answer) {
         button.disabled = false;
         if (answer.status === 202) {
           form.hidden = true;
           document.getElementById("tracking-no").textContent = answer.data.tracking_no;
-          document.getElementById("track-link").href = "/e/track?tracking_no=" + encodeURIComponent(answer.data.tracking_no);
+          // the signed link from the receipt opens the case without other proof: keep it to follow the case
+          document.getElementById("track-link").href = answer.data.track_url;
           document.getElementById("result").hidden = false;
         } else if (answer.data.detail) {
           errorBox.textContent = answer.data.detail.map(function (d) {

@@ -1,4 +1,6 @@
-// The tracking page: tracking number + last four phone digits -> the case's progress as a timeline.
+// The tracking page: a proof of the enterprise (tracking number + last four phone digits, or + a one-time code sent
+// to the contact phone, or the signed link from the receipt) -> the case's progress as a timeline. Every proof
+// answers a token that the page uses for its next calls (rating), so the digits are sent once.
 (function () {
   "use strict";
   var form = document.getElementById("track-form");
@@ -9,6 +11,9 @@
   function show(item) {
     document.getElementById("case-tracking-no").textContent = item.tracking_no;
     document.getElementById("case-status").textContent = item.status_name;
+    var due = document.getElementById("case-due");
+    due.textContent = (item.unit_name ? "承办单位：" + item.unit_name + "　" : "") +
+      (item.due_at ? "办理时限：" + item.due_at.replace("T", " ").slice(0, 16) : "");
     var list = document.getElementById("timeline");
     list.innerHTML = "";
     item.timeline.forEach(function (step) {
@@ -57,8 +62,8 @@
     ratingForm.hidden = false;
   }
 
-  function loadRating(tracking, last4) {
-    fetch("/api/v1/rating/status?tracking_no=" + encodeURIComponent(tracking) + "&phone_last4=" + encodeURIComponent(last4))
+  function loadRating() {
+    fetch("/api/v1/rating/status?token=" + encodeURIComponent(proof.token))
       .then(function (r) { return r.ok ? r.json() : null; })
       .then(function (status) { if (status) showRating(status); else { ratingForm.hidden = true; ratingDone.hidden = true; } })
       .catch(function () { ratingForm.hidden = true; });
@@ -73,8 +78,7 @@
     var comment = document.getElementById("rating-comment").value.trim();
     fetch("/api/v1/rating/tracked-ratings", {
       method: "POST", headers: {"content-type": "application/json"},
-      body: JSON.stringify({tracking_no: proof.tracking, phone_last4: proof.last4, level: chosen.value,
-                            comment: comment || null})
+      body: JSON.stringify({token: proof.token, level: chosen.value, comment: comment || null})
     })
       .then(function (r) { return r.json().then(function (data) { return {status: r.status, data: data}; }); })
       .then(function (answer) {
@@ -93,18 +97,15 @@
   ratingForm.addEventListener("change", function () { ratingError.textContent = ""; });
   ratingForm.addEventListener("submit", function (event) { event.preventDefault(); rate(); });
 
-  function query() {
+  function ask(query) {
     errorBox.textContent = "";
-    var tracking = document.getElementById("tracking_no").value.trim();
-    var last4 = document.getElementById("phone_last4").value.trim();
-    if (!tracking || !/^\d{4}$/.test(last4)) { errorBox.textContent = "请填写查询编号和联系电话后四位"; return; }
-    fetch("/api/v1/cases?tracking_no=" + encodeURIComponent(tracking) + "&phone_last4=" + encodeURIComponent(last4))
+    fetch("/api/v1/cases?" + query)
       .then(function (r) { return r.json().then(function (data) { return {status: r.status, data: data}; }); })
       .then(function (answer) {
         if (answer.status === 200) {
           show(answer.data);
-          proof = {tracking: answer.data.tracking_no, last4: last4};
-          loadRating(answer.data.tracking_no, last4);
+          proof = {token: answer.data.proof_token, tracking: answer.data.tracking_no};
+          loadRating();
         } else {
           document.getElementById("case").hidden = true; ratingForm.hidden = true; ratingDone.hidden = true;
           errorBox.textContent = answer.data.error || "查询失败";
@@ -112,6 +113,32 @@
       })
       .catch(function () { errorBox.textContent = "网络异常，请稍后再试"; });
   }
+
+  function query() {
+    var tracking = document.getElementById("tracking_no").value.trim();
+    var last4 = document.getElementById("phone_last4").value.trim();
+    var code = document.getElementById("code").value.trim();
+    if (!tracking || !(/^\d{4}$/.test(last4) || /^\d{6}$/.test(code))) {
+      errorBox.textContent = "请填写查询编号，以及联系电话后四位或短信验证码"; return;
+    }
+    ask("tracking_no=" + encodeURIComponent(tracking) +
+        (code ? "&code=" + encodeURIComponent(code) : "&phone_last4=" + encodeURIComponent(last4)));
+  }
+
+  // A one-time code to the contact phone: the real enterprise gets in even while someone guesses digits.
+  document.getElementById("code-button").addEventListener("click", function () {
+    var tracking = document.getElementById("tracking_no").value.trim();
+    if (!tracking) { errorBox.textContent = "请先填写查询编号"; return; }
+    var button = this; button.disabled = true;
+    fetch("/api/v1/cases/codes", {method: "POST", headers: {"content-type": "application/json"},
+                                  body: JSON.stringify({tracking_no: tracking})})
+      .then(function (r) { return r.json(); })
+      .then(function (data) { errorBox.textContent = data.message || data.error || ""; })
+      .catch(function () { errorBox.textContent = "网络异常，请稍后再试"; })
+      .then(function () { setTimeout(function () { button.disabled = false; }, 60000); });
+  });
+
+  if (params.get("token")) ask("token=" + encodeURIComponent(params.get("token")));  // the receipt's link
 
   form.addEventListener("submit", function (event) { event.preventDefault(); query(); });
 })();
