@@ -2,6 +2,7 @@
 (deploy/fonts.sh: Debian's fonts-wqy-microhei). Each function returns PNG bytes."""
 
 import io
+import re
 from functools import cache
 from pathlib import Path
 
@@ -19,6 +20,9 @@ FONT_CANDIDATES = (
     "/usr/share/fonts/truetype/arphic/uming.ttc",
     "/usr/share/fonts/truetype/droid/DroidSansFallbackFull.ttf",
 )
+
+
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 
 
 class FontMissing(RuntimeError):
@@ -54,6 +58,12 @@ def _png(fig) -> bytes:  # type: ignore[no-untyped-def]
     return buffer.getvalue()
 
 
+def _plain(label: str) -> str:
+    """A label from user text (a problem group's label) drawn as it is: parse_math=False keeps `$...$` from
+    being read as mathtext (a bad formula failed the whole report); control characters have no glyph."""
+    return _CONTROL.sub("", str(label))
+
+
 def _percent(value: float | None) -> float:
     return float("nan") if value is None else value * 100
 
@@ -84,7 +94,8 @@ def unit_rates_chart(font_file: str, units: list[str], rates: dict[str, list[flo
     for index, ((name, values), colour) in enumerate(zip(rates.items(), ("#d62728", "#2ca02c", "#ff7f0e"))):
         axis.barh([i + index * bar for i in range(len(units))], [_percent(v) for v in values], height=bar,
                   color=colour, label=name)
-    axis.set_yticks([i + bar * (len(rates) - 1) / 2 for i in range(len(units))], units, fontsize=8)
+    axis.set_yticks([i + bar * (len(rates) - 1) / 2 for i in range(len(units))], [_plain(u) for u in units],
+                    fontsize=8, parse_math=False)
     axis.invert_yaxis()
     axis.set_xlim(0, 105)
     axis.set_xlabel("%")
@@ -96,7 +107,7 @@ def unit_rates_chart(font_file: str, units: list[str], rates: dict[str, list[flo
 def themes_chart(font_file: str, themes: list[str], sizes: list[int]) -> bytes:
     fig, axis = _figure(font_file, height=max(2.2, 0.35 * len(themes) + 1))
     axis.barh(range(len(themes)), sizes, color="#6baed6")
-    axis.set_yticks(range(len(themes)), themes, fontsize=8)
+    axis.set_yticks(range(len(themes)), [_plain(t) for t in themes], fontsize=8, parse_math=False)
     axis.invert_yaxis()
     axis.set_xlabel("件")
     axis.set_title("高频共性问题")

@@ -2,13 +2,20 @@
 
 `assemble` is pure (facts, groups, warnings -> the report's content); `render_html` (jinja2) and `render_pdf`
 (reportlab, pure Python) lay out the same content with the same charts (charts.py).
+
+Enterprise names, complaint text, problem-group labels and keywords are typed by the public: they are shown
+literally. The HTML template escapes them (autoescape); in the PDF every string goes through `pdf_text`
+before it becomes a reportlab Paragraph, whose text is markup (an unescaped `<` failed the whole report,
+`<font>` and `<a href>` rendered, `<img src=...>` made the server open a local file).
 """
 
 import base64
 import io
+import re
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
+from xml.sax.saxutils import escape
 from zoneinfo import ZoneInfo
 
 from jinja2 import Environment, FileSystemLoader, select_autoescape
@@ -121,6 +128,18 @@ def _short(text: str, length: int) -> str:
     return text if len(text) <= length else text[: length - 1] + "…"
 
 
+CELL_LIMIT = 200  # characters of one table cell in the PDF: a cell taller than a page cannot be laid out
+_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
+
+
+def pdf_text(value: Any, limit: int | None = None) -> str:
+    """Any value as the text of a reportlab Paragraph that shows it literally: cut to `limit` characters (then
+    escaped, so an entity is never cut), control characters (no glyph, no meaning in a report) dropped, and
+    & < > escaped, so nothing in it is ever taken for markup."""
+    text = _CONTROL.sub("", str(value))
+    return escape(_short(text, limit) if limit else text)
+
+
 _env = Environment(loader=FileSystemLoader(TEMPLATES), autoescape=select_autoescape(["html"]))
 _env.filters["rate"] = rate_text
 _env.filters["short"] = _short
@@ -150,8 +169,11 @@ def render_pdf(content: dict[str, Any], images: dict[str, bytes], font_file: str
                         textColor=colors.HexColor("#08306b"))
     width = A4[0] - 36 * mm
 
+    def para(text: Any, style: ParagraphStyle) -> Paragraph:
+        return Paragraph(pdf_text(text), style)
+
     def table(rows: list[list[Any]], widths: list[float]) -> Table:
-        cells = [[Paragraph(str(c), small) for c in row] for row in rows]
+        cells = [[Paragraph(pdf_text(c, CELL_LIMIT), small) for c in row] for row in rows]
         t = Table(cells, colWidths=[w * width for w in widths], repeatRows=1)
         t.setStyle(TableStyle([("GRID", (0, 0), (-1, -1), 0.4, colors.grey),
                                ("BACKGROUND", (0, 0), (-1, 0), colors.HexColor("#deebf7")),
@@ -167,16 +189,16 @@ def render_pdf(content: dict[str, Any], images: dict[str, bytes], font_file: str
 
     o = content["overall"]
     story: list[Any] = [
-        Paragraph(content["title"], h1),
-        Paragraph(f"{content['period_title']}　　生成时间：{content['generated_at']}", ParagraphStyle(
+        para(content["title"], h1),
+        para(f"{content['period_title']}　　生成时间：{content['generated_at']}", ParagraphStyle(
             "sub", parent=body, alignment=1)),
         Spacer(1, 6),
-        Paragraph("一、总体情况", h2),
-        Paragraph(summary_text(content), body),
+        para("一、总体情况", h2),
+        para(summary_text(content), body),
         table([["指标", "数值（依据件数）"]] + [[domain.FIGURE_NAMES[k], figure_text(k, o[k])] for k in SUMMARY_FIGURES],
               [0.4, 0.6]),
         Spacer(1, 4), image("trend"),
-        Paragraph("二、各单位办理情况", h2),
+        para("二、各单位办理情况", h2),
     ]
     if "units" in images:
         story.append(image("units"))
@@ -186,38 +208,38 @@ def render_pdf(content: dict[str, Any], images: dict[str, bytes], font_file: str
          rate_text(u["figures"]["satisfaction_rate"]), u["figures"]["overdue"]["value"],
          u["figures"]["dissatisfied"]["value"]] for u in content["units"]],
         [0.22, 0.07, 0.07, 0.15, 0.15, 0.15, 0.09, 0.1]))
-    story += [Paragraph(f"三、超期问题（共{content['overdue_total']}件）", h2)]
+    story += [para(f"三、超期问题（共{content['overdue_total']}件）", h2)]
     story.append(table([["受理编号", "单位", "企业", "问题", "超期天数"]] + [
-        [c["tracking_no"] or c["case_id"], c["department_name"] or "", c["enterprise"] or "", _short(c["content"], 40),
-         c["overdue_days"]] for c in content["overdue"]], [0.18, 0.17, 0.2, 0.35, 0.1])
-        if content["overdue"] else Paragraph("本期无超期问题。", body))
-    story += [Paragraph(f"四、不满意问题（共{content['dissatisfied_total']}件）", h2)]
+        [c["tracking_no"] or c["case_id"], c["department_name"] or "", _short(c["enterprise"] or "", 60),
+         _short(c["content"], 40), c["overdue_days"]] for c in content["overdue"]], [0.18, 0.17, 0.2, 0.35, 0.1])
+        if content["overdue"] else para("本期无超期问题。", body))
+    story += [para(f"四、不满意问题（共{content['dissatisfied_total']}件）", h2)]
     story.append(table([["受理编号", "单位", "企业", "问题", "评价"]] + [
-        [c["tracking_no"] or c["case_id"], c["department_name"] or "", c["enterprise"] or "", _short(c["content"], 40),
-         c["rating"] or ""] for c in content["dissatisfied"]], [0.18, 0.17, 0.2, 0.33, 0.12])
-        if content["dissatisfied"] else Paragraph("本期无不满意问题。", body))
-    story += [PageBreak(), Paragraph("五、高频共性问题（举一反三）", h2)]
+        [c["tracking_no"] or c["case_id"], c["department_name"] or "", _short(c["enterprise"] or "", 60),
+         _short(c["content"], 40), c["rating"] or ""] for c in content["dissatisfied"]], [0.18, 0.17, 0.2, 0.33, 0.12])
+        if content["dissatisfied"] else para("本期无不满意问题。", body))
+    story += [PageBreak(), para("五、高频共性问题（举一反三）", h2)]
     if "themes" in images:
         story.append(image("themes"))
     story.append(table([["共性问题", "关键词", "累计件数", "本期件数", "已解决", "主要单位"]] + [
-        [_short(t["label"], 40), "、".join(t["keywords"]), t["size"], t["in_period"], t["solved"], "、".join(t["units"])]
-        for t in content["themes"]], [0.32, 0.2, 0.1, 0.1, 0.1, 0.18])
-        if content["themes"] else Paragraph("暂无共性问题。", body))
-    story += [Paragraph("六、苗头性问题预警", h2)]
+        [_short(t["label"], 40), _short("、".join(t["keywords"]), 60), t["size"], t["in_period"], t["solved"],
+         "、".join(t["units"])] for t in content["themes"]], [0.32, 0.2, 0.1, 0.1, 0.1, 0.18])
+        if content["themes"] else para("暂无共性问题。", body))
+    story += [para("六、苗头性问题预警", h2)]
     story.append(table([["共性问题", "范围", "近期件数", "常态件数", "倍数"]] + [
         [_short(w.get("label", w["theme"]), 40), w["scope_name"], w["count"], w["baseline"], w["ratio"]]
         for w in content["warnings"]], [0.4, 0.2, 0.13, 0.13, 0.14])
-        if content["warnings"] else Paragraph("本期无预警。", body))
-    story += [Paragraph("七、晾晒（红榜与黑榜）", h2)]
+        if content["warnings"] else para("本期无预警。", body))
+    story += [para("七、晾晒（红榜与黑榜）", h2)]
     for side, side_name in (("positive", "红榜"), ("negative", "黑榜")):
         for board in content["rankings"][side]:
-            story.append(Paragraph(f"【{side_name}】{board['name']}", body))
+            story.append(para(f"【{side_name}】{board['name']}", body))
             if board["entries"]:
                 story.append(table([["对象", "数值", "依据件数", "相关问题数"]] + [
                     [e["name"], board_value(board, e), e["n"], len(e["case_ids"])] for e in board["entries"]],
                     [0.4, 0.2, 0.2, 0.2]))
             else:
-                story.append(Paragraph("无。", small))
+                story.append(para("无。", small))
     buffer = io.BytesIO()
 
     def footer(canvas: Any, doc: Any) -> None:
