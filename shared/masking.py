@@ -187,14 +187,38 @@ def mask_value(key: str, value: Any) -> Any:
 
 # ---------------------------------------------------------------- whole messages (dead letters)
 
+# "key": "value" in text that is not quite JSON (cut short, a stray brace): personal keys' values still masked
+_JSON_PAIR = re.compile(r'"([A-Za-z_]{1,40})"\s*:\s*"((?:[^"\\\n]|\\.){0,200})"')
+_PERSON_OBJECT = re.compile(r'"(%s)"\s*:\s*\{[^{}]{0,400}?"name"\s*:\s*"((?:[^"\\\n]|\\.){0,200})"'
+                            % "|".join(sorted(PERSON_KEYS)))
+
+
+def _mask_pairs(text: str) -> str:
+    def pair(match: re.Match[str]) -> str:
+        key, value = match.group(1), match.group(2)
+        masked = mask_value(key, value)
+        if masked == value or key not in PERSONAL_KEYS and "phone" not in key and not key.endswith("contact_name"):
+            return match.group(0)
+        start, end = match.span(2)
+        return match.group(0)[: start - match.start()] + masked + match.group(0)[end - match.start():]
+
+    def person(match: re.Match[str]) -> str:
+        start, end = match.span(2)
+        return match.group(0)[: start - match.start()] + (mask_name(match.group(2)) or "") + \
+            match.group(0)[end - match.start():]
+
+    return _PERSON_OBJECT.sub(person, _JSON_PAIR.sub(pair, text))
+
+
 def mask_payload(text: str) -> str:
     """A message as text with its personal data masked: field by field when it is JSON (names under their keys
-    too), as free text when it is not (or is too deeply nested to walk)."""
+    too), as free text when it is not (or is too deeply nested to walk), where "contact_name": "..." and the
+    like are still recognised."""
     try:
         parsed = json.loads(text)
         return json.dumps(mask_value("payload", parsed), ensure_ascii=False)
     except (ValueError, RecursionError):
-        return mask_text(text)
+        return mask_text(_mask_pairs(text))
 
 
 def mask_payload_base64(encoded: str) -> str:

@@ -394,3 +394,13 @@ def test_a_dead_letter_is_masked_when_it_is_built():
 def test_masking_a_masked_phone_again_changes_nothing(masked):
     assert mask_phone(masked) == masked
     assert mask_text(masked) == masked
+
+
+def test_mask_payload_still_finds_names_in_json_cut_short():
+    from shared.masking import mask_payload
+
+    raw = ('{"enterprise": {"name": "某公司", "contact_name": "张三", "contact_phone": "138 0000 1234"}, '
+           '"reporter": {"kind": "enterprise", "name": "李小四"}, "content": "请联系zs@example.com')
+    assert mask_payload(raw) == (
+        '{"enterprise": {"name": "某公司", "contact_name": "张*", "contact_phone": "138****1234"}, '
+        '"reporter": {"kind": "enterprise", "name": "李**"}, "content": "请联系z***@example.com')
