@@ -1,6 +1,12 @@
 #!/usr/bin/env bash
 # Local Apache Kafka (KRaft, single node) assembled from Maven Central.
-# Usage: deploy/kafka.sh provision|start|stop|status|wait
+# Usage: deploy/kafka.sh provision|start|stop|status|wait|acls
+#
+# Secured mode (opt-in, QHWY_KAFKA_SECURED=1): besides the loopback PLAINTEXT listener of development runs, a
+# SASL_PLAINTEXT listener with SCRAM-SHA-512 on QHWY_KAFKA_SASL_BOOTSTRAP (default host:port+2, e.g. 127.0.0.1:9094)
+# and ACLs (StandardAuthorizer); at start, deploy/kafka-acls.py creates the principals' credentials, their ACLs and
+# the topics (`acls` does it again on a running broker). Passwords: QHWY_KAFKA_PASSWORD_<PRINCIPAL>, else generated
+# into $QHWY_DATA_DIR/kafka/credentials.env. See docs/operations.md, "Kafka authentication and ACLs".
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
 KAFKA_HOME="$CACHE_DIR/kafka-$SCALA_VERSION-$KAFKA_VERSION"
@@ -8,6 +14,11 @@ KAFKA_LIBS="$KAFKA_HOME/libs"
 KAFKA_DATA="$DATA_DIR/kafka"
 PIDFILE="$RUN_DIR/kafka.pid"
 LOGFILE="$RUN_DIR/kafka.log"
+SECURED="${QHWY_KAFKA_SECURED:-0}"
+KAFKA_SASL_BOOTSTRAP="${QHWY_KAFKA_SASL_BOOTSTRAP:-$KAFKA_HOST:$((KAFKA_PORT + 2))}"
+KAFKA_SASL_HOST="${KAFKA_SASL_BOOTSTRAP%%:*}"
+KAFKA_SASL_PORT="${KAFKA_SASL_BOOTSTRAP##*:}"
+CREDENTIALS_FILE="$KAFKA_DATA/credentials.env"
 
 provision() {
   if [ -f "$KAFKA_HOME/.complete" ]; then return 0; fi
@@ -29,6 +40,15 @@ configure() {
   sed -e "s|@KAFKA_HOST@|$KAFKA_HOST|g" -e "s|@KAFKA_PORT@|$KAFKA_PORT|g" \
       -e "s|@KAFKA_CONTROLLER_PORT@|$KAFKA_CONTROLLER_PORT|g" -e "s|@KAFKA_LOG_DIR@|$KAFKA_DATA/logs|g" \
       "$DEPLOY_DIR/kafka/server.properties.in" > "$KAFKA_DATA/server.properties"
+  if [ "$SECURED" = 1 ]; then
+    case "$KAFKA_HOST" in 127.*|localhost) ;; *)
+      die "secured mode keeps PLAINTEXT (a super user) on loopback only: QHWY_KAFKA_BOOTSTRAP=$KAFKA_BOOTSTRAP" ;;
+    esac
+    sed -e "s|@KAFKA_HOST@|$KAFKA_HOST|g" -e "s|@KAFKA_PORT@|$KAFKA_PORT|g" \
+        -e "s|@KAFKA_CONTROLLER_PORT@|$KAFKA_CONTROLLER_PORT|g" \
+        -e "s|@KAFKA_SASL_HOST@|$KAFKA_SASL_HOST|g" -e "s|@KAFKA_SASL_PORT@|$KAFKA_SASL_PORT|g" \
+        "$DEPLOY_DIR/kafka/secured.properties.in" >> "$KAFKA_DATA/server.properties"
+  fi
   if [ ! -f "$KAFKA_DATA/logs/meta.properties" ]; then
     log "formatting Kafka storage in $KAFKA_DATA/logs"
     java "${JAVA_ARGS[@]}" kafka.tools.StorageTool format -t "$KAFKA_CLUSTER_ID" -c "$KAFKA_DATA/server.properties" \
@@ -47,6 +67,16 @@ start() {
   setsid java "${JAVA_ARGS[@]}" kafka.Kafka "$KAFKA_DATA/server.properties" >>"$LOGFILE" 2>&1 </dev/null &
   echo $! >"$PIDFILE"
   wait_ready
+  if [ "$SECURED" = 1 ]; then acls; fi
+}
+
+# The principals' credentials, ACLs and the topics, from deploy/kafka-acls.py's table, through the loopback
+# PLAINTEXT listener (a super user in secured mode).
+acls() {
+  local py="${QHWY_PYTHON:-$REPO_DIR/.venv/bin/python}"
+  log "credentials and ACLs (deploy/kafka-acls.py); SASL clients: $KAFKA_SASL_BOOTSTRAP"
+  QHWY_KAFKA_SECURITY_PROTOCOL=PLAINTEXT "$py" "$DEPLOY_DIR/kafka-acls.py" --bootstrap "$KAFKA_BOOTSTRAP" \
+    --create-topics --credentials-file "$CREDENTIALS_FILE" || die "kafka-acls.py failed"
 }
 
 wait_ready() {
@@ -73,5 +103,6 @@ case "${1:-}" in
   stop) stop_pidfile kafka "$PIDFILE" ;;
   status) status ;;
   wait) wait_ready ;;
-  *) echo "usage: $0 provision|start|stop|status|wait" >&2; exit 2 ;;
+  acls) acls ;;
+  *) echo "usage: $0 provision|start|stop|status|wait|acls" >&2; exit 2 ;;
 esac

@@ -9,6 +9,7 @@
 
 import asyncio
 import logging
+import ssl
 import time
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
@@ -21,12 +22,15 @@ from faststream import AckPolicy
 from faststream.kafka import KafkaBroker
 from faststream.kafka.annotations import KafkaMessage
 from faststream.kafka.prometheus import KafkaPrometheusMiddleware
+from faststream.security import BaseSecurity, SASLPlaintext, SASLScram256, SASLScram512
 from prometheus_client import CollectorRegistry
 from pymongo.errors import ConnectionFailure, OperationFailure
-from tenacity import AsyncRetrying, RetryCallState, retry_if_exception_type, wait_exponential_jitter
+from tenacity import AsyncRetrying, RetryCallState, retry_if_exception, retry_if_exception_type, wait_exponential_jitter
 
 from shared.contracts.dead_letter import DeadLetter
+from shared.logging import get_logger
 from shared.metrics import PlatformMetrics
+from shared.settings import Settings
 
 T = TypeVar("T")
 
@@ -48,30 +52,81 @@ class Skip(Exception):
     """The message is fine but not for this consumer (an unknown event type, a newer version)."""
 
 
-def make_broker(bootstrap: str, service: str, registry: CollectorRegistry, logger: Any) -> KafkaBroker:
+def kafka_client_options(settings: Settings | None = None) -> dict[str, Any]:
+    """How every Kafka client of the platform authenticates: aiokafka keyword arguments (all but the bootstrap
+    servers) from the QHWY_KAFKA_* settings. The one place that reads them; `settings` defaults to the
+    environment's. PLAINTEXT (the development loopback listener) adds nothing."""
+    settings = settings if settings is not None else Settings()
+    protocol = settings.kafka_security_protocol
+    if protocol == "PLAINTEXT":
+        return {}
+    if not settings.kafka_username or settings.kafka_password is None:
+        raise ValueError(f"QHWY_KAFKA_SECURITY_PROTOCOL={protocol} needs QHWY_KAFKA_USERNAME and QHWY_KAFKA_PASSWORD")
+    options: dict[str, Any] = {
+        "security_protocol": protocol,
+        "sasl_mechanism": settings.kafka_sasl_mechanism,
+        "sasl_plain_username": settings.kafka_username,
+        "sasl_plain_password": settings.kafka_password.get_secret_value(),
+    }
+    if protocol == "SASL_SSL":
+        options["ssl_context"] = ssl.create_default_context()  # the system's trusted CAs, host names checked
+    return options
+
+
+_BROKER_SECURITY = {"SCRAM-SHA-512": SASLScram512, "SCRAM-SHA-256": SASLScram256, "PLAIN": SASLPlaintext}
+
+
+def broker_security(options: dict[str, Any]) -> BaseSecurity | None:
+    """The same options in FastStream's form (its KafkaBroker takes `security=`, not aiokafka's keywords)."""
+    if not options:
+        return None
+    return _BROKER_SECURITY[options["sasl_mechanism"]](
+        options["sasl_plain_username"], options["sasl_plain_password"], ssl_context=options.get("ssl_context"),
+        use_ssl=options["security_protocol"] == "SASL_SSL")
+
+
+def make_broker(bootstrap: str, service: str, registry: CollectorRegistry, logger: Any,
+                client_options: dict[str, Any] | None = None) -> KafkaBroker:
+    """`client_options`: kafka_client_options(settings); None connects without authentication."""
     return KafkaBroker(
         bootstrap,
         client_id=f"qhwy-{service}",
         acks="all",
         enable_idempotence=True,
+        security=broker_security(client_options or {}),
+        # an authenticated service may not create topics: the admin's init step did (deploy/kafka-acls.py)
+        allow_auto_create_topics=not client_options,
         middlewares=[KafkaPrometheusMiddleware(registry=registry, app_name=f"qhwy_{service}")],
         logger=logger,
         log_level=logging.DEBUG,  # per-message "Received/Processed" lines; our handlers log what matters
     )
 
 
-async def ensure_topics(bootstrap: str, names: list[str], partitions: int) -> None:
-    """Create the topics the platform uses, so consumers never wait for auto-creation."""
-    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap, client_id="qhwy-admin")
+# CreateTopics answers for a principal that may not create topics (production: an admin creates them).
+_NOT_ALLOWED = {29: "TOPIC_AUTHORIZATION_FAILED", 31: "CLUSTER_AUTHORIZATION_FAILED"}
+_ALREADY_EXISTS = 36
+
+
+async def ensure_topics(bootstrap: str, names: list[str], partitions: int,
+                        client_options: dict[str, Any] | None = None) -> None:
+    """Create the topics the platform uses, so consumers never wait for auto-creation.
+
+    A principal that may not create topics (every service principal in production, where the admin's init step
+    creates them: deploy/kafka-acls.py --create-topics) leaves them to the admin: logged, not an error."""
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap, client_id="qhwy-admin", **(client_options or {}))
     await admin.start()
     try:
         existing = set(await admin.list_topics())
         missing = [NewTopic(n, num_partitions=partitions, replication_factor=1) for n in names if n not in existing]
         if missing:
             try:
-                await admin.create_topics(missing)
+                response = await admin.create_topics(missing)
             except TopicAlreadyExistsError:
-                pass
+                return
+            refused = [entry[0] for entry in response.topic_errors if entry[1] in _NOT_ALLOWED]
+            if refused:
+                get_logger("qhwy.messaging").info("topics_left_to_admin", topics=refused,
+                                                  hint="this principal may not create topics (or see them)")
     finally:
         await admin.close()
 
@@ -158,7 +213,8 @@ class Consumer:
 
         try:
             async for attempt in AsyncRetrying(
-                retry=retry_if_exception_type(Exception),
+                # a handler that finds the message itself unacceptable (BadMessage) is not retried
+                retry=retry_if_exception(lambda e: not isinstance(e, BadMessage)),
                 stop=_stop_retrying,
                 wait=wait_exponential_jitter(initial=0.2, max=30),
                 before_sleep=before_sleep,
@@ -166,6 +222,9 @@ class Consumer:
             ):
                 with attempt:
                     return await self.handle(item)
+        except BadMessage as exc:
+            await self.dead_letter(raw, record, exc.reason, exc.errors)
+            return "dead_lettered"
         except Exception as exc:  # not transient, failed every attempt: park it, keep the stream going
             self.log.exception("handler_failed", topic=self.topic, offset=record.offset)
             await self.dead_letter(raw, record, f"handler failed: {type(exc).__name__}: {exc}", [])
@@ -174,13 +233,14 @@ class Consumer:
 
     async def dead_letter(self, raw: bytes, record: Any, reason: str, errors: list[dict[str, Any]]) -> None:
         key = record.key.decode("utf-8", "replace") if isinstance(record.key, bytes) else record.key
+        # DeadLetter masks the personal data in the key, reason, errors and payload (shared.masking)
         letter = DeadLetter(
             service=self.service, topic=self.topic, partition=record.partition, offset=record.offset, key=key,
             reason=reason, errors=[_jsonable(e) for e in errors], failed_at=datetime.now(UTC),
             **DeadLetter.payload_fields(raw),
         )
         await self.broker.publish(letter.model_dump_json().encode(), topic=self.dead_letter_topic,
-                                  key=record.key if isinstance(record.key, bytes) else None)
+                                  key=letter.key.encode() if letter.key is not None else None)
         self.metrics.dead_letters.labels(self.service, self.topic).inc()
         self.log.warning("dead_lettered", topic=self.topic, offset=record.offset, reason=reason)
 

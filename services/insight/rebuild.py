@@ -20,6 +20,7 @@ from services.insight.store import InsightStore
 from shared.contracts import topics
 from shared.contracts.case_events import UnreadableEvent, parse_case_event
 from shared.contracts.envelope import CaseEvent
+from shared.messaging import kafka_client_options
 from shared.settings import Settings
 from shared.store import mongo_client
 
@@ -27,7 +28,7 @@ from shared.store import mongo_client
 async def read_topic(bootstrap: str, topic: str, batch: int = 5000) -> list[CaseEvent]:
     """Every readable case event on the topic, partition by partition in offset order."""
     consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, group_id=None, enable_auto_commit=False,
-                                auto_offset_reset="earliest", max_poll_records=batch,
+                                auto_offset_reset="earliest", max_poll_records=batch, **kafka_client_options(),
                                 fetch_max_bytes=64 * 1024 * 1024, max_partition_fetch_bytes=16 * 1024 * 1024)
     await consumer.start()
     try:

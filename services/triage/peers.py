@@ -16,6 +16,8 @@ from typing import Any
 from aiokafka import AIOKafkaConsumer
 from aiokafka.errors import KafkaError
 
+from shared.messaging import kafka_client_options
+
 WANTED = (b'"case.triaged"', b'"case.closed"')
 # How far before the store read the feed starts: decisions published while the index loaded are read again.
 OVERLAP_SECONDS = 120
@@ -36,7 +38,7 @@ class PeerFeed:
         """Position the reader (call before loading the index from the store) and start reading."""
         # Subscribed without a group: aiokafka assigns this reader every partition of the topic itself.
         consumer = AIOKafkaConsumer(self.topic, bootstrap_servers=self.bootstrap, group_id=None,
-                                    enable_auto_commit=False, auto_offset_reset="latest")
+                                    enable_auto_commit=False, auto_offset_reset="latest", **kafka_client_options())
         await consumer.start()
         try:
             for _ in range(300):
