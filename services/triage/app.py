@@ -10,11 +10,15 @@ from prometheus_client import Counter, Gauge, Histogram
 from starlette.requests import Request
 from starlette.routing import Route
 
-from services.triage import classifier, duplicates, review
+
+from services.triage import classifier, duplicates, engine, review
+from services.triage.catalogue import load_catalogue
 from services.triage.dup_index import ACCEPTED, DuplicateIndex
+from services.triage.learning import OfficerMemory
 from services.triage.peers import PeerFeed
-from services.triage.domain import (UNCLEAR, Case, DutyRules, Proposal, Triage, events_for, load_complexity_cues,
-                                    load_lexicon)
+from services.triage.domain import (DUPLICATE, UNCLEAR, Case, DutyRules, Proposal, Triage, events_for,
+                                    load_complexity_cues, load_lexicon, urged_event)
+from services.triage.segment import Segmenter
 from services.triage.gazetteer import load_gazetteer
 from services.triage.settings import TriageSettings
 from services.triage.store import QUEUE_SORTS, TriageStore
@@ -41,8 +45,11 @@ def build(ctx: ServiceContext) -> Parts:
     gazetteer = load_gazetteer(ctx.org, settings.gazetteer)
     rules = DutyRules.build(ctx.org, load_lexicon(settings.lexicon))
     cues = load_complexity_cues(settings.complexity_cues)
+    catalogue = load_catalogue(ctx.org, settings.matters)
+    segmenter = Segmenter.build(ctx.org, {**catalogue.words(), **{k: list(v) for k, v in rules.words.items()}})
     vocabulary = duplicates.Vocabulary.build(c["content"] for c in classifier.load_corpus("train"))
-    state: dict[str, Triage] = {}
+    memory = OfficerMemory(vocabulary)
+    state: dict[str, Any] = {}
     decisions = Counter("qhwy_triage_decisions_total", "Triage decisions", ["decided_by", "screening", "review"],
                         registry=ctx.registry)
     index = DuplicateIndex()
@@ -53,41 +60,73 @@ def build(ctx: ServiceContext) -> Parts:
                         registry=ctx.registry, buckets=(0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.25, 1.0))
 
     async def train() -> None:
-        """Fit the text models (corpus train split + rule words + officers' stored decisions) before consuming."""
-        extra = [review.example_of_record(r) for r in await store.all_examples()]
-        models = await asyncio.to_thread(classifier.train, gazetteer, rules.words, extra)
-        state["triage"] = Triage(ctx.org, gazetteer, rules, models, ctx.settings.triage_review_threshold, cues)
+        """Fit the text models (corpus train split + rule words + officers' stored decisions) before consuming;
+        officers' decisions are also remembered for cases worded like them (at once, before any refit)."""
+        records = await store.all_examples()
+        for record in records:
+            memory.add(review.correction_of_record(record))
+        extra = [review.example_of_record(r) for r in records]
+        words = {**catalogue.words(), **{k: list(v) for k, v in rules.words.items()}}
+        models = await asyncio.to_thread(classifier.train, gazetteer, words, extra, segmenter)
+        state["triage"] = Triage(ctx.org, gazetteer, rules, models, ctx.settings.triage_review_threshold, cues,
+                                 catalogue, segmenter, memory)
         ctx.log.info("triage_models_trained", examples=models.trained_on, officer_examples=len(extra))
+
+    async def refit_later() -> None:
+        """One background refit for a burst of officers' decisions; decisions apply at once meanwhile (memory)."""
+        await asyncio.sleep(settings.refit_delay_seconds)
+        state.pop("refit", None)
+        try:
+            await train()
+        except Exception as exc:  # noqa: BLE001 - the old models keep serving; the next decision tries again
+            ctx.log.warning("triage_refit_failed", error=str(exc))
+
+    def learn(case_id: str, text: str, decision: dict[str, Any]) -> None:
+        memory.add(review.correction_of(case_id, text, decision))
+        if "refit" not in state:
+            state["refit"] = asyncio.create_task(refit_later())
 
     def triage() -> Triage:
         return state["triage"]
 
-    async def assess(case_id: str, case: Case, name: str, uscc: str | None) -> tuple[Proposal, list[str], str]:
-        """The automatic proposal, with the duplicate lookup over earlier cases that share a key."""
+    def assess(case_id: str, case: Case, who: engine.Who) -> engine.Assessment:
+        """The automatic proposal, linked to an earlier case of the same problem if there is one."""
         started = asyncio.get_running_loop().time()
-        proposal = triage().propose(case)
-        keys = duplicates.index_keys(vocabulary, case.content, name, uscc)
-        enterprise = keys[0]
-        since = ctx.clock() - timedelta(days=settings.duplicate_window_days)
-        candidates = index.candidates(keys, case_id, since, settings.duplicate_candidates)
-        match, confidence = duplicates.best_match(vocabulary, case.content, enterprise, proposal.region,
-                                                  proposal.department, candidates,
-                                                  other_enterprises=settings.cross_enterprise_duplicates)
-        if match is not None:
-            proposal = triage().propose(case, match, confidence)
+        found = engine.assess(triage(), vocabulary, index, case_id, case, who, ctx.clock(),
+                              settings.duplicate_window_days, settings.duplicate_candidates,
+                              settings.cross_enterprise_duplicates)
         seconds.observe(asyncio.get_running_loop().time() - started)
-        return proposal, keys, enterprise
+        return found
 
     def proposal_fields(proposal: Proposal, events: list[CaseEvent]) -> dict[str, Any]:
-        return {"proposal": {**events[0].data, "escalation_level": proposal.escalation_level},
+        return {"proposal": {**events[0].data, "escalation_level": proposal.escalation_level,
+                             "matters": [{"matter": m, "unit": u} for m, u in proposal.matters]},
                 "decision": events[0].data, "screening": proposal.screening, "department": proposal.department,
+                "co_departments": list(proposal.co_departments), "matters": [m for m, _ in proposal.matters],
                 "region": proposal.region, "needs_review": proposal.needs_review, "decided_by": "auto",
                 "min_confidence": min(proposal.confidence.values(), default=0.0)}
 
+    async def urge(original: str, follow_up: str, registered: Registered) -> None:
+        """The enterprise followed up on its open case: `case.urged` on that case (once per follow-up)."""
+        def apply(doc: dict[str, Any] | None) -> Change | None:
+            if doc is None or doc.get("closed"):
+                return None
+            count = int(doc.get("urge_count") or 0) + 1
+            event = urged_event(original, cause=f"urge:{follow_up}", now=ctx.clock(), count=count,
+                                submission_id=registered.submission_id, channel=registered.channel,
+                                follow_up=follow_up)
+            return Change(set={"urge_count": count}, events=[event],
+                          push={"urges": {"case_id": follow_up, "submission_id": registered.submission_id,
+                                          "channel": registered.channel, "at": ctx.clock()}})
+
+        applied = await store.cases.apply(original, f"urge:{follow_up}", apply)
+        await ctx.emit(store.cases, original, applied.events)
+
     async def on_registered(event: CaseEvent, registered: Registered) -> str:
         case = Case(registered.content, registered.enterprise.name, registered.title, registered.region_hint)
-        proposal, keys, enterprise = await assess(event.case_id, case, registered.enterprise.name,
-                                                  registered.enterprise.uscc)
+        e = registered.enterprise
+        found = assess(event.case_id, case, engine.Who(e.name, e.uscc, e.contact_phone, registered.enterprise_id))
+        proposal = found.proposal
 
         def apply(doc: dict[str, Any] | None) -> Change | None:
             if doc is not None and doc.get("decision"):
@@ -95,15 +134,19 @@ def build(ctx: ServiceContext) -> Parts:
             events = events_for(proposal, cause=event.event_id, case_id=event.case_id, now=ctx.clock(),
                                 org=ctx.org, tz=ctx.settings.tz)
             return Change(set={"text": case.text, "content": registered.content, "title": registered.title,
-                               "enterprise_name": registered.enterprise.name, "enterprise_key": enterprise,
+                               "enterprise_name": registered.enterprise.name, "enterprise_key": found.enterprise,
+                               "identity": list(found.identity), "follow_up_of": found.follow_up_of,
                                "region_hint": registered.region_hint, "channel": registered.channel,
                                "tracking_no": registered.tracking_no, "registered_at": event.occurred_at,
-                               "dup_keys": keys, "closed": False, **proposal_fields(proposal, events)},
+                               "dup_keys": found.keys, "closed": False, **proposal_fields(proposal, events)},
                           events=events)
 
         applied = await store.cases.apply(event.case_id, event.event_id, apply)
         index.sync(applied.doc)
         await ctx.emit(store.cases, event.case_id, applied.events)
+        original = applied.doc.get("follow_up_of")
+        if original and applied.doc.get("screening") == DUPLICATE:
+            await urge(original, event.case_id, registered)  # also on a redelivery: the urge is idempotent
         if not applied.duplicate and applied.events:
             decisions.labels("auto", proposal.screening, str(proposal.needs_review).lower()).inc()
         return "duplicate" if applied.duplicate else "ok"
@@ -114,8 +157,10 @@ def build(ctx: ServiceContext) -> Parts:
             return "skipped"  # only a case waiting for detail is decided again
         content = f"{doc.get('content') or ''}\n补充说明：{added.detail}"
         case = Case(content, doc.get("enterprise_name") or "", doc.get("title"), doc.get("region_hint"))
-        proposal, keys, _ = await assess(event.case_id, case, doc.get("enterprise_name") or "", None)
-        keys = [doc.get("enterprise_key") or keys[0], *keys[1:]]
+        found = assess(event.case_id, case, engine.Who(doc.get("enterprise_name") or ""))
+        proposal = found.proposal
+        keys = [doc.get("enterprise_key") or found.keys[0], *found.keys[1:],
+                *(f"id:{k}" for k in doc.get("identity") or ())]
 
         def apply(current: dict[str, Any] | None) -> Change | None:
             if current is None or current.get("screening") != UNCLEAR:
@@ -141,14 +186,15 @@ def build(ctx: ServiceContext) -> Parts:
                                             "reason": returned.reason, "at": event.occurred_at}},
                           push={"history": {"id": event.event_id, "at": event.occurred_at, "by": returned.by,
                                             "action": "returned", "reason": returned.reason,
-                                            "changes": {"department": [returned.department, None]}}})
+                                            "changes": {"department": {"before": returned.department,
+                                                                       "after": None}}}})
 
         applied = await store.cases.apply(event.case_id, event.event_id, apply)
         return "duplicate" if applied.duplicate else "ok"
 
-    async def on_closed(event: CaseEvent) -> str:
+    async def on_closed(event: CaseEvent, closed: Any) -> str:
         def apply(doc: dict[str, Any] | None) -> Change | None:
-            return None if doc is None else Change(set={"closed": True})
+            return None if doc is None else Change(set={"closed": True, "closed_at": closed.closed_at})
 
         applied = await store.cases.apply(event.case_id, event.event_id, apply)
         index.close(event.case_id)
@@ -163,7 +209,7 @@ def build(ctx: ServiceContext) -> Parts:
         if event.type == "case.detail_added":
             return await on_detail_added(event, data)
         if event.type == "case.closed":
-            return await on_closed(event)
+            return await on_closed(event, data)
         return "skipped"
 
     ctx.consume_case_events(on_case_event)
@@ -282,6 +328,7 @@ def build(ctx: ServiceContext) -> Parts:
         if "fields" in outcome:
             decision = outcome["fields"]["decision"]
             await store.add_example(review.example_from(doc, decision, decision_id))
+            learn(doc["_id"], doc.get("text") or "", decision)
             decisions.labels("officer", decision["screening"], "false").inc()
         current = await store.cases.get(doc["_id"]) or applied.doc
         return {"case_id": doc["_id"], "decision_id": decision_id, "decision": current.get("decision"),
@@ -297,6 +344,10 @@ def build(ctx: ServiceContext) -> Parts:
         if kind == "case.closed":
             index.close(case_id)
             return
+        if data.get("decided_by") == "officer":  # another instance's officer decision: learn it here too
+            doc = await store.cases.get(case_id)
+            if doc is not None:
+                memory.add(review.correction_of(case_id, doc.get("text") or "", data))
         entry = index.get(case_id)
         if data.get("screening") != ACCEPTED:
             index.remove(case_id)
@@ -318,6 +369,11 @@ def build(ctx: ServiceContext) -> Parts:
         if dropped:
             ctx.log.info("duplicate_index_pruned", dropped=dropped, cases=len(index))
 
+    async def stop_refit() -> None:
+        task = state.pop("refit", None)
+        if task is not None:
+            task.cancel()
+
     return Parts(
         routes=[Route("/api/v1/triage/queue", endpoint(review_queue), methods=["GET"]),
                 Route("/api/v1/triage/cases/{case_id}", endpoint(get_case), methods=["GET"]),
@@ -326,7 +382,7 @@ def build(ctx: ServiceContext) -> Parts:
                 Route("/api/v1/triage/cases/{case_id}/decision", endpoint(decide), methods=["POST"])],
         on_start=[store.ensure_indexes, load_index, train],
         periodic=[(ctx.settings.outbox_sweep_interval_seconds, sweep), (600.0, prune_index)],
-        on_stop=[peers.stop],
+        on_stop=[peers.stop, stop_refit],
     )
 
 

@@ -6,20 +6,24 @@ confidence is below the review threshold sends the case to the triage officers i
 Duplicates are found by duplicates.py (the store supplies the candidates); officers' decisions are review.py.
 """
 
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from importlib import resources
 from pathlib import Path
-from typing import Protocol
+from typing import Any, Protocol
 from zoneinfo import ZoneInfo
 
 import yaml
 
+from services.triage.catalogue import Catalogue, MatterHit, unit_scores
 from services.triage.classifier import Scores
-from services.triage.framing import matter_text, normalise
+from services.triage.framing import matter_text, normalise, split_frame
 from services.triage.gazetteer import Gazetteer
-from shared.contracts.case_events import Assigned, Triaged
+from services.triage.learning import Correction, OfficerMemory
+from services.triage.segment import Segmenter
+from shared.contracts.case_events import Assigned, Triaged, Urged
 from shared.contracts.envelope import CaseEvent
 from shared.org import Organisation
 from shared.workdays import add_working_days
@@ -32,6 +36,12 @@ CO_DEPARTMENT_MIN_RULE = 2.0  # rule score another unit needs to be named a co-d
 RULE_SCREENING_SHARE = 0.5  # at most this much of the screening comes from the duty words found
 SHORT_CONFIDENCE = 0.9
 COMPLEX_RULE_CONFIDENCE = 0.8  # the policy's words for a complex case, found in the text
+CATALOGUE_SHARE = 0.55  # how much the matters found in the catalogue weigh in the lead unit, when any was found
+CATALOGUE_SCREENING_WEIGHT = 2.0  # a matter of the catalogue counts like a duty phrase toward "accepted"
+DERIVED_CONFIDENCE = 0.85  # a complexity derived from the units found in the catalogue
+OFFICER_CONFIDENCE = 0.9
+# The text says that several units are involved ("税务和财政两边口径不一致", "涉及多个部门").
+SEVERAL_UNITS = re.compile("多个部门|两个部门|几个部门|多部门|两边|各部门|部门之间|互相|相互|分别|涉及.{0,12}部门|都说|两家|几家单位")  # a case worded like one an officer decided takes that decision
 
 ACCEPTED, NON_BUSINESS, UNCLEAR, DUPLICATE = "accepted", "non_business", "unclear", "duplicate"
 SIMPLE, GENERAL, COMPLEX = "simple", "general", "complex"
@@ -96,13 +106,15 @@ class ComplexityCues:
     important: tuple[str, ...] = ()
     held_back: tuple[str, ...] = ()
 
-    def complex_evidence(self, matter: str) -> str | None:
-        """The words that make a case complex under the policy, or None."""
+    def complex_evidence(self, matter: str, units: int = 1) -> str | None:
+        """The words that make a case complex under the policy (duties overlapping or unclear, and the county's
+        industry affected: an important project or industry, something held back, or three or more units), or
+        None."""
         overlap = [w for w in self.overlap if w in matter]
-        if overlap:
-            return overlap[0]
         important = [w for w in self.important if w in matter]
         held = [w for w in self.held_back if w in matter]
+        if overlap and (important or held or units >= 3):
+            return overlap[0]
         return f"{important[0]}+{held[0]}" if important and held else None
 
 
@@ -133,6 +145,8 @@ class Proposal:
     confidence: dict[str, float]
     reason: str
     duplicate_of: str | None = None
+    recurrence_of: str | None = None
+    matters: tuple[tuple[str, str], ...] = ()  # (matter, unit) found in the catalogue: the officer sees why
 
 
 @dataclass(frozen=True)
@@ -140,6 +154,7 @@ class DuplicateMatch:
     case_id: str
     similarity: float
     same_enterprise: bool
+    why: str = ""
 
 
 @dataclass(frozen=True)
@@ -166,6 +181,9 @@ class Triage:
     models: TextScorer
     review_threshold: float
     cues: ComplexityCues = ComplexityCues()
+    catalogue: Catalogue | None = None
+    segmenter: Segmenter | None = None
+    memory: OfficerMemory | None = None
 
     @property
     def complex_start_level(self) -> int:
@@ -180,57 +198,127 @@ class Triage:
     def escalation_for(self, complexity: str) -> int:
         return self.complex_start_level if complexity == COMPLEX else self.first_level
 
-    def department_scores(self, text: str, model: Mapping[str, float]) -> tuple[dict[str, float], dict[str, float]]:
-        """(fused probabilities, rule scores) per department."""
+    def department_scores(self, text: str, model: Mapping[str, float],
+                          matters: Mapping[str, float] | None = None) -> tuple[dict[str, float], dict[str, float]]:
+        """(fused probabilities, rule scores) per department: the classifier, the lexicon's words and the matters
+        of the catalogue (the duties), each normalised to shares."""
         rules = self.rules.scores(text)
         total = sum(rules.values())
-        fused = dict(model)
-        if total:
-            fused = {code: (1 - RULE_SHARE) * model.get(code, 0.0) + RULE_SHARE * rules.get(code, 0.0) / total
-                     for code in set(model) | set(rules)}
+        matters = matters or {}
+        matter_total = sum(matters.values())
+        cat_share = CATALOGUE_SHARE if matter_total else 0.0
+        rule_share = RULE_SHARE * (1 - cat_share) if total else 0.0
+        model_share = 1 - cat_share - rule_share
+        fused = {code: model_share * model.get(code, 0.0)
+                 + (rule_share * rules.get(code, 0.0) / total if total else 0.0)
+                 + (cat_share * matters.get(code, 0.0) / matter_total if matter_total else 0.0)
+                 for code in set(model) | set(rules) | set(matters)}
         return fused, rules
 
+    def read(self, text: str) -> tuple[str, list[MatterHit]]:
+        """The matter of a case (places masked, framing removed) and the catalogue's matters named in it."""
+        matter = split_frame(self.gazetteer.mask(text)).matter
+        if self.catalogue is None:
+            return matter, []
+        tokens = self.segmenter.tokens(matter) if self.segmenter is not None else None
+        return matter, self.catalogue.find(matter, tokens)
+
     def propose(self, case: Case, duplicate: DuplicateMatch | None = None,
-                duplicate_confidence: float = 0.0) -> Proposal:
+                duplicate_confidence: float = 0.0, recurrence_of: str | None = None) -> Proposal:
         text = case.text
         region = self.gazetteer.locate(text, case.region_hint, case.enterprise_name, self.org)
         if duplicate is not None:
+            why = duplicate.why or f"相似度 {duplicate.similarity:.2f}"
             return Proposal(DUPLICATE, None, (), region.region, None, None,
                             needs_review=duplicate_confidence < self.review_threshold,
                             confidence={"screening": round(duplicate_confidence, 2)},
-                            reason=f"与案件 {duplicate.case_id} 反映的是同一问题（相似度 {duplicate.similarity:.2f}）",
+                            reason=f"与案件 {duplicate.case_id} 反映的是同一问题（{why}）",
                             duplicate_of=duplicate.case_id)
         if len(normalise(case.content)) < MIN_CONTENT_CHARS:
             return Proposal(UNCLEAR, None, (), region.region, None, None, False, {"screening": SHORT_CONFIDENCE},
                             "问题描述过短，请补充说明")
         scores = self.models.scores(text)
         # the rules read the matter only: place names and the channel's framing name no unit
-        matter = matter_text(self.gazetteer.mask(text))
-        fused, rules = self.department_scores(matter, scores.department)
-        screening_scores = self.screening_scores(scores.screening, sum(rules.values()))
+        matter, hits = self.read(text)
+        found = unit_scores(hits)
+        fused, rules = self.department_scores(matter, scores.department, found)
+        evidence_total = sum(rules.values()) + CATALOGUE_SCREENING_WEIGHT * len(hits)
+        screening_scores = self.screening_scores(scores.screening, evidence_total)
         screening = max(screening_scores, key=lambda k: (screening_scores[k], k))
         screening_conf = round(screening_scores[screening], 2)
+        officer = self.memory.nearest(matter) if self.memory is not None else None
+        matters = tuple((h.matter.name, h.matter.unit) for h in hits)
+        if officer is not None and (officer[0].screening != ACCEPTED or officer[0].department):
+            return self.as_officer_decided(officer[0], officer[1], region, matters, recurrence_of)
         if screening != ACCEPTED:
             reason = "不属于营商环境问题" if screening == NON_BUSINESS else "问题描述不清，请企业补充具体情况"
             return Proposal(screening, None, (), region.region, None, None,
                             needs_review=screening_conf < self.review_threshold,
-                            confidence={"screening": screening_conf}, reason=reason)
+                            confidence={"screening": screening_conf}, reason=reason, matters=matters)
         lead = max(fused, key=lambda k: (fused[k], k))
         lead_conf = margin_confidence(fused, lead)
-        co = tuple(sorted((code for code, score in rules.items() if code != lead and score >= CO_DEPARTMENT_MIN_RULE),
-                          key=lambda code: (-rules[code], code)))
-        evidence = self.cues.complex_evidence(matter)
-        complexity, complexity_conf = self.complexity_of(scores.complexity, co, evidence)
+        if found.get(lead) and scores.department and max(scores.department, key=scores.department.get) == lead:
+            lead_conf = max(lead_conf, 0.9)  # the duty and the examples agree
+        co = self.co_departments(lead, found, rules, several=SEVERAL_UNITS.search(matter) is not None)
+        evidence = self.cues.complex_evidence(matter, units=len(co) + 1)
+        complexity, complexity_conf = self.complexity_of(scores.complexity, co, evidence, derived=bool(found))
         confidence = {"screening": screening_conf, "department": lead_conf,
                       "region": region.confidence, "complexity": complexity_conf}
         # No place at all is no doubt: the county-level unit takes it. Places of several regions are a doubt.
         low = sorted(name for name, value in confidence.items()
                      if value < self.review_threshold and not (name == "region" and region.region is None))
-        reason = f"职能匹配 {lead}" + (f"，协办 {'、'.join(co)}" if co else "") + f"；属地依据 {region.evidence}"
+        reason = self.explain(lead, co, matters, complexity, evidence, region.evidence, recurrence_of)
         if low:
             reason += f"；待人工研判（置信度低：{'、'.join(low)}）"
         return Proposal(ACCEPTED, lead, co, region.region, complexity, self.escalation_for(complexity),
-                        needs_review=bool(low), confidence=confidence, reason=reason)
+                        needs_review=bool(low), confidence=confidence, reason=reason,
+                        recurrence_of=recurrence_of, matters=matters)
+
+    @staticmethod
+    def co_departments(lead: str, found: Mapping[str, float], rules: Mapping[str, float],
+                       several: bool = False) -> tuple[str, ...]:
+        """The other units the case needs (multi-label): every other unit whose matter the text names, and units
+        whose own words weigh a duty phrase's worth or more (any of their words, when the text says that
+        several departments are involved)."""
+        named = {code for code, score in found.items() if code != lead and score >= 1.0}
+        least = LEXICON_WEIGHT if several else CO_DEPARTMENT_MIN_RULE
+        worded = {code for code, score in rules.items() if code != lead and score >= least}
+        weight = {code: found.get(code, 0.0) * 2 + rules.get(code, 0.0) for code in named | worded}
+        return tuple(sorted(named | worded, key=lambda code: (-weight[code], code)))
+
+    def explain(self, lead: str, co: tuple[str, ...], matters: tuple[tuple[str, str], ...], complexity: str,
+                evidence: str | None, region_evidence: str, recurrence_of: str | None) -> str:
+        """Why, in Chinese: the matters and units found, the lead and co-departments, the "123" grade, the place."""
+        names = {d.code: d.name for d in self.org.departments}
+        parts = []
+        if matters:
+            parts.append("事项：" + "、".join(f"{m}（{names.get(u, u)}）" for m, u in matters[:6]))
+        parts.append(f"牵头 {names.get(lead, lead)}" + (f"，协办 {'、'.join(names.get(c, c) for c in co)}" if co else ""))
+        if complexity == COMPLEX:
+            parts.append(f"复杂问题：{evidence or '职能交叉'}")
+        elif complexity == GENERAL:
+            parts.append(f"一般问题：涉及 {len(co) + 1} 个单位职权" if co else "一般问题")
+        else:
+            parts.append("简单问题：承办单位内部办理")
+        parts.append(f"属地依据 {region_evidence}")
+        if recurrence_of:
+            parts.append(f"已销号案件 {recurrence_of} 的问题再次出现")
+        return "；".join(parts)
+
+    def as_officer_decided(self, officer: Correction, similarity: float, region: Any, matters: tuple[tuple[str, str], ...],
+                           recurrence_of: str | None) -> Proposal:
+        """A case worded like one an officer decided: the officer's answer, at once (no restart, no refit)."""
+        reason = f"与人工研判过的案件 {officer.case_id} 表述相近（相似度 {similarity:.2f}），沿用其研判结果"
+        if officer.screening != ACCEPTED or not officer.department:
+            return Proposal(officer.screening, None, (), region.region, None, None, False,
+                            {"screening": OFFICER_CONFIDENCE}, reason, matters=matters)
+        complexity = officer.complexity or (GENERAL if officer.co_departments else SIMPLE)
+        confidence = {"screening": OFFICER_CONFIDENCE, "department": OFFICER_CONFIDENCE,
+                      "region": region.confidence, "complexity": OFFICER_CONFIDENCE}
+        low = region.region is not None and region.confidence < self.review_threshold
+        return Proposal(ACCEPTED, officer.department, tuple(officer.co_departments), region.region, complexity,
+                        self.escalation_for(complexity), needs_review=low, confidence=confidence, reason=reason,
+                        recurrence_of=recurrence_of, matters=matters)
 
     @staticmethod
     def screening_scores(model: Mapping[str, float], rule_total: float) -> dict[str, float]:
@@ -241,11 +329,16 @@ class Triage:
 
     @staticmethod
     def complexity_of(model: Mapping[str, float], co_departments: tuple[str, ...],
-                      complex_evidence: str | None = None) -> tuple[str, float]:
-        """The policy's "123" over the classifier's class: overlapping or unclear duties, or an important project
-        held back, make a case complex; several units found make it at least general; else the classifier."""
+                      complex_evidence: str | None = None, derived: bool = False) -> tuple[str, float]:
+        """The policy's "123": overlapping or unclear duties, or an important project held back, make a case
+        complex; several units make it general (spanning several departments' powers); one unit simple. Derived
+        from the units found when the catalogue named the matter; else the classifier, raised to general when
+        other units were found."""
         if complex_evidence is not None:
             return COMPLEX, max(COMPLEX_RULE_CONFIDENCE, margin_confidence(model, COMPLEX))
+        if derived:
+            grade = GENERAL if co_departments else SIMPLE
+            return grade, max(DERIVED_CONFIDENCE, margin_confidence(model, grade))
         best = max(model, key=lambda k: (model[k], k))
         if best == SIMPLE and co_departments:
             merged = {GENERAL: model.get(GENERAL, 0.0) + model.get(SIMPLE, 0.0), COMPLEX: model.get(COMPLEX, 0.0)}
@@ -257,7 +350,7 @@ def triaged_data(proposal: Proposal, decided_by: str) -> Triaged:
     return Triaged(screening=proposal.screening, duplicate_of=proposal.duplicate_of, department=proposal.department,
                    co_departments=list(proposal.co_departments), region=proposal.region,
                    complexity=proposal.complexity, decided_by=decided_by, needs_review=proposal.needs_review,
-                   confidence=proposal.confidence, reason=proposal.reason)
+                   confidence=proposal.confidence, reason=proposal.reason, recurrence_of=proposal.recurrence_of)
 
 
 def events_for(proposal: Proposal, *, cause: str, case_id: str, now: datetime, org: Organisation, tz: ZoneInfo,
@@ -277,3 +370,11 @@ def events_for(proposal: Proposal, *, cause: str, case_id: str, now: datetime, o
         events.append(CaseEvent.new(cause=cause, type="case.assigned", case_id=case_id, occurred_at=now,
                                     data=assigned))
     return events
+
+
+def urged_event(case_id: str, *, cause: str, now: datetime, count: int, submission_id: str, channel: str,
+                follow_up: str) -> CaseEvent:
+    """`case.urged` on the open case an enterprise followed up on (催办); the follow-up case is its duplicate."""
+    return CaseEvent.new(cause=cause, type="case.urged", case_id=case_id, occurred_at=now,
+                         data=Urged(submission_id=submission_id, channel=channel, urge_count=count,
+                                    follow_up_case_id=follow_up))

@@ -10,7 +10,7 @@ registered within the window; `prune` drops the rest so memory follows the windo
 """
 
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any
 
@@ -32,7 +32,8 @@ def entry_of(doc: Mapping[str, Any]) -> Entry | None:
     if doc.get("screening") != ACCEPTED or not doc.get("dup_keys") or doc.get("registered_at") is None:
         return None
     candidate = Candidate(str(doc["_id"]), doc.get("text") or "", doc.get("enterprise_key") or "", doc.get("region"),
-                          doc.get("department"))
+                          doc.get("department"), tuple(doc.get("identity") or ()), tuple(doc.get("matters") or ()),
+                          tuple(doc.get("co_departments") or ()), bool(doc.get("closed")))
     return Entry(candidate, tuple(doc["dup_keys"]), doc["registered_at"], bool(doc.get("closed")))
 
 
@@ -83,7 +84,7 @@ class DuplicateIndex:
     def close(self, case_id: str) -> None:
         entry = self._entries.get(case_id)
         if entry is not None and not entry.closed:
-            self._entries[case_id] = Entry(entry.candidate, entry.keys, entry.registered_at, True)
+            self._entries[case_id] = Entry(replace(entry.candidate, closed=True), entry.keys, entry.registered_at, True)
 
     def candidates(self, keys: Iterable[str], case_id: str, since: datetime, limit: int) -> list[Candidate]:
         """Cases sharing a key with `keys`, open or registered since `since`, newest first, at most `limit`."""

@@ -106,6 +106,16 @@ def index_keys(vocabulary: Vocabulary, content: str, name: str, uscc: str | None
     return [enterprise_key(name, uscc), *band_keys(vocabulary.shingles(content))]
 
 
+def link_keys(vocabulary: Vocabulary, content: str, name: str, uscc: str | None, identity: Iterable[str] = (),
+              matters: Iterable[str] = (), region: str | None = None) -> list[str]:
+    """What a case is indexed under for follow-ups and shared problems: the enterprise key and LSH bands (as
+    `index_keys`), every identity key (credit code, phone, name, enterprise id) and each matter at its place."""
+    keys = index_keys(vocabulary, content, name, uscc)
+    keys += [f"id:{k}" for k in identity]
+    keys += [f"m:{m}@{region or '-'}" for m in matters]
+    return list(dict.fromkeys(keys))
+
+
 @dataclass(frozen=True)
 class Candidate:
     case_id: str
@@ -113,6 +123,10 @@ class Candidate:
     enterprise: str  # enterprise key
     region: str | None
     department: str | None = None
+    identity: tuple[str, ...] = ()
+    matters: tuple[str, ...] = ()
+    co_departments: tuple[str, ...] = ()
+    closed: bool = False
 
 
 def best_match(vocabulary: Vocabulary, content: str, enterprise: str, region: str | None, department: str | None,

@@ -10,6 +10,8 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator, model_validator
 
 from services.triage.classifier import Example
+from services.triage.framing import matter_text
+from services.triage.learning import Correction
 from services.triage.domain import ACCEPTED, DUPLICATE, NON_BUSINESS, UNCLEAR, Proposal, Triage, events_for
 from shared.auth import Staff
 from shared.contracts.envelope import CaseEvent
@@ -119,8 +121,9 @@ def officer_proposal(request: DecisionRequest, doc: dict[str, Any], triage: Tria
                     reason)
 
 
-def changes(before: dict[str, Any], after: Proposal) -> dict[str, list[Any]]:
-    """Field -> [before, after] for what the decision changed."""
+def changes(before: dict[str, Any], after: Proposal) -> dict[str, dict[str, Any]]:
+    """Field -> {"before", "after"} for what the decision changed. (Not [before, after]: with co_departments that
+    was a list of lists, which FerretDB refuses to store.)"""
     out = {}
     for name in COMPARED:
         old, new = before.get(name), getattr(after, name)
@@ -129,7 +132,7 @@ def changes(before: dict[str, Any], after: Proposal) -> dict[str, list[Any]]:
         if isinstance(old, tuple):
             old = list(old)
         if (old or None) != (new or None):
-            out[name] = [old, new]
+            out[name] = {"before": old, "after": new}
     return out
 
 
@@ -163,3 +166,14 @@ def example_of_record(record: dict[str, Any]) -> Example:
     return Example(text=record["text"], screening=record["screening"], department=record.get("department"),
                    co_departments=tuple(record.get("co_departments") or ()), complexity=record.get("complexity"),
                    region=record.get("region"), source="officer")
+
+
+def correction_of(case_id: str, text: str, decision: dict[str, Any]) -> Correction:
+    """An officer's decision (the data of its `case.triaged`) as the memory keeps it: by the matter's words."""
+    screening = decision.get("screening") or ACCEPTED  # a duplicate is not remembered (OfficerMemory.add)
+    return Correction(case_id, matter_text(text), screening, decision.get("department"),
+                      tuple(decision.get("co_departments") or ()), decision.get("complexity"))
+
+
+def correction_of_record(record: dict[str, Any]) -> Correction:
+    return correction_of(record.get("case_id") or record["_id"], record.get("text") or "", record)

@@ -14,13 +14,18 @@ class TriageSettings(BaseSettings):
     lexicon: Path | None = None
     # The policy's words for a complex case; default: the packaged data/complexity.yaml.
     complexity_cues: Path | None = None
-    # A case repeats an earlier one only if that one is still open or was registered within this many days.
-    duplicate_window_days: int = 30
+    # The catalogue of administrative matters; default: the packaged shared/data/matters.yaml.
+    matters: Path | None = None
+    # A case repeats an earlier one only if that one is still open or was registered within this many days; a
+    # closed case's problem coming back within this window is a recurrence (recurrence_of), not a new problem.
+    duplicate_window_days: int = 90
     # At most this many earlier cases are compared with a new one (they share an LSH key or the enterprise).
     duplicate_candidates: int = 200
-    # Also take a case as a repeat of another enterprise's case (same region, nearly the same words). Off by default:
-    # two enterprises' "same" request (a capacity increase, a permit) is usually two cases; turn it on where
-    # reports about shared things (a road, a bridge) should be merged automatically. Officers can always mark one.
-    cross_enterprise_duplicates: bool = False
+    # Also take a case as a repeat of another enterprise's open case: same region, same unit, and much of the same
+    # wording or the same matter (a shared road, a park's power line). Turn off where officers link those by hand.
+    cross_enterprise_duplicates: bool = True
+    # After an officer's decision the text models are refitted in the background this many seconds later (one
+    # refit for a burst of decisions); meanwhile the decision itself already applies to cases worded like it.
+    refit_delay_seconds: float = 5.0
     # An officer's claim on a case lapses after this many minutes, and another officer may take it.
     claim_minutes: int = 30

@@ -56,6 +56,16 @@ class Triaged(_Data):
     needs_review: bool
     confidence: dict[str, float] = {}
     reason: str | None = None
+    recurrence_of: str | None = None  # a closed (销号) case whose problem this new case brings back
+
+
+class Urged(_Data):
+    """The enterprise followed up on this open case (催办); the follow-up itself is a case screened duplicate."""
+
+    submission_id: str
+    channel: str
+    urge_count: int
+    follow_up_case_id: str | None = None
 
 
 class Assigned(_Data):
@@ -222,6 +232,7 @@ DATA_MODELS: dict[str, tuple[int, type[_Data]]] = {
     "case.rating_reviewed": (1, RatingReviewed),
     "case.supervised": (1, Supervised),
     "case.detail_added": (1, DetailAdded),
+    "case.urged": (1, Urged),
 }
 
 

@@ -315,6 +315,7 @@ SAMPLES: dict[str, dict] = {
     "case.rating_reviewed": {"round": 1, "decision": "excluded", "by": "li.si", "reason": "证据充分，属误评"},
     "case.supervised": {"action": "pressed", "by": "zhao.liu", "note": "限期整改", "round": 1, "findings": []},
     "case.detail_added": {"detail": "停电地点在马金镇工业园区二期", "by": "enterprise"},
+    "case.urged": {"submission_id": "hotline-20260305-0002", "channel": "hotline", "urge_count": 1},
 }
 
 # one required data field per type, to break
@@ -330,6 +331,7 @@ REQUIRED = {
     "case.rating_reviewed": "decision",
     "case.supervised": "action",
     "case.detail_added": "detail",
+    "case.urged": "urge_count",
 }
 
 

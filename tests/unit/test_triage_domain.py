@@ -263,7 +263,7 @@ def test_reroute_records_who_what_why_and_assigns():
     assert events[0].data["decided_by"] == "officer" and events[0].data["department"] == "jingxin"
     assert events[0].event_id == derived_id("officer:d1", "case.triaged")
     assert record["by"] == "li.officer" and record["at"] == MONDAY and record["reason"] == "属于有序用电"
-    assert record["changes"] == {"department": ["gongdian", "jingxin"]}
+    assert record["changes"] == {"department": {"before": "gongdian", "after": "jingxin"}}
     assert fields["needs_review"] is False and fields["claimed_by"] is None
 
 

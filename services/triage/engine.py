@@ -1,0 +1,54 @@
+"""One decision with its link to earlier cases, pure (the in-memory duplicate index is a parameter): what the
+service's handler and the benchmark both run, so the benchmark measures the service's own logic."""
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from services.triage import duplicates, followups
+from services.triage.domain import Case, DuplicateMatch, Proposal, Triage
+from services.triage.dup_index import DuplicateIndex
+
+
+@dataclass(frozen=True)
+class Who:
+    """The enterprise as the registered case names it (the phone masked, as public events carry it)."""
+
+    name: str
+    uscc: str | None = None
+    phone: str | None = None
+    enterprise_id: str | None = None
+
+
+@dataclass(frozen=True)
+class Assessment:
+    proposal: Proposal
+    keys: list[str]  # what the case is indexed under
+    enterprise: str  # the enterprise key (keys[0])
+    identity: tuple[str, ...]
+    follow_up_of: str | None  # the same enterprise's open case this one follows up (催办), if any
+
+
+def assess(triage: Triage, vocabulary: duplicates.Vocabulary, index: DuplicateIndex, case_id: str, case: Case,
+           who: Who, now: datetime, window_days: int, limit: int, cross_enterprise: bool = True) -> Assessment:
+    """The automatic proposal, linked to an earlier case of the same problem if there is one: that case open,
+    a duplicate of it; closed (销号), a new case with recurrence_of."""
+    proposal = triage.propose(case)
+    identity = followups.identity_keys(who.name, who.uscc, who.phone, who.enterprise_id)
+    matters = tuple(m for m, _ in proposal.matters)
+    keys = duplicates.link_keys(vocabulary, case.content, who.name, who.uscc, identity, matters, proposal.region)
+    since = now - timedelta(days=window_days)
+    probe = followups.Probe(identity, proposal.department, proposal.region, matters,
+                            followups.is_follow_up(case.content))
+    earlier = [followups.Earlier(c.case_id, c.identity, c.department, c.region, c.matters, c.closed,
+                                 vocabulary.similarity(case.content, c.content), c.co_departments)
+               for c in index.candidates(keys, case_id, since, limit)
+               if cross_enterprise or set(c.identity) & set(identity)]
+    found = followups.link(probe, earlier)
+    follow_up_of = None
+    if found is not None and found.kind == "duplicate":
+        follow_up_of = found.case_id if found.same_enterprise else None
+        proposal = triage.propose(case, DuplicateMatch(found.case_id, found.confidence, found.same_enterprise,
+                                                       found.why), found.confidence)
+    elif found is not None:
+        proposal = triage.propose(case, recurrence_of=found.case_id)
+    return Assessment(proposal, keys, keys[0], identity, follow_up_of)

@@ -1,0 +1,158 @@
+"""Follow-ups, recurrences and shared problems, pure: is a new case the same problem as an earlier one?
+
+Wording is no guide (a hotline summary of what an owner typed on the QR page shares few words with it), so the
+same problem is recognised from who reports it and what it is about: the enterprise's identity (credit code,
+masked phone, normalised name, intake's enterprise id), the same matter of the catalogue or the same unit, and
+the same region, within a window. The earlier case still open: the new one is a duplicate (a follow-up, 催办).
+The earlier case closed (销号): the new one is a recurrence, a new case linked to it. Another enterprise's open
+case about the same thing at the same place (a road, a park's power line) is a duplicate too.
+"""
+
+import re
+import unicodedata
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+
+from services.triage.framing import normalise
+
+# Words of a follow-up: the enterprise says it asked before and nothing happened.
+FOLLOW_UP = re.compile("|".join([
+    "上次反映", "上回反映", "之前反映", "此前反映", "前期反映", "早前反映", "已经反映过", "反映过", "提过", "说过",
+    "还没解决", "还没有解决", "仍未解决", "一直未解决", "一直没解决", "至今未", "到现在还", "到现在也", "仍然没有",
+    "还是没有", "还没有动静", "没有下文", "没有回音", "没人回复", "没有答复", "没人处理", "催办", "催一下", "再次反映",
+    "再次来电", "又来电", "二次来电", "多次来电", "多次反映", "重复反映", "进展如何", "进度如何", "办得怎么样",
+    "扫码反映", "平台上反映", "上个月反映", "上周反映", "前几天反映",
+]))
+# Same enterprise: a follow-up of the same unit shares little wording; without a follow-up word it must share more.
+SAME_UNIT_FOLLOW_UP = 0.0
+SAME_UNIT_SIMILARITY = 0.12
+SAME_ENTERPRISE_SIMILARITY = 0.35
+# Another enterprise: the same place, the same unit and much of the same wording (or the same matter).
+OTHER_SIMILARITY = 0.55
+OTHER_SHARED_MATTER_SIMILARITY = 0.3
+
+NAME_NOISE = re.compile(r"^(浙江省|浙江|衢州市|衢州|开化县|开化)|(股份有限公司|有限责任公司|有限公司|分公司|公司|总厂|厂|"
+                        r"专业合作社|合作社|家庭农场|经营部|商行|工作室|门市部)$")
+
+
+def core_name(name: str) -> str:
+    """开化县某某纸业有限公司, 开化某某纸业, （开化）某某纸业公司 -> 某某纸业."""
+    text = normalise(unicodedata.normalize("NFKC", name or ""))
+    for _ in range(3):
+        shorter = NAME_NOISE.sub("", text)
+        if shorter == text:
+            break
+        text = shorter
+    return text
+
+
+def phone_key(phone: str | None) -> str | None:
+    """Masked or not, a mobile is known by its first 3 and last 4 digits (what public events keep)."""
+    if not phone:
+        return None
+    digits = re.sub(r"[^\d*]", "", phone)
+    plain = digits.replace("*", "")
+    if len(digits) >= 11 and len(plain) >= 7 and digits[0] == "1":
+        return digits[:3] + digits[-4:]
+    return None
+
+
+def identity_keys(name: str, uscc: str | None = None, phone: str | None = None,
+                  enterprise_id: str | None = None) -> tuple[str, ...]:
+    """Everything that says who the enterprise is; two cases sharing any key are the same enterprise."""
+    keys = []
+    if uscc and len(uscc.strip()) >= 15:
+        keys.append("u:" + uscc.strip().upper())
+    if enterprise_id:
+        keys.append("i:" + enterprise_id)
+    core = core_name(name)
+    if len(core) >= 2:
+        keys.append("n:" + core)
+    phone = phone_key(phone)
+    if phone:
+        keys.append("p:" + phone)
+    return tuple(keys)
+
+
+def is_follow_up(content: str) -> bool:
+    return FOLLOW_UP.search(normalise(content)) is not None
+
+
+@dataclass(frozen=True)
+class Probe:
+    """The new case, as the linking sees it."""
+
+    identity: tuple[str, ...]
+    department: str | None
+    region: str | None
+    matters: tuple[str, ...] = ()
+    follow_up: bool = False
+
+
+@dataclass(frozen=True)
+class Earlier:
+    """An earlier case that the new one may repeat."""
+
+    case_id: str
+    identity: tuple[str, ...]
+    department: str | None
+    region: str | None
+    matters: tuple[str, ...] = ()
+    closed: bool = False
+    similarity: float = 0.0  # of the two matter texts (IDF-weighted bigram cosine)
+    co_departments: tuple[str, ...] = field(default=())
+
+
+@dataclass(frozen=True)
+class Link:
+    case_id: str
+    kind: str  # "duplicate" (the earlier case is open) or "recurrence" (it was closed)
+    same_enterprise: bool
+    confidence: float
+    why: str  # Chinese, for the officer
+
+
+def _same_problem(new: Probe, old: Earlier) -> tuple[float, str] | None:
+    """(strength, why) when `old` is the same problem as `new`, else None."""
+    same_enterprise = bool(set(new.identity) & set(old.identity))
+    shared = set(new.matters) & set(old.matters)
+    same_unit = new.department is not None and new.department == old.department
+    units_of_old = {old.department, *old.co_departments}
+    if new.region and old.region and new.region != old.region and not shared:
+        return None  # another place: another problem
+    if same_enterprise:
+        if new.matters and old.matters and not shared and not same_unit:
+            return None  # both name matters, none in common, other units: another problem of the enterprise
+        if shared:
+            return 0.92 + (0.05 if new.follow_up else 0.0), "同一企业、同一事项"
+        if same_unit and new.follow_up and old.similarity >= SAME_UNIT_FOLLOW_UP:
+            return 0.9, "同一企业就同一单位的问题再次反映"
+        if same_unit and old.similarity >= SAME_UNIT_SIMILARITY:
+            return 0.8 + min(old.similarity, 0.15), "同一企业、同一承办单位、表述相近"
+        if old.similarity >= SAME_ENTERPRISE_SIMILARITY and (new.department is None or new.department in units_of_old):
+            return 0.75 + min(old.similarity - SAME_ENTERPRISE_SIMILARITY, 0.2), "同一企业、表述相近"
+        return None
+    if old.closed or not (new.region and new.region == old.region and same_unit):
+        return None
+    if old.similarity >= OTHER_SIMILARITY or (shared and old.similarity >= OTHER_SHARED_MATTER_SIMILARITY):
+        return 0.7 + min(old.similarity - OTHER_SHARED_MATTER_SIMILARITY, 0.2), "不同企业反映同一地点的同一问题"
+    return None
+
+
+def link(new: Probe, earlier: Iterable[Earlier]) -> Link | None:
+    """The earlier case the new one repeats or brings back, if any: the strongest match; an open case before a
+    closed one at equal strength (a follow-up of a recurrence belongs to the recurrence)."""
+    best: tuple[float, int, Earlier, str] | None = None
+    for old in earlier:
+        found = _same_problem(new, old)
+        if found is None:
+            continue
+        strength, why = found
+        rank = (round(strength, 3), 0 if old.closed else 1)
+        if best is None or rank > (best[0], best[1]):
+            best = (rank[0], rank[1], old, why)
+    if best is None:
+        return None
+    old = best[2]
+    same = bool(set(new.identity) & set(old.identity))
+    return Link(old.case_id, "recurrence" if old.closed else "duplicate", same, round(min(best[0], 0.99), 2), best[3])
