@@ -59,10 +59,10 @@ FORMULAS = {k: v for k, v in HOSTILE.items() if k.startswith("formula_")}
 MARKUP = {k: v for k, v in HOSTILE.items() if k.startswith(("xss_", "rl_"))}
 
 
-def megabyte(seed: str = "反映问题<b>&<font size=99>" + RL_IMAGE_PASSWD) -> str:
-    """About 1 MB (UTF-8) of text, hostile all the way through, with no line breaks."""
+def megabyte(seed: str = "反映问题<b>&<font size=99>" + RL_IMAGE_PASSWD, size: int = 1_000_000) -> str:
+    """At least `size` bytes (UTF-8, 1 MB unless told) of text, hostile all the way through, no line breaks."""
     unit = seed + "长"
-    return unit * (1_000_000 // len(unit.encode()) + 1)
+    return unit * (size // len(unit.encode()) + 1)
 
 
 def image_tag(path: str) -> str:
