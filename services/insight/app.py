@@ -27,6 +27,11 @@ NAME = "insight"
 COUNTY_ROLES = ("leader", "admin", "supervisor", "triage_officer")  # see every unit's figures
 REPORT_ROLES = ("leader", "admin", "supervisor")
 REGISTER_ROLES = ("leader", "admin", "supervisor")  # keep the register of long-term mechanisms
+REPORT_PAGE_HEADERS = {
+    "content-security-policy": "default-src 'none'; img-src data:; style-src 'unsafe-inline'; base-uri 'none'; "
+                               "form-action 'none'; frame-ancestors 'self'",
+    "x-content-type-options": "nosniff",
+}
 
 
 def _period_param(request: Request, ctx: ServiceContext, default_kind: str = "month") -> str:
@@ -292,8 +297,11 @@ def build(ctx: ServiceContext) -> Parts:
             return json_response({"error": exc.message}, exc.status)
         if request.path_params["fmt"] == "pdf":
             return Response(bytes(doc["pdf"]), media_type="application/pdf", headers={
-                "content-disposition": f"inline; filename=qhwy-report-{doc['_id']}.pdf"})
-        return Response(doc["html"], media_type="text/html; charset=utf-8")
+                "content-disposition": f"inline; filename=qhwy-report-{doc['_id']}.pdf",
+                "x-content-type-options": "nosniff"})
+        # the page is self-contained (inline style, charts as data: images): nothing else may load or run in it,
+        # should user text in it ever escape its escaping
+        return Response(doc["html"], media_type="text/html; charset=utf-8", headers=REPORT_PAGE_HEADERS)
 
     async def on_start() -> None:
         await store.ensure_indexes()

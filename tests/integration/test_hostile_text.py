@@ -141,3 +141,11 @@ async def test_the_html_report_shows_each_text_escaped(report: dict[str, Any]) -
         assert raw not in html.text
     assert hostile.html_escaped(report["big"][:99] + "…") in html.text  # a name is at most 200: cut at 100
     assert hostile.html_escaped(report["big"][:199]) not in html.text
+
+
+async def test_the_html_report_may_run_nothing(report: dict[str, Any]) -> None:
+    """Defence in depth: even text that escaped its escaping could neither run script nor load anything."""
+    policy = report["html"].headers["content-security-policy"]
+    assert "default-src 'none'" in policy and "script-src" not in policy and "img-src data:" in policy
+    assert report["html"].headers["x-content-type-options"] == "nosniff"
+    assert report["pdf"].headers["x-content-type-options"] == "nosniff"
