@@ -17,18 +17,15 @@ from datetime import UTC, datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
-import jwt
-
 from services.intake.domain import STATUS_NAMES, timeline
 from shared.auth import Staff
+from shared.track_links import TrackClaim, issue_track_token, verify_track_token  # noqa: F401 (re-exported)
 
 # Roles that read every case in the county; a unit handler reads only its unit's cases.
 COUNTY_ROLES = ("triage_officer", "leader", "supervisor", "admin")
 # Parts of the case only some roles read: the discipline commission's case file and the enterprise's comment.
 SUPERVISION_ROLES = ("leader", "supervisor", "admin")
 
-TRACK_ISSUER = "qhwy-track"  # never accepted as a staff token (shared.auth requires issuer "qhwy")
-TRACK_AUDIENCE = "qhwy-enterprise"
 CODE_DIGITS = 6
 
 
@@ -101,32 +98,6 @@ def _local(value: Any, tz: ZoneInfo) -> str | None:
         return None
     moment = value if isinstance(value, datetime) else datetime.fromisoformat(str(value))
     return moment.astimezone(tz).isoformat(timespec="seconds")
-
-
-@dataclass(frozen=True)
-class TrackClaim:
-    case_id: str
-    tracking_no: str
-
-
-def issue_track_token(secret: str, *, case_id: str, tracking_no: str, now: datetime, ttl_seconds: int) -> str:
-    """The signed link on the receipt (and after any proof): reads this one case, nothing else."""
-    issued = int(now.timestamp())
-    claims = {"iss": TRACK_ISSUER, "aud": TRACK_AUDIENCE, "sub": case_id, "tn": tracking_no, "iat": issued,
-              "exp": issued + ttl_seconds}
-    return jwt.encode(claims, secret, algorithm="HS256")
-
-
-def verify_track_token(secret: str, token: str, now: datetime) -> TrackClaim | None:
-    try:
-        claims = jwt.decode(token, secret, algorithms=["HS256"], issuer=TRACK_ISSUER, audience=TRACK_AUDIENCE,
-                            options={"require": ["exp", "sub", "tn"], "verify_iat": False, "verify_exp": False},
-                            leeway=0)
-    except jwt.PyJWTError:
-        return None
-    if claims["exp"] < now.timestamp():  # the platform's clock (it may be accelerated in demonstrations)
-        return None
-    return TrackClaim(case_id=str(claims["sub"]), tracking_no=str(claims["tn"]))
 
 
 # ---------------------------------------------------------------------------------------------- one-time codes

@@ -3,6 +3,7 @@ poster), a tracking page, the QR code image. Plain HTML + a little JavaScript, n
 the public JSON API (POST /api/v1/submissions, GET /api/v1/cases?tracking_no=&phone_last4=)."""
 
 import io
+from html import escape
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
@@ -27,8 +28,8 @@ def qr_png(url: str, scale: int) -> bytes:
 
 def page(name: str, **values: str) -> str:
     html = (TEMPLATES / name).read_text(encoding="utf-8")
-    for key, value in values.items():
-        html = html.replace("{{ " + key + " }}", value)
+    for key, value in values.items():  # escaped: the county's name comes from an editable file
+        html = html.replace("{{ " + key + " }}", escape(value))
     return html
 
 

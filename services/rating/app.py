@@ -30,6 +30,7 @@ from services.rating.store import RatingStore
 from shared.auth import Staff, require_role
 from shared.contracts import case_events as ce
 from shared.contracts.envelope import CaseEvent
+from shared.track_links import verify_track_token
 from shared.http import client_address, HttpError, endpoint, int_query, json_response, read_json, staff_of
 from shared.runtime import Parts, ServiceContext
 from shared.store import CaseDocuments
@@ -303,6 +304,15 @@ def build(ctx: ServiceContext) -> Parts:
         """The case an enterprise's proof opens. intake checks the proof, under the one guessing budget per
         tracking number and per address that also guards the tracking page."""
         proof = {k: v for k, v in proof.items() if v}
+        if proof.get("token"):  # the enterprise's signed link (the tracking page's token): no guessing to limit
+            claim = verify_track_token(ctx.jwt_secret, proof["token"], ctx.clock())
+            doc = await store.cases.get(claim.case_id) if claim else None
+            if claim is None:
+                refused.labels("bad_proof").inc()
+                raise HttpError(404, "链接无效或已过期，请用查询编号重新查询")
+            if doc is None:
+                raise HttpError(409, "该问题目前不在待评价状态")
+            return {**doc, "tracking_no": doc.get("tracking_no") or claim.tracking_no}
         if not proof.get("token") and not (proof.get("tracking_no") and (proof.get("phone_last4") or proof.get("code"))):
             raise HttpError(404, "未找到该问题件")  # no proof: nothing to see (CONTRACT.md section 3)
         try:

@@ -23,6 +23,17 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 
 REPO = Path(__file__).resolve().parents[2]
 TEST_SECRET = "integration-test-secret-of-32-bytes!!"
+# Channel credentials of the test platforms (CONTRACT.md section 1): the key owns the submission-id prefix.
+CHANNEL_KEYS = {"test": "test-channel-key", "hotline": "test-hotline-key"}
+CHANNEL = {"x-channel-key": CHANNEL_KEYS["test"]}  # may send submission ids "test-..."
+HOTLINE_CHANNEL = {"x-channel-key": CHANNEL_KEYS["hotline"]}  # may send "hotline-..."
+
+
+def staff_headers(role: str = "leader", sub: str = "li.si", unit: str | None = None) -> dict[str, str]:
+    """A staff member's bearer token for the test platforms."""
+    from shared.auth import issue_token
+
+    return {"authorization": f"Bearer {issue_token(TEST_SECRET, sub=sub, role=role, unit=unit)}"}
 
 
 def free_port() -> int:
@@ -50,6 +61,7 @@ class Namespace:
             "QHWY_LOG_FORMAT": "json",
             "QHWY_LOG_LEVEL": "INFO",
             "QHWY_JWT_SECRET": TEST_SECRET,
+            "QHWY_INTAKE_CHANNEL_CREDENTIALS": json.dumps(CHANNEL_KEYS),
             "QHWY_SLA_SCAN_INTERVAL_SECONDS": "1",
             "QHWY_OUTBOX_SWEEP_INTERVAL_SECONDS": "2",
             "PYTHONUNBUFFERED": "1",

@@ -27,7 +27,7 @@ from services.registry import SERVICES
 from shared.auth import issue_token
 from shared.masking import mask_name, mask_phone
 from shared.staff import hash_password
-from tests.integration.harness import TEST_SECRET, PlatformProcess, TopicReader
+from tests.integration.harness import CHANNEL, TEST_SECRET, PlatformProcess, TopicReader
 
 pytestmark = pytest.mark.integration
 
@@ -38,7 +38,10 @@ COLUMNS = ("triage_officer", "unit_own", "unit_other", "leader", "supervisor", "
 
 # (method, route path) -> expected status per column. 401 for no token everywhere; 403 = role/unit refused.
 STAFF_MATRIX: dict[tuple[str, str], tuple[int, ...]] = {
-    # intake
+    # intake. A case is 404 to anyone who may not read it (another unit, no token), whether or not it exists
+    # (CONTRACT.md section 3); the audit of contact reads is for the administrator and the commission.
+    ("GET", "/api/v1/cases/{case_id}"): (200, 200, 404, 200, 200, 200, 404),
+    ("GET", "/api/v1/staff/audit/personal-data"): (403, 403, 403, 403, 200, 200, 401),
     ("GET", "/api/v1/staff/cases"): (200, 200, 403, 200, 200, 200, 401),
     ("GET", "/api/v1/staff/enterprises/{enterprise_id}"): (200, 403, 403, 200, 200, 200, 401),
     ("GET", "/api/v1/staff/cases/{case_id}/contact"): (200, 403, 403, 200, 403, 200, 401),
@@ -118,7 +121,9 @@ STAFF_MATRIX: dict[tuple[str, str], tuple[int, ...]] = {
 # Routes open to enterprises and outside systems (no staff token): the contract's submission and case APIs,
 # the enterprise pages, Open311, the rating link, the hotline webhook (its own shared secret) and the AsyncAPI.
 PUBLIC_ROUTES = {
-    ("POST", "/api/v1/submissions"), ("GET", "/api/v1/cases"), ("GET", "/api/v1/cases/{case_id}"),
+    ("POST", "/api/v1/submissions"), ("GET", "/api/v1/cases"), ("POST", "/api/v1/cases/codes"),
+    ("POST", "/api/v1/internal/proofs"),  # a service token: checked in test_case_access.py
+    ("GET", "/dev/sms"),  # development only: the SMS simulator
     ("POST", "/api/v1/channels/hotline/tickets"), ("POST", "/api/v1/channels/{channel}/submissions"),
     ("GET", "/open311/v2/services.json"), ("GET", "/open311/v2/services/{code}.json"),
     ("POST", "/open311/v2/requests.json"), ("GET", "/open311/v2/requests.json"),
@@ -200,7 +205,7 @@ async def assigned_case(platform: PlatformProcess, case_events: TopicReader) -> 
             "content": f"企业申请电力增容迟迟没有答复，停电影响生产，请回电{PHONE}"}
     leader = {"authorization": f"Bearer {token_for('leader')}"}
     async with httpx.AsyncClient(base_url=platform.base_url, timeout=30) as client:
-        receipt = (await client.post("/api/v1/submissions", json=body)).json()
+        receipt = (await client.post("/api/v1/submissions", json=body, headers=CHANNEL)).json()
         case_id = receipt["case_id"]
         await case_events.wait_for(lambda v: any(e["case_id"] == case_id and e["type"] == "case.assigned"
                                                  and e["data"]["department"] == OWN_UNIT for e in v), timeout=90)
@@ -308,7 +313,8 @@ async def test_personal_data_never_in_logs_or_public_events(
         tracking = assigned_case["tracking_no"]
 
         async def awaiting() -> bool:
-            answer = await client.get("/api/v1/rating/status", params={"tracking_no": tracking})
+            answer = await client.get("/api/v1/rating/status",
+                                      params={"tracking_no": tracking, "phone_last4": PHONE[-4:]})
             return answer.status_code == 200 and answer.json().get("awaiting")
 
         await eventually(awaiting, "the case to await a rating")

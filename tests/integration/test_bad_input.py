@@ -132,7 +132,7 @@ async def test_injection_strings_are_stored_as_text_and_escaped_in_pages(
                                                           for e in v), timeout=90, what="the case assigned")
         registered = next(e for e in values if e["case_id"] == case_id and e["type"] == "case.registered")
         assert registered["data"]["content"] == content and registered["data"]["title"] == SCRIPT
-        view = (await client.get(f"/api/v1/cases/{case_id}")).json()
+        view = (await client.get(f"/api/v1/cases/{case_id}", headers=bearer("leader"))).json()
         assert view["case_id"] == case_id
 
         unit = bearer("unit_handler", "gongdian")

@@ -11,7 +11,7 @@ import pytest
 from georeport import GeoReport
 
 from shared.auth import issue_token
-from tests.integration.harness import TEST_SECRET, PlatformProcess, TopicReader, valid_uscc
+from tests.integration.harness import CHANNEL, TEST_SECRET, PlatformProcess, TopicReader, valid_uscc
 
 pytestmark = pytest.mark.integration
 
@@ -47,9 +47,9 @@ async def test_hotline_ticket_keeps_its_number_and_joins_the_enterprise(platform
         # the same enterprise through the QR page, by credit code, then without it by name + phone
         qr = {"channel": "qrcode", "submitted_at": "2026-03-02T10:00:00+08:00", "content": "用工难，招不到技术工人",
               "enterprise": {"name": "开化县热线测试有限公司", "uscc": uscc, "contact_phone": "13900009999"}}
-        by_code = (await client.post("/api/v1/submissions", json=qr)).json()
+        by_code = (await client.post("/api/v1/submissions", json=qr, headers=CHANNEL)).json()
         qr2 = {**qr, "content": "融资难", "enterprise": {"name": "开化县热线测试有限公司", "contact_phone": PHONE}}
-        by_alias = (await client.post("/api/v1/submissions", json=qr2)).json()
+        by_alias = (await client.post("/api/v1/submissions", json=qr2, headers=CHANNEL)).json()
         assert by_code["enterprise_id"] == by_alias["enterprise_id"] == first.json()["enterprise_id"]
 
         values = await wait_registered(case_events, [case_id, by_code["case_id"], by_alias["case_id"]])

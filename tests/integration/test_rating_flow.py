@@ -19,6 +19,7 @@ from services.rating import links
 from shared.auth import issue_token
 from shared.contracts import case_events as ce
 from shared.contracts.envelope import CaseEvent
+from shared.track_links import issue_track_token
 from tests.integration.harness import TEST_SECRET, Namespace, PlatformProcess, Producer, TopicReader
 
 pytestmark = pytest.mark.integration
@@ -99,8 +100,11 @@ def of_case(values: list[dict[str, Any]], case_id: str, type_: str) -> list[dict
     return [v for v in values if v["case_id"] == case_id and v["type"] == type_]
 
 
-async def status(client: httpx.AsyncClient, tracking_no: str) -> dict[str, Any] | None:
-    response = await client.get("/api/v1/rating/status", params={"tracking_no": tracking_no})
+async def status(client: httpx.AsyncClient, case: "Case") -> dict[str, Any] | None:
+    """The tracking page's view, with the signed link intake gives the enterprise (rating runs alone here)."""
+    token = issue_track_token(TEST_SECRET, case_id=case.case_id, tracking_no=case.tracking_no,
+                              now=datetime.now(UTC), ttl_seconds=600)
+    response = await client.get("/api/v1/rating/status", params={"token": token})
     return response.json() if response.status_code == 200 else None
 
 
@@ -110,7 +114,7 @@ async def test_dissatisfied_rating_to_supervision_rectification_and_appeal(
     now = datetime.now(UTC)
     await case.handled(now)
     async with httpx.AsyncClient(base_url=rating.base_url) as client:
-        current = await eventually(lambda: _round(client, case.tracking_no, 1), "the case to await its rating")
+        current = await eventually(lambda: _round(client, case, 1), "the case to await its rating")
         assert current["awaiting"] is True and current["round"] == 1 and len(current["levels"]) == 5
         # the development notifier logged the invitation, phone masked, link on the public origin
         await eventually(lambda: asyncio.sleep(0, "rating_invitation" in rating.logs()), "the invitation")
@@ -197,7 +201,7 @@ async def test_dissatisfied_rating_to_supervision_rectification_and_appeal(
 
         # rectified and resolved again: the enterprise rates the rectification through the JSON API
         await case.resolve(datetime.now(UTC))
-        current = await eventually(lambda: _round(client, case.tracking_no, 2), "the second resolution")
+        current = await eventually(lambda: _round(client, case, 2), "the second resolution")
         assert current["rectification"] is True and current["awaiting"] is True
         second, _ = links.issue(TEST_SECRET, case_id=case.case_id, round=2, now=datetime.now(UTC),
                                 valid=timedelta(days=1))
@@ -247,8 +251,8 @@ async def test_dissatisfied_rating_to_supervision_rectification_and_appeal(
         assert 'qhwy_rating_links_refused_total{reason="replayed"}' in metrics
 
 
-async def _round(client: httpx.AsyncClient, tracking_no: str, number: int) -> dict[str, Any] | None:
-    current = await status(client, tracking_no)
+async def _round(client: httpx.AsyncClient, case: "Case", number: int) -> dict[str, Any] | None:
+    current = await status(client, case)
     return current if current and current["round"] == number else None
 
 
@@ -265,10 +269,14 @@ async def test_unrated_case_gets_a_phone_revisit_that_reopens_it(
             return items
         [task] = await eventually(phone_task, "the phone revisit of the unrated case")
         assert task["method"] == "phone" and task["reason"] == "unrated" and task["round"] == 1
-        assert (await status(client, case.tracking_no))["round"] == 1
+        assert (await status(client, case))["round"] == 1
+        invitations = rating.logs().count("rating_invitation")
         resend = await client.post("/api/v1/rating/resend", json={"tracking_no": case.tracking_no})
-        assert resend.status_code == 429  # the invitation just went out
-        assert (await client.post("/api/v1/rating/resend", json={"tracking_no": "QH-none"})).status_code == 404
+        unknown = await client.post("/api/v1/rating/resend", json={"tracking_no": "QH-none"})
+        # the same answer either way (tracking numbers are sequential); the invitation just went out, so none now
+        assert resend.status_code == unknown.status_code == 202 and resend.json() == unknown.json()
+        await asyncio.sleep(0.5)
+        assert rating.logs().count("rating_invitation") == invitations
         recorded = await client.post(f"/api/v1/rating/revisits/{task['task_id']}/record", headers=leader,
                                      json={"said": "企业说问题没有解决，电话13800001234", "solved": False,
                                            "visited_at": datetime.now(UTC).isoformat()})

@@ -9,7 +9,7 @@ import pytest
 
 from shared.auth import issue_token
 from tests.integration.faults import unique_events
-from tests.integration.harness import TEST_SECRET, Namespace, PlatformProcess, Producer, TopicReader, submission
+from tests.integration.harness import staff_headers, TEST_SECRET, Namespace, PlatformProcess, Producer, TopicReader, submission
 
 pytestmark = pytest.mark.integration
 
@@ -76,12 +76,14 @@ async def test_kill_9_mid_stream_loses_and_duplicates_nothing(victim: str, separ
             await asyncio.sleep(0.2)
         assert sorted(d["case_id"] for d in deadlines) == sorted(per_case)
         for case_id in list(per_case)[:: STREAM // 6]:
-            view = (await client.get(f"{separate['intake'].base_url}/api/v1/cases/{case_id}")).json()
+            view = (await client.get(f"{separate['intake'].base_url}/api/v1/cases/{case_id}",
+                                         headers=staff_headers())).json()
             for _ in range(50):
                 if len(view["history"]) >= 3:
                     break
                 await asyncio.sleep(0.1)
-                view = (await client.get(f"{separate['intake'].base_url}/api/v1/cases/{case_id}")).json()
+                view = (await client.get(f"{separate['intake'].base_url}/api/v1/cases/{case_id}",
+                                         headers=staff_headers())).json()
             assert [h["type"] for h in view["history"]] == ["case.registered", "case.triaged", "case.assigned"]
 
 

@@ -10,7 +10,7 @@ import pytest
 
 from services.registry import SERVICES
 from shared.auth import issue_token
-from tests.integration.harness import TEST_SECRET, Namespace, PlatformProcess, Producer, TopicReader
+from tests.integration.harness import CHANNEL, TEST_SECRET, Namespace, PlatformProcess, Producer, TopicReader
 
 pytestmark = pytest.mark.integration
 
@@ -68,7 +68,7 @@ async def test_unit_handler_sees_only_own_unit(platform: PlatformProcess, case_e
         body = {"channel": "qrcode", "submitted_at": "2026-03-02T09:15:00+08:00",
                 "enterprise": {"name": "开化县单位可见性测试有限公司", "contact_phone": "13800001234"},
                 "content": "企业申请电力增容迟迟没有答复，停电影响生产"}
-        case_id = (await client.post("/api/v1/submissions", json=body)).json()["case_id"]
+        case_id = (await client.post("/api/v1/submissions", json=body, headers=CHANNEL)).json()["case_id"]
         await case_events.wait_for(lambda v: any(e["case_id"] == case_id and e["type"] == "case.assigned" for e in v))
         own = bearer(issue_token(TEST_SECRET, sub="h1", role="unit_handler", unit="gongdian"))
         other = bearer(issue_token(TEST_SECRET, sub="h2", role="unit_handler", unit="fagai"))

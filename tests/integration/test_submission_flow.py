@@ -5,7 +5,8 @@ import asyncio
 import httpx
 import pytest
 
-from tests.integration.harness import Namespace, PlatformProcess, Producer, TopicReader, events_of, submission, types_of
+from tests.integration.harness import (CHANNEL, HOTLINE_CHANNEL, Namespace, PlatformProcess, Producer, TopicReader,
+                                       events_of, staff_headers, submission, types_of)
 
 pytestmark = pytest.mark.integration
 
@@ -38,7 +39,7 @@ def assert_public_flow(events: list[dict], case_id: str, submission_id: str) -> 
 async def test_http_submission_flows_to_assignment(platform: PlatformProcess, case_events: TopicReader) -> None:
     body = submission("http-1")
     async with httpx.AsyncClient(base_url=platform.base_url) as client:
-        response = await client.post("/api/v1/submissions", json=body)
+        response = await client.post("/api/v1/submissions", json=body, headers=CHANNEL)
         assert response.status_code == 202, response.text
         answer = response.json()
         assert answer["status"] == "registered" and answer["tracking_no"].startswith("QH")
@@ -49,12 +50,12 @@ async def test_http_submission_flows_to_assignment(platform: PlatformProcess, ca
         keys = {r.key.decode() for r in case_events.records if r.key and r.key.decode() == case_id}
         assert keys == {case_id}
 
-        case = (await client.get(f"/api/v1/cases/{case_id}")).json()
+        case = (await client.get(f"/api/v1/cases/{case_id}", headers=staff_headers())).json()
         for _ in range(50):  # the view follows the events topic
             if case["status"] == "assigned" and len(case["history"]) == 3:
                 break
             await asyncio.sleep(0.1)
-            case = (await client.get(f"/api/v1/cases/{case_id}")).json()
+            case = (await client.get(f"/api/v1/cases/{case_id}", headers=staff_headers())).json()
         assert case["status"] == "assigned" and case["tracking_no"] == answer["tracking_no"]
         assert case["triage"]["department"] == "gongdian" and case["department"] == "gongdian"
         assert case["due_at"] and case["escalation_level"] == 1
@@ -63,12 +64,12 @@ async def test_http_submission_flows_to_assignment(platform: PlatformProcess, ca
 
         tracked = (await client.get("/api/v1/cases", params={"tracking_no": answer["tracking_no"],
                                                               "phone_last4": PHONE[-4:]})).json()
-        assert tracked["case_id"] == case_id
+        assert tracked["tracking_no"] == answer["tracking_no"] and "case_id" not in tracked
         assert [s["step"] for s in tracked["timeline"] if s["done"]] == ["received", "screened", "assigned"]
         for wrong in ({"tracking_no": answer["tracking_no"], "phone_last4": "0000"},
                       {"tracking_no": "QH0000000000000", "phone_last4": PHONE[-4:]}):
             response = await client.get("/api/v1/cases", params=wrong)
-            assert response.status_code == 404 and response.json()["error"] == "查询编号或电话后四位不正确"
+            assert response.status_code == 404 and response.json()["error"] == "查询编号或验证信息不正确"
         response = await client.get("/api/v1/cases", params={"tracking_no": answer["tracking_no"]})
         assert response.status_code == 422 and response.json()["fields"] == ["phone_last4"]
 
@@ -97,7 +98,7 @@ async def test_same_submission_three_times_is_one_case(ns: Namespace, platform: 
         for _ in range(2):
             await producer.send(ns.topic("qhwy.submissions.v1"), body, key=body["submission_id"])
     async with httpx.AsyncClient(base_url=platform.base_url) as client:
-        answer = (await client.post("/api/v1/submissions", json=body)).json()
+        answer = (await client.post("/api/v1/submissions", json=body, headers=CHANNEL)).json()
     case_id = answer["case_id"]
     await case_events.wait_for(lambda v: "case.assigned" in types_of(v, case_id), what="assignment")
     # Give any duplicate a chance to show up before counting.
@@ -140,7 +141,7 @@ async def test_http_rejects_bad_input_naming_each_field(platform: PlatformProces
     async with httpx.AsyncClient(base_url=platform.base_url) as client:
         bad = submission("http-bad", channel="nowhere", content="", submitted_at="yesterday")
         del bad["enterprise"]["contact_phone"]
-        response = await client.post("/api/v1/submissions", json=bad)
+        response = await client.post("/api/v1/submissions", json=bad, headers=CHANNEL)
         assert response.status_code == 422
         fields = set(response.json()["fields"])
         assert fields == {"channel", "content", "submitted_at", "enterprise.contact_phone"}
@@ -197,7 +198,7 @@ async def test_the_contract_example_is_accepted_on_the_topic_and_over_http(
     assert "13800000000" not in str(registered)
     http_example = {**CONTRACT_EXAMPLE, "submission_id": "hotline-20260302-0002"}
     async with httpx.AsyncClient(base_url=platform.base_url) as client:
-        response = await client.post("/api/v1/submissions", json=http_example)
+        response = await client.post("/api/v1/submissions", json=http_example, headers=HOTLINE_CHANNEL)
     assert response.status_code == 202, response.text
     await case_events.wait_for(lambda v: "case.triaged" in types_of(v, response.json()["case_id"]),
                                what="the HTTP example triaged")

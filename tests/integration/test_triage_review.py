@@ -8,7 +8,7 @@ import httpx
 import pytest
 
 from shared.auth import issue_token
-from tests.integration.harness import TEST_SECRET, Namespace, PlatformProcess, Producer, TopicReader, events_of
+from tests.integration.harness import CHANNEL, TEST_SECRET, Namespace, PlatformProcess, Producer, TopicReader, events_of
 
 pytestmark = pytest.mark.integration
 
@@ -24,7 +24,7 @@ def body(content: str, name: str, uscc: str | None = None, channel: str = "qrcod
 
 
 async def submit(client: httpx.AsyncClient, payload: dict[str, Any]) -> str:
-    response = await client.post("/api/v1/submissions", json=payload)
+    response = await client.post("/api/v1/submissions", json=payload, headers=CHANNEL)
     assert response.status_code == 202, response.text
     return str(response.json()["case_id"])
 
@@ -98,7 +98,7 @@ async def test_officer_claims_and_reroutes_a_doubtful_case(platform: PlatformPro
         record = (await client.get(url, headers=LEADER)).json()
         last = record["history"][-1]
         assert last["by"] == "li.officer" and last["action"] == "reroute" and last["reason"] == "两地厂区用电统筹"
-        assert last["changes"]["department"] == ["gongdian", "jingxin"] and last["at"]
+        assert last["changes"]["department"] == {"before": "gongdian", "after": "jingxin"} and last["at"]
         queue = (await client.get("/api/v1/triage/queue", headers=OFFICER)).json()
         assert all(i["case_id"] != case_id for i in queue["items"])
 
@@ -146,3 +146,26 @@ async def test_detail_added_decides_again(platform: PlatformProcess, case_events
         values = await case_events.wait_for(
             lambda v: "case.assigned" in [e["type"] for e in events_of(v, case_id)], what="assignment")
         assert len([e for e in events_of(values, case_id) if e["type"] == "case.triaged"]) == 2
+
+
+async def test_decision_with_co_departments_is_stored(platform: PlatformProcess, case_events: TopicReader) -> None:
+    """Issue 17: a decision that sets co_departments was a list of lists in the audit record, which FerretDB
+    refuses ("nested arrays are not supported"): 500. Now 200, and the record holds before/after."""
+    async with httpx.AsyncClient(base_url=platform.base_url) as client:
+        case_id = await submit(client, body("马金镇工业园区我们厂新车间要接电，报装材料交了两个月没有消息",
+                                            "开化县协办测试机械有限公司"))
+        auto = (await triaged(case_events, case_id))[0]["data"]
+        url = f"/api/v1/triage/cases/{case_id}"
+        assert (await client.post(f"{url}/claim", headers=OFFICER)).status_code == 200
+        decision = {"action": "reroute", "department": "gongdian", "co_departments": ["jingxin", "shuiwugs"],
+                    "complexity": "general", "reason": "接电涉及有序用电和供水配套"}
+        decided = await client.post(f"{url}/decision", json=decision, headers=OFFICER)
+        assert decided.status_code == 200, decided.text
+        assert decided.json()["decision"]["co_departments"] == ["jingxin", "shuiwugs"]
+        last = (await client.get(url, headers=OFFICER)).json()["history"][-1]
+        assert last["changes"]["co_departments"] == {"before": auto["co_departments"],
+                                                     "after": ["jingxin", "shuiwugs"]}
+        values = await case_events.wait_for(
+            lambda v: "case.assigned" in [e["type"] for e in events_of(v, case_id)], what="assignment")
+        assigned = [e for e in events_of(values, case_id) if e["type"] == "case.assigned"][-1]["data"]
+        assert assigned["co_departments"] == ["jingxin", "shuiwugs"] and assigned["complexity"] == "general"
