@@ -248,7 +248,8 @@ def build(ctx: ServiceContext) -> Parts:
         doc = await case_of(request)
         history = [{**h, "at": iso(h.get("at"))} for h in doc.get("history") or []]
         return {**summary(doc), "decision": doc.get("decision"), "decided_by": doc.get("decided_by"),
-                "needs_review": doc.get("needs_review"), "history": history}
+                "needs_review": doc.get("needs_review"), "history": history, "closed": bool(doc.get("closed")),
+                "urge_count": int(doc.get("urge_count") or 0)}
 
     async def similar(request: Request) -> Any:
         """Earlier cases worded like this one (sharing an LSH key or the enterprise), most alike first: what an

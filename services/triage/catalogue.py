@@ -31,6 +31,7 @@ class Matter:
     kind: str
     words: tuple[str, ...]  # normalised, the name included
     groups: tuple[tuple[str, ...], ...] = ()  # all of these groups, one word of each
+    shared: bool = False  # about something many enterprises share (a road, a park's supply)
 
 
 @dataclass(frozen=True)
@@ -50,6 +51,7 @@ class Catalogue:
         ordered = sorted(self.by_word, key=lambda w: (-len(w), w))
         self._pattern = re.compile("|".join(map(re.escape, ordered))) if ordered else None
         self._grouped = [m for m in self.matters if m.groups]
+        self.shared_names = frozenset(m.name for m in self.matters if m.shared)
 
     def __len__(self) -> int:
         return len(self.matters)
@@ -154,7 +156,10 @@ def _parse(data: Any, org: Organisation | None) -> tuple[list[Matter], list[str]
                 owner.setdefault(norm, (unit, name))
                 words.append(norm)
             groups = tuple(tuple(normalise(str(w)) for w in g if normalise(str(w))) for g in raw_groups)
-            matters.append(Matter(f"{unit}:{n}", name, unit, kind, tuple(dict.fromkeys(words)), groups))
+            if not isinstance(item.get("shared", False), bool):
+                problems.append(f"{where}的 shared 应为 true 或 false")
+            matters.append(Matter(f"{unit}:{n}", name, unit, kind, tuple(dict.fromkeys(words)), groups,
+                                  bool(item.get("shared", False))))
     if known is not None:
         missing = sorted(known - {m.unit for m in matters})
         if missing:

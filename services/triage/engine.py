@@ -37,12 +37,13 @@ def assess(triage: Triage, vocabulary: duplicates.Vocabulary, index: DuplicateIn
     matters = tuple(m for m, _ in proposal.matters)
     keys = duplicates.link_keys(vocabulary, case.content, who.name, who.uscc, identity, matters, proposal.region)
     since = now - timedelta(days=window_days)
+    shared = triage.catalogue.shared_names if triage.catalogue is not None else frozenset()
     probe = followups.Probe(identity, proposal.department, proposal.region, matters,
-                            followups.is_follow_up(case.content))
+                            followups.is_follow_up(case.content), tuple(m for m in matters if m in shared))
     earlier = [followups.Earlier(c.case_id, c.identity, c.department, c.region, c.matters, c.closed,
                                  vocabulary.similarity(case.content, c.content), c.co_departments)
                for c in index.candidates(keys, case_id, since, limit)
-               if cross_enterprise or set(c.identity) & set(identity)]
+               if cross_enterprise or followups.same_enterprise(c.identity, identity)]
     found = followups.link(probe, earlier)
     follow_up_of = None
     if found is not None and found.kind == "duplicate":

@@ -27,8 +27,10 @@ FOLLOW_UP = re.compile("|".join([
 SAME_UNIT_FOLLOW_UP = 0.0
 SAME_UNIT_SIMILARITY = 0.12
 SAME_ENTERPRISE_SIMILARITY = 0.35
-# Another enterprise: the same place, the same unit and much of the same wording (or the same matter).
-OTHER_SIMILARITY = 0.55
+# Another enterprise: the same place, the same unit and nearly the same wording, or a matter about something
+# enterprises share (a road, a park's power line) named by both and some of the same wording. Two enterprises'
+# own applications (a capacity increase, a permit) at one place are two cases however alike.
+OTHER_SIMILARITY = 0.7
 OTHER_SHARED_MATTER_SIMILARITY = 0.3
 
 NAME_NOISE = re.compile(r"^(浙江省|浙江|衢州市|衢州|开化县|开化)|(股份有限公司|有限责任公司|有限公司|分公司|公司|总厂|厂|"
@@ -74,6 +76,35 @@ def identity_keys(name: str, uscc: str | None = None, phone: str | None = None,
     return tuple(keys)
 
 
+def _keys(identity: Iterable[str], kind: str) -> set[str]:
+    return {k[2:] for k in identity if k.startswith(kind)}
+
+
+def _names_agree(a: set[str], b: set[str]) -> bool:
+    """Two sets of core names that may be one enterprise: one inside the other, or mostly the same characters."""
+    for x in a:
+        for y in b:
+            if x in y or y in x or len(set(x) & set(y)) / len(set(x) | set(y)) >= 0.6:
+                return True
+    return False
+
+
+def same_enterprise(a: Iterable[str], b: Iterable[str]) -> bool:
+    """Whether two cases' identity keys name one enterprise. A credit code, intake's enterprise id or the
+    normalised name in common is enough, unless both carry credit codes and they differ; a phone in common only
+    when the names do not contradict it (an accountant or an agent may report for several enterprises)."""
+    a, b = tuple(a), tuple(b)
+    ua, ub = _keys(a, "u:"), _keys(b, "u:")
+    if ua and ub:
+        return bool(ua & ub)
+    if _keys(a, "i:") & _keys(b, "i:") or _keys(a, "n:") & _keys(b, "n:"):
+        return True
+    if _keys(a, "p:") & _keys(b, "p:"):
+        na, nb = _keys(a, "n:"), _keys(b, "n:")
+        return not (na and nb) or _names_agree(na, nb)
+    return False
+
+
 def is_follow_up(content: str) -> bool:
     return FOLLOW_UP.search(normalise(content)) is not None
 
@@ -87,6 +118,7 @@ class Probe:
     region: str | None
     matters: tuple[str, ...] = ()
     follow_up: bool = False
+    shared_matters: tuple[str, ...] = ()  # its matters about something enterprises share (a road, a supply)
 
 
 @dataclass(frozen=True)
@@ -114,13 +146,13 @@ class Link:
 
 def _same_problem(new: Probe, old: Earlier) -> tuple[float, str] | None:
     """(strength, why) when `old` is the same problem as `new`, else None."""
-    same_enterprise = bool(set(new.identity) & set(old.identity))
+    same = same_enterprise(new.identity, old.identity)
     shared = set(new.matters) & set(old.matters)
     same_unit = new.department is not None and new.department == old.department
     units_of_old = {old.department, *old.co_departments}
     if new.region and old.region and new.region != old.region and not shared:
         return None  # another place: another problem
-    if same_enterprise:
+    if same:
         if new.matters and old.matters and not shared and not same_unit:
             return None  # both name matters, none in common, other units: another problem of the enterprise
         if shared:
@@ -134,7 +166,8 @@ def _same_problem(new: Probe, old: Earlier) -> tuple[float, str] | None:
         return None
     if old.closed or not (new.region and new.region == old.region and same_unit):
         return None
-    if old.similarity >= OTHER_SIMILARITY or (shared and old.similarity >= OTHER_SHARED_MATTER_SIMILARITY):
+    common = shared & set(new.shared_matters)
+    if old.similarity >= OTHER_SIMILARITY or (common and old.similarity >= OTHER_SHARED_MATTER_SIMILARITY):
         return 0.7 + min(old.similarity - OTHER_SHARED_MATTER_SIMILARITY, 0.2), "不同企业反映同一地点的同一问题"
     return None
 
@@ -154,5 +187,5 @@ def link(new: Probe, earlier: Iterable[Earlier]) -> Link | None:
     if best is None:
         return None
     old = best[2]
-    same = bool(set(new.identity) & set(old.identity))
+    same = same_enterprise(new.identity, old.identity)
     return Link(old.case_id, "recurrence" if old.closed else "duplicate", same, round(min(best[0], 0.99), 2), best[3])

@@ -1,0 +1,69 @@
+"""services.triage.followups: the same problem by who reports it and what it is about, not by its wording."""
+
+from services.triage.followups import (Earlier, Probe, core_name, identity_keys, is_follow_up, link, phone_key,
+                                       same_enterprise)
+
+QR = identity_keys("开化县某某纸业有限公司", "91330824MA2XXXXXX1", "138****1234")
+HOTLINE = identity_keys("开化某某纸业", None, "138****1234")  # the operator wrote the name short, no credit code
+
+
+def test_identity_from_name_phone_and_code():
+    assert core_name("开化县某某纸业有限公司") == core_name("（开化）某某纸业公司") == "某某纸业"
+    assert phone_key("13800001234") == phone_key("138****1234") == "1381234"
+    assert phone_key("0570-1234") is None
+    assert same_enterprise(QR, HOTLINE)
+    assert not same_enterprise(QR, identity_keys("开化县某某纸业有限公司", "91330824MA2YYYYYY2", None))
+    # one phone (an accountant's) for two enterprises whose names disagree: two enterprises
+    assert not same_enterprise(identity_keys("开化县甲乙纸业有限公司", None, "13800001234"),
+                               identity_keys("开化县丙丁茶业有限公司", None, "13800001234"))
+
+
+def test_follow_up_words():
+    assert is_follow_up("上次反映的污水纳管问题到现在还没解决")
+    assert is_follow_up("来电人反映：之前扫码反映过增容的事，没人回复")
+    assert not is_follow_up("厂区需要电力增容")
+
+
+def earlier(case_id="c1", identity=QR, department="gongdian", region="majin", matters=("电力增容",), closed=False,
+            similarity=0.05) -> Earlier:
+    return Earlier(case_id, identity, department, region, matters, closed, similarity)
+
+
+def test_follow_up_on_an_open_case_is_a_duplicate_of_it():
+    new = Probe(HOTLINE, "gongdian", "majin", ("电力增容",), follow_up=True)
+    found = link(new, [earlier()])
+    assert found is not None and (found.case_id, found.kind, found.same_enterprise) == ("c1", "duplicate", True)
+    assert found.confidence >= 0.9
+
+
+def test_same_problem_after_closure_is_a_recurrence():
+    new = Probe(HOTLINE, "gongdian", "majin", ("电力增容",))
+    assert link(new, [earlier(closed=True)]).kind == "recurrence"
+    # an open case of the same problem wins over the closed one (a recurrence already reported)
+    both = link(new, [earlier("old", closed=True), earlier("new")])
+    assert (both.case_id, both.kind) == ("new", "duplicate")
+
+
+def test_another_problem_of_the_same_enterprise_is_not_linked():
+    new = Probe(HOTLINE, "renshe", "majin", ("企业招工用工服务",))
+    assert link(new, [earlier()]) is None
+    other_place = Probe(HOTLINE, "gongdian", "huabu", ())
+    assert link(other_place, [earlier()]) is None
+
+
+def test_a_vague_follow_up_goes_to_the_same_unit_case():
+    new = Probe(QR, "gongdian", None, (), follow_up=True)
+    assert link(new, [earlier(similarity=0.0)]).case_id == "c1"
+    assert link(Probe(QR, "gongdian", None, ()), [earlier(similarity=0.0)]) is None  # no follow-up words
+
+
+def test_other_enterprises_share_a_problem_only_about_a_shared_thing():
+    someone = identity_keys("开化县另一家机械有限公司", None, "13900005678")
+    road = earlier(department="jiaotong", matters=("农村公路建设与养护",), similarity=0.4)
+    assert link(Probe(someone, "jiaotong", "majin", ("农村公路建设与养护",),
+                      shared_matters=("农村公路建设与养护",)), [road]).kind == "duplicate"
+    # two enterprises' own capacity increases at one place are two cases
+    assert link(Probe(someone, "gongdian", "majin", ("电力增容",)), [earlier(similarity=0.4)]) is None
+    # and never a recurrence of another enterprise's closed case
+    assert link(Probe(someone, "jiaotong", "majin", ("农村公路建设与养护",), shared_matters=("农村公路建设与养护",)),
+                [earlier(department="jiaotong", matters=("农村公路建设与养护",), similarity=0.9, closed=True)]) is None
