@@ -5,7 +5,7 @@ The module starts a secured broker of its own with the project's script (deploy/
 a SASL/SCRAM-SHA-512 listener with the StandardAuthorizer, on free ports and a temporary data directory, so the
 shared development broker is never touched); the script creates the principals' credentials and ACLs from
 deploy/kafka-acls.py's table. Clients connect as the platform's do, through shared.messaging.kafka_client_options.
-About 10-20 s, most of it the broker's start.
+About 10 s on this machine, most of it the broker's start.
 """
 
 import json
@@ -13,6 +13,7 @@ import logging
 import os
 import subprocess
 import sys
+import time
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
@@ -88,21 +89,25 @@ async def produce(options: dict, topic: str, value: bytes, key: bytes) -> None:
         await producer.stop()
 
 
-async def read_all(options: dict, topic: str, group: str | None = None, expect: int = 1) -> list[bytes]:
-    """What the topic holds, read from the start (until `expect` records or 10 s of nothing more)."""
+async def read_all(options: dict, topic: str, group: str | None = None) -> list[bytes]:
+    """Everything the topic holds, from its first offset up to its end."""
     consumer = AIOKafkaConsumer(topic, group_id=group, auto_offset_reset="earliest", enable_auto_commit=False,
                                 **options)
     values: list[bytes] = []
     try:
         await consumer.start()
-        for _ in range(20):
-            batches = await consumer.getmany(timeout_ms=500)
+        deadline = time.monotonic() + 20
+        while time.monotonic() < deadline:
+            batches = await consumer.getmany(timeout_ms=300)
             values += [r.value for records in batches.values() for r in records]
-            if len(values) >= expect and not batches:
-                break
+            assigned = list(consumer.assignment())
+            if assigned:
+                ends = await consumer.end_offsets(assigned)
+                if all([await consumer.position(tp) >= ends[tp] for tp in assigned]):
+                    return values
+        raise AssertionError(f"{topic} not read to its end in 20 s")
     finally:
         await consumer.stop()
-    return values
 
 
 @pytest.fixture(scope="module")
@@ -161,7 +166,7 @@ async def test_each_service_writes_its_own_topics(broker: SecuredBroker, service
                         ("sla", topics.SUBMISSIONS_DLQ), ("console", topics.SUBMISSIONS)):
         with pytest.raises(TopicAuthorizationFailedError):
             await produce(broker.options(user), topic, b"{}", b"x")
-    values = await read_all(broker.options("downstream"), topics.CASE_EVENTS, expect=2)
+    values = await read_all(broker.options("downstream"), topics.CASE_EVENTS)
     assert service_event in values and any(b"case-t" in v for v in values)
 
 
