@@ -92,7 +92,8 @@ wait_ready() {
 }
 
 status() {
-  if pid_alive "$PIDFILE"; then echo "kafka: running (pid $(cat "$PIDFILE")) on $KAFKA_BOOTSTRAP"
+  if pid_alive "$PIDFILE"; then
+    echo "kafka: running (pid $(cat "$PIDFILE")) on $KAFKA_BOOTSTRAP$([ "$SECURED" = 1 ] && echo ", SASL/SCRAM on $KAFKA_SASL_BOOTSTRAP")"
   elif port_open "$KAFKA_HOST" "$KAFKA_PORT"; then echo "kafka: $KAFKA_BOOTSTRAP answers (not started by this checkout)"
   else echo "kafka: stopped"; return 3; fi
 }
