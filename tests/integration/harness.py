@@ -62,6 +62,9 @@ class Namespace:
             "QHWY_LOG_LEVEL": "INFO",
             "QHWY_JWT_SECRET": TEST_SECRET,
             "QHWY_INTAKE_CHANNEL_CREDENTIALS": json.dumps(CHANNEL_KEYS),
+            # submission(n) gives every test enterprise nearly the same complaint: without this, triage links
+            # them all as one shared problem (a module testing that linking turns it back on)
+            "QHWY_TRIAGE_CROSS_ENTERPRISE_DUPLICATES": "false",
             "QHWY_SLA_SCAN_INTERVAL_SECONDS": "1",
             "QHWY_OUTBOX_SWEEP_INTERVAL_SECONDS": "2",
             "PYTHONUNBUFFERED": "1",
