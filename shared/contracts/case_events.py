@@ -204,6 +204,15 @@ class DetailAdded(_Data):
     by: str | None = None  # "enterprise", or the staff member who recorded it
 
 
+class Supplemented(_Data):
+    """The enterprise added detail to a case screened `unclear` (补充说明, CONTRACT.md section 2); a new
+    `case.triaged` follows within the same 1-working-day rule."""
+
+    content: str  # masked like every public text
+    by: str = "enterprise"  # or the staff member who recorded what the enterprise said
+    round: int = 1  # the how-many-th supplement of the case
+
+
 class Synced(_Data):
     target: str
     direction: str
@@ -233,6 +242,7 @@ DATA_MODELS: dict[str, tuple[int, type[_Data]]] = {
     "case.supervised": (1, Supervised),
     "case.detail_added": (1, DetailAdded),
     "case.urged": (1, Urged),
+    "case.supplemented": (1, Supplemented),
 }
 
 

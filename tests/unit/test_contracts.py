@@ -316,6 +316,8 @@ SAMPLES: dict[str, dict] = {
     "case.supervised": {"action": "pressed", "by": "zhao.liu", "note": "限期整改", "round": 1, "findings": []},
     "case.detail_added": {"detail": "停电地点在马金镇工业园区二期", "by": "enterprise"},
     "case.urged": {"submission_id": "hotline-20260305-0002", "channel": "hotline", "urge_count": 1},
+    "case.supplemented": {"content": "停电地点在马金镇工业园区二期，联系电话138****1234", "by": "enterprise",
+                          "round": 1},
 }
 
 # one required data field per type, to break
@@ -332,6 +334,7 @@ REQUIRED = {
     "case.supervised": "action",
     "case.detail_added": "detail",
     "case.urged": "urge_count",
+    "case.supplemented": "content",
 }
 
 
