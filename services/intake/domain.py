@@ -100,6 +100,8 @@ def register(submission: Submission, *, tracking: str, now: datetime, enterprise
         enterprise_id=enterprise_id,
         category=submission.category,
         visit_id=submission.visit_id,
+        liaison_officer=submission.reporter.id if submission.reporter and submission.reporter.kind ==
+        "liaison_officer" else None,
     )
     event = CaseEvent.new(cause=f"submission:{submission.submission_id}", type="case.registered",
                           case_id=case_id, occurred_at=now, data=registered)

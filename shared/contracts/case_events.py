@@ -40,6 +40,9 @@ class Registered(_Data):
     enterprise_id: str | None = None
     category: str | None = None
     visit_id: str | None = None
+    # the 助企联络员 who found the problem on a visit (an id of intake's officer registry; the name is personal
+    # data and stays in intake), so that officers can be ranked by problems found and solved
+    liaison_officer: str | None = None
 
 
 Screening = Literal["accepted", "non_business", "unclear", "duplicate"]

@@ -150,6 +150,7 @@ def test_register_event_is_masked(submission):
         "enterprise_id": None,
         "category": None,
         "visit_id": None,
+        "liaison_officer": None,
     }
     text = ev.to_json().decode()
     for secret in (PHONE, OTHER_PHONE, "6012345", "张三"):
