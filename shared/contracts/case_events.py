@@ -189,6 +189,20 @@ class RatingReviewed(_Data):
     reason: str
 
 
+class Evaluated(_Data):
+    """An evaluation of a resolution beside the enterprise's own rating (服务企业评价体系: 企业评价为主, 营商部门和第三方
+    评价为辅): 营商办's own (`business_office`) or a third-party survey's (`third_party`); one per source and round."""
+
+    source: Literal["business_office", "third_party"]
+    round: int
+    satisfied: bool
+    level: str | None = None  # a rating level code of the organisation file
+    score: float | None = None  # a survey's score (0-100), when it gave one instead of a level
+    comment: str | None = None  # masked
+    by: str | None = None  # the staff member who recorded it (营商办) or imported it (survey)
+    department: str | None = None  # the unit evaluated (the case's lead department then)
+
+
 class Supervised(_Data):
     """A step of the oversight unit's supervision of a referred case (findings, pressing the unit, closing)."""
 
@@ -243,6 +257,7 @@ DATA_MODELS: dict[str, tuple[int, type[_Data]]] = {
     "case.rating_appealed": (1, RatingAppealed),
     "case.rating_reviewed": (1, RatingReviewed),
     "case.supervised": (1, Supervised),
+    "case.evaluated": (1, Evaluated),
     "case.detail_added": (1, DetailAdded),
     "case.urged": (1, Urged),
     "case.supplemented": (1, Supplemented),
