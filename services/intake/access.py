@@ -89,6 +89,8 @@ def enterprise_view(doc: dict[str, Any], org: Any, tz: ZoneInfo) -> dict[str, An
         "reply": resolution.get("resolution"),
         "rating": {"level": rating["level"], "name": levels.get(rating["level"], rating["level"])}
         if rating.get("level") else None,
+        "closed_reason": doc.get("closed_reason"),
+        "awaiting_detail": status == "awaiting_detail",
         "timeline": timeline(doc, org, tz),
     }
 

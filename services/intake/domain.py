@@ -7,7 +7,7 @@ from datetime import datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from shared.contracts.case_events import PublicEnterprise, Registered
+from shared.contracts.case_events import PublicEnterprise, Registered, Supplemented
 from shared.contracts.envelope import CaseEvent, derived_id
 from shared.contracts.submissions import Enterprise, Submission
 from shared.masking import mask_name, mask_phone, mask_text
@@ -21,6 +21,8 @@ STATUS_AFTER = {
     "case.resolved": "resolved",
     "case.reopened": "reopened",
     "case.closed": "closed",
+    "case.returned": "returned",  # the unit handed it back: triage decides again
+    "case.supplemented": "registered",  # the enterprise added detail: triage decides again
 }
 STATUS_AFTER_SCREENING = {
     "accepted": "triaged",
@@ -40,7 +42,10 @@ STATUS_NAMES = {
     "resolved": "已办结",
     "reopened": "重新办理",
     "closed": "已销号",
+    "returned": "承办单位退回，重新研判交办",
 }
+SUPPLEMENT_MAX_CHARS = 2000
+SUPPLEMENTS_PER_CASE = 5
 
 
 def case_id_for(submission_id: str) -> str:
@@ -125,6 +130,28 @@ def register(submission: Submission, *, tracking: str, now: datetime, enterprise
     )
 
 
+class SupplementRefused(ValueError):
+    """Not now: the case does not wait for detail, or has had all the supplements it may take."""
+
+
+def supplement(view: dict[str, Any] | None, registration: dict[str, Any], content: str, *, now: datetime,
+               by: str = "enterprise") -> Change:
+    """The enterprise's 补充说明 on a case screened unclear: `case.supplemented`, after which triage decides
+    again. `view` is the case view (its status says whether the case waits for detail)."""
+    if (view or {}).get("status") != "awaiting_detail":
+        raise SupplementRefused("该问题目前不需要补充说明")
+    done = len(registration.get("supplements") or [])
+    if done >= SUPPLEMENTS_PER_CASE:
+        raise SupplementRefused(f"每件问题最多补充说明{SUPPLEMENTS_PER_CASE}次，请联系营商办")
+    case_id = registration["_id"]
+    round_ = done + 1
+    masked = mask_text(content)
+    event = CaseEvent.new(cause=f"supplement:{case_id}:{round_}", type="case.supplemented", case_id=case_id,
+                          occurred_at=now, data=Supplemented(content=masked, by=by, round=round_))
+    return Change(push={"supplements": {"round": round_, "content": content, "at": now, "by": by}},
+                  events=[event])
+
+
 def project(doc: dict[str, Any] | None, event: CaseEvent) -> Change | None:
     """Fold one public event into the case view (the state behind GET /api/v1/cases/{id})."""
     if doc is None and event.type != "case.registered":
@@ -161,6 +188,10 @@ def project(doc: dict[str, Any] | None, event: CaseEvent) -> Change | None:
     elif event.type == "case.reopened":
         fields["due_at"] = data["due_at"]
         fields["overdue"] = False
+    elif event.type == "case.returned":  # the old deadline no longer stands: triage assigns again
+        fields.update(due_at=None, department=None, assignment=None)
+    elif event.type == "case.closed":
+        fields["closed_reason"] = data.get("reason")
     entry = {"event_id": event.event_id, "type": event.type, "version": event.version,
              "occurred_at": event.occurred_at.isoformat(), "data": data}
     return Change(set=fields, push={"history": entry})
@@ -213,7 +244,7 @@ SCREENING_NOTES = {
     "accepted": "属于营商环境问题，予以受理",
     "non_business": "经研判不属于营商环境问题",
     "unclear": "问题描述不够清楚，请补充说明",
-    "duplicate": "与已受理的问题重复，将一并办理",
+    "duplicate": "与正在办理的问题相同，已并入原问题办理，并已催办承办单位",
 }
 
 
@@ -247,8 +278,17 @@ def timeline(doc: dict[str, Any], org: Any, tz: ZoneInfo) -> list[dict[str, Any]
             if data.get("needs_review"):
                 done("screened", at, "正在人工研判")
                 steps["screened"]["done"] = False
+            elif data.get("recurrence_of"):
+                done("screened", at, "此前已销号的问题再次出现，已作为新问题受理")
             else:
                 done("screened", at, SCREENING_NOTES.get(data.get("screening"), "已研判"))
+        elif kind == "case.supplemented":
+            done("screened", at, "已收到您的补充说明，正在重新研判")
+            steps["screened"]["done"] = False
+        elif kind == "case.returned":
+            for key in ("assigned", "accepted"):
+                steps[key].update(done=False, at=None, detail=None)
+            steps["screened"]["detail"] = "承办单位申请退回，正在重新研判交办"
         elif kind == "case.assigned":
             unit = names.get(data.get("department"), data.get("department"))
             co = [names.get(c, c) for c in data.get("co_departments") or []]

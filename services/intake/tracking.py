@@ -24,7 +24,7 @@ from services.intake.settings import IntakeSettings
 from services.intake.sms import GatewaySms, SimulatedSms, Sms
 from services.intake.store import IntakeStore
 from shared.auth import require_role
-from shared.http import HttpError, client_address, endpoint, read_json, staff_of
+from shared.http import HttpError, client_address, endpoint, json_response, read_json, staff_of
 from shared.runtime import ServiceContext
 
 NOT_FOUND = "未找到该问题件"
@@ -181,6 +181,37 @@ class EnterpriseAccess:
                                     sent_at=now, purpose="proof_code", reference=tracking))
         return {"message": CODE_SENT.format(minutes=minutes)}  # the same answer whether or not the number exists
 
+    async def add_supplement(self, request: Request) -> Any:
+        """补充说明: the enterprise, with a proof, adds detail to a case screened unclear -> case.supplemented."""
+        raw = await read_json(request, max_bytes=64_000)
+        if not isinstance(raw, dict):
+            raise HttpError(422, "请求内容应为对象")
+        content = raw.get("content")
+        if not isinstance(content, str) or not content.strip():
+            raise HttpError(422, "请填写补充说明", detail=[{"field": "content", "msg": "required"}],
+                            fields=["content"])
+        if len(content) > domain.SUPPLEMENT_MAX_CHARS:
+            raise HttpError(422, f"补充说明最多{domain.SUPPLEMENT_MAX_CHARS}字",
+                            detail=[{"field": "content", "msg": "too long"}], fields=["content"])
+        proof = Proof.of(raw)
+        missing = proof.missing()
+        if missing:
+            raise HttpError(422, "；".join(m["message"] for m in missing), detail=missing,
+                            fields=[m["field"] for m in missing])
+        registration = await self.prove(proof, self.address(request))
+        view = await self.store.cases.get(registration["_id"])
+        case_id = registration["_id"]
+        try:
+            applied = await self.store.registrations.apply(
+                case_id, f"supplement:{case_id}:{len(registration.get('supplements') or []) + 1}",
+                lambda doc: domain.supplement(view, doc or registration, content.strip(), now=self.ctx.clock()))
+        except domain.SupplementRefused as exc:
+            raise HttpError(409, str(exc))
+        await self.ctx.emit(self.store.registrations, case_id, applied.events)
+        self.ctx.log.info("case_supplemented", case_id=case_id, round=len(applied.doc.get("supplements") or []))
+        return json_response({"message": "补充说明已提交，将在1个工作日内重新研判", "tracking_no":
+                              registration["tracking_no"]}, 202)
+
     async def internal_proof(self, request: Request) -> Any:
         """rating asks here, passing on its caller's address, so both share one budget."""
         require_role(staff_of(request, self.secret, allow_service=True), "service")
@@ -215,6 +246,7 @@ class EnterpriseAccess:
         routes: list[BaseRoute] = [
             Route("/api/v1/cases", endpoint(self.track), methods=["GET"]),
             Route("/api/v1/cases/codes", endpoint(self.send_code), methods=["POST"]),
+            Route("/api/v1/cases/supplements", endpoint(self.add_supplement), methods=["POST"]),
             Route("/api/v1/cases/{case_id}", endpoint(self.staff_case), methods=["GET"]),
             Route("/api/v1/internal/proofs", endpoint(self.internal_proof), methods=["POST"]),
         ]

@@ -122,6 +122,7 @@ STAFF_MATRIX: dict[tuple[str, str], tuple[int, ...]] = {
 # the enterprise pages, Open311, the rating link, the hotline webhook (its own shared secret) and the AsyncAPI.
 PUBLIC_ROUTES = {
     ("POST", "/api/v1/submissions"), ("GET", "/api/v1/cases"), ("POST", "/api/v1/cases/codes"),
+    ("POST", "/api/v1/cases/supplements"),
     ("POST", "/api/v1/internal/proofs"),  # a service token: checked in test_case_access.py
     ("GET", "/dev/sms"),  # development only: the SMS simulator
     ("POST", "/api/v1/channels/hotline/tickets"), ("POST", "/api/v1/channels/{channel}/submissions"),

@@ -309,3 +309,45 @@ def _free_port() -> int:
 
 
 assert os  # used by helpers above through ns.env
+
+
+async def test_the_enterprise_supplements_an_unclear_case(ns: Namespace, platform: PlatformProcess,
+                                                          case_events: TopicReader) -> None:
+    """补充说明 (issue 17, item 2): a case screened unclear takes the enterprise's detail -> case.supplemented."""
+    from shared.contracts.envelope import CaseEvent
+
+    async with httpx.AsyncClient(base_url=platform.base_url, timeout=60) as client:
+        receipt = (await client.post("/api/v1/submissions", json=web_body("你好，有个事情想反映一下，请尽快联系我们"),
+                                     headers={"idempotency-key": uuid.uuid4().hex})).json()
+        case_id, token = receipt["case_id"], receipt["track_token"]
+        await case_events.wait_for(lambda v: "case.triaged" in types_of(v, case_id), what="the first decision")
+        early = await client.post("/api/v1/cases/supplements", json={"token": token, "content": "地点在马金镇"})
+        if early.status_code == 202:  # triage itself found it unclear
+            pass
+        else:  # an officer finds it unclear (the event triage publishes for an officer's decision)
+            assert early.status_code == 409, early.text
+            unclear = CaseEvent.model_validate({
+                "event_id": str(uuid.uuid4()), "type": "case.triaged", "version": 1, "case_id": case_id,
+                "occurred_at": "2026-12-07T09:00:00+08:00",
+                "data": {"screening": "unclear", "duplicate_of": None, "department": None, "co_departments": [],
+                         "region": None, "complexity": None, "decided_by": "officer", "needs_review": False}})
+            async with Producer(ns.infra["QHWY_KAFKA_BOOTSTRAP"]) as producer:
+                await producer.send(ns.topic("qhwy.case-events.v1"), unclear.to_json(), key=case_id)
+
+            async def waits_for_detail() -> bool:
+                view = await client.get("/api/v1/cases", params={"token": token})
+                return view.json().get("awaiting_detail") is True
+
+            await until(waits_for_detail, "the case to wait for detail")
+            added = await client.post("/api/v1/cases/supplements",
+                                      json={"token": token, "content": "停电在马金镇工业园区二期，电话13957001234"})
+            assert added.status_code == 202, added.text
+        values = await case_events.wait_for(lambda v: "case.supplemented" in types_of(v, case_id), what="supplement")
+        [event] = [e for e in values if e["case_id"] == case_id and e["type"] == "case.supplemented"]
+        assert event["data"]["round"] == 1 and event["data"]["by"] == "enterprise"
+        assert PHONE not in json.dumps(event, ensure_ascii=False)
+        wrong = await client.post("/api/v1/cases/supplements", json={"tracking_no": receipt["tracking_no"],
+                                                                     "phone_last4": "0000", "content": "x"})
+        assert wrong.status_code == 404
+        nothing = await client.post("/api/v1/cases/supplements", json={"token": token, "content": " "})
+        assert nothing.status_code == 422 and nothing.json()["fields"] == ["content"]

@@ -114,3 +114,56 @@ def test_a_retry_has_the_same_fingerprint_and_other_content_another():
     assert first == domain.fingerprint("hotline", "开化县某纸业有限公司", "13800001234", "电力增容三个月没有答复")
     assert first != domain.fingerprint("hotline", "开化县某纸业有限公司", "13800001234", "供水管道破裂")
     assert first != domain.fingerprint("qrcode", "开化县某纸业有限公司", "13800001234", "电力增容三个月没有答复")
+
+
+# ---------------------------------------------------------------- 补充说明, returns, recurrences (issue 17)
+
+def test_a_supplement_is_taken_only_while_the_case_waits_for_detail():
+    registration = {"_id": "case-9", "tracking_no": "QH2026030200009"}
+    change = domain.supplement({"status": "awaiting_detail"}, registration, "地点在马金镇工业园区二期，电话13800001234",
+                               now=NOW)
+    [event] = change.events
+    assert event.type == "case.supplemented" and event.case_id == "case-9"
+    assert event.data == {"content": "地点在马金镇工业园区二期，电话138****1234", "by": "enterprise", "round": 1}
+    assert change.push["supplements"]["content"] == "地点在马金镇工业园区二期，电话13800001234"  # private copy
+    second = domain.supplement({"status": "awaiting_detail"}, {**registration, "supplements": [{}]}, "再补充", now=NOW)
+    assert second.events[0].data["round"] == 2 and second.events[0].event_id != event.event_id
+    for status in ("registered", "assigned", "closed", None):
+        with pytest.raises(domain.SupplementRefused):
+            domain.supplement({"status": status}, registration, "x", now=NOW)
+    with pytest.raises(domain.SupplementRefused, match="最多补充说明5次"):
+        domain.supplement({"status": "awaiting_detail"}, {**registration, "supplements": [{}] * 5}, "x", now=NOW)
+
+
+def _event(type_, data, n):
+    from shared.contracts.envelope import CaseEvent
+
+    return CaseEvent.model_validate({"event_id": f"e{n}", "type": type_, "version": 1, "case_id": "case-1",
+                                     "occurred_at": f"2026-03-0{n}T09:00:00+08:00", "data": data})
+
+
+def test_a_returned_case_is_public_as_returned_with_no_deadline_until_assigned_again(org):
+    doc = {"_id": "case-1", **domain.project(None, _event("case.registered", {
+        "submission_id": "s", "channel": "qrcode", "tracking_no": "QH1", "received_at": "2026-03-01T09:00:00+08:00",
+        "enterprise": {"name": "某公司", "contact_phone": "138****1234"}, "content": "停电"}, 1)).set, "history": []}
+    for n, (type_, data) in enumerate([
+            ("case.assigned", {"department": "gongdian", "co_departments": [], "region": "majin",
+                               "complexity": "simple", "escalation_level": 1, "due_at": "2026-03-04T17:30:00+08:00"}),
+            ("case.returned", {"department": "gongdian", "by": "wang.wu", "reason": "不属于本单位职责"})], start=2):
+        change = domain.project(doc, _event(type_, data, n))
+        doc = {**doc, **change.set, "history": doc["history"] + [change.push["history"]]}
+    view = access.enterprise_view(doc, org, TZ)
+    assert view["status"] == "returned" and view["status_name"] == "承办单位退回，重新研判交办"
+    assert view["due_at"] is None and view["unit_name"] is None
+    steps = {s["step"]: s for s in view["timeline"]}
+    assert steps["assigned"]["done"] is False
+    assert steps["screened"]["detail"] == "承办单位申请退回，正在重新研判交办"
+
+
+def test_a_recurrence_tells_the_enterprise_it_is_a_new_case(org):
+    doc = {"status": "triaged", "tracking_no": "QH2", "received_at": "2026-03-01T09:00:00+08:00", "history": [
+        {"type": "case.triaged", "occurred_at": "2026-03-01T09:01:00+08:00",
+         "data": {"screening": "accepted", "recurrence_of": "old-case", "needs_review": False}}]}
+    steps = {s["step"]: s for s in access.enterprise_view(doc, org, TZ)["timeline"]}
+    assert steps["screened"]["detail"] == "此前已销号的问题再次出现，已作为新问题受理"
+    assert "old-case" not in repr(access.enterprise_view(doc, org, TZ))

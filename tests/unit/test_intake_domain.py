@@ -248,9 +248,12 @@ PROJECTIONS = [
     ("case.referred", ce.Referred(to="jiwei", reason="不满意件"), lambda d: {"supervision": d}),
     ("case.reopened", ce.Reopened(reason="不满意", due_at=DUE + timedelta(days=2)),
      lambda d: {"status": "reopened", "due_at": "2026-03-05T09:15:05+08:00", "overdue": False}),
-    ("case.closed", ce.Closed(closed_at=DUE), lambda d: {"status": "closed"}),
+    ("case.closed", ce.Closed(closed_at=DUE), lambda d: {"status": "closed", "closed_reason": None}),
     ("case.synced", ce.Synced(target="hotline", direction="outbound", remote_id="r1"), lambda d: {}),
-    ("case.returned", ce.Returned(department="fagai", by="u1", reason="不属于本单位"), lambda d: {}),
+    # the unit handed it back: no unit and no deadline until triage assigns it again (issue 17, item 9)
+    ("case.returned", ce.Returned(department="fagai", by="u1", reason="不属于本单位"),
+     lambda d: {"status": "returned", "due_at": None, "department": None, "assignment": None}),
+    ("case.supplemented", ce.Supplemented(content="地点在二期", round=1), lambda d: {"status": "registered"}),
     ("case.progressed", ce.Progressed(department="fagai", by="u1", note="已联系企业"), lambda d: {}),
     # types other issues added: history only, as far as intake's view goes
     *[(type_, model, lambda d: {}) for type_, model in (

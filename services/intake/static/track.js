@@ -25,8 +25,29 @@
       if (step.detail) { var d = document.createElement("div"); d.className = "detail"; d.textContent = step.detail; li.appendChild(d); }
       list.appendChild(li);
     });
+    if (item.closed_reason) due.textContent += "　" + item.closed_reason;
+    document.getElementById("supplement").hidden = !item.awaiting_detail;
     document.getElementById("case").hidden = false;
   }
+
+  // 补充说明: a case screened as unclear waits for the enterprise's detail (case.supplemented)
+  var supplementForm = document.getElementById("supplement");
+  supplementForm.addEventListener("submit", function (event) {
+    event.preventDefault();
+    var box = document.getElementById("supplement-error");
+    var content = document.getElementById("supplement-content").value.trim();
+    if (!content) { box.textContent = "请填写补充内容"; return; }
+    var button = document.getElementById("supplement-button"); button.disabled = true;
+    fetch("/api/v1/cases/supplements", {method: "POST", headers: {"content-type": "application/json"},
+                                        body: JSON.stringify({token: proof.token, content: content})})
+      .then(function (r) { return r.json().then(function (data) { return {status: r.status, data: data}; }); })
+      .then(function (answer) {
+        button.disabled = false;
+        box.textContent = answer.data.message || answer.data.error || "";
+        if (answer.status === 202) supplementForm.hidden = true;
+      })
+      .catch(function () { button.disabled = false; box.textContent = "网络异常，请稍后再试"; });
+  });
 
   // Rating (served by the rating service): a resolved case awaiting a rating shows the levels and a comment box;
   // the tracking number and the last four phone digits the enterprise just gave are its proof.
