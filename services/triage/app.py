@@ -1,5 +1,6 @@
 """triage: `case.registered` -> decision -> `case.triaged` (and `case.assigned` when no officer is needed);
-officers' review queue; `case.returned` puts a case back in the queue; `case.detail_added` decides again."""
+officers' review queue; `case.returned` puts a case back in the queue; `case.supplemented` (public) and
+`case.detail_added` (internal) decide an unclear case again on its text plus the enterprise's 补充说明."""
 
 import asyncio
 import uuid
@@ -21,10 +22,10 @@ from services.triage.domain import (DUPLICATE, UNCLEAR, Case, DutyRules, Proposa
 from services.triage.segment import Segmenter
 from services.triage.gazetteer import load_gazetteer
 from services.triage.settings import TriageSettings
-from services.triage.store import QUEUE_SORTS, TriageStore
+from services.triage.store import QUEUE_SORTS, QUEUE_VIEWS, TriageStore
 from shared.auth import require_role
 from shared.contracts import topics
-from shared.contracts.case_events import DetailAdded, Registered, Returned
+from shared.contracts.case_events import DetailAdded, Registered, Returned, Supplemented
 from shared.contracts.envelope import CaseEvent
 from shared.http import HttpError, endpoint, int_query, read_json, staff_of
 from shared.runtime import Parts, ServiceContext
@@ -104,7 +105,8 @@ def build(ctx: ServiceContext) -> Parts:
                 "decision": events[0].data, "screening": proposal.screening, "department": proposal.department,
                 "co_departments": list(proposal.co_departments), "matters": [m for m, _ in proposal.matters],
                 "region": proposal.region, "needs_review": proposal.needs_review, "decided_by": "auto",
-                "min_confidence": min(proposal.confidence.values(), default=0.0)}
+                "min_confidence": min(proposal.confidence.values(), default=0.0),
+                **review.awaiting_fields(proposal.screening, ctx.clock())}
 
     async def urge(original: str, follow_up: str, registered: Registered) -> None:
         """The enterprise followed up on its open case: `case.urged` on that case (once per follow-up)."""
@@ -151,14 +153,22 @@ def build(ctx: ServiceContext) -> Parts:
             decisions.labels("auto", proposal.screening, str(proposal.needs_review).lower()).inc()
         return "duplicate" if applied.duplicate else "ok"
 
-    async def on_detail_added(event: CaseEvent, added: DetailAdded) -> str:
+    async def supplement(event: CaseEvent, detail: str, by: str | None, round_: int | None) -> str:
+        """The enterprise's 补充说明 on a case screened unclear: decide again on the original text plus the detail
+        (a new `case.triaged`; an accepted decision also assigns it). Other cases only record nothing."""
         doc = await store.cases.get(event.case_id)
         if doc is None or doc.get("screening") != UNCLEAR:
             return "skipped"  # only a case waiting for detail is decided again
-        content = f"{doc.get('content') or ''}\n补充说明：{added.detail}"
-        case = Case(content, doc.get("enterprise_name") or "", doc.get("title"), doc.get("region_hint"))
-        found = assess(event.case_id, case, engine.Who(doc.get("enterprise_name") or ""))
-        proposal = found.proposal
+        rounds = int(doc.get("supplement_rounds") or 0) + 1
+        original = Case(doc.get("content") or "", doc.get("enterprise_name") or "", doc.get("title"),
+                        doc.get("region_hint"))
+        started = asyncio.get_running_loop().time()
+        case, found = engine.assess_supplemented(triage(), vocabulary, index, event.case_id, original, detail,
+                                                 engine.Who(doc.get("enterprise_name") or ""), ctx.clock(),
+                                                 settings.duplicate_window_days, settings.duplicate_candidates,
+                                                 settings.cross_enterprise_duplicates)
+        seconds.observe(asyncio.get_running_loop().time() - started)
+        content, proposal = case.content, found.proposal
         keys = [doc.get("enterprise_key") or found.keys[0], *found.keys[1:],
                 *(f"id:{k}" for k in doc.get("identity") or ())]
 
@@ -167,15 +177,25 @@ def build(ctx: ServiceContext) -> Parts:
                 return None
             events = events_for(proposal, cause=event.event_id, case_id=event.case_id, now=ctx.clock(),
                                 org=ctx.org, tz=ctx.settings.tz)
-            return Change(set={"text": case.text, "content": content, "dup_keys": keys,
+            return Change(set={"text": case.text, "content": content, "dup_keys": list(dict.fromkeys(keys)),
+                               "supplement_rounds": max(rounds, round_ or 0), "supplemented_at": event.occurred_at,
                                **proposal_fields(proposal, events)}, events=events,
-                          push={"history": {"id": event.event_id, "at": ctx.clock(), "by": added.by or "enterprise",
-                                            "action": "detail_added", "reason": added.detail, "changes": {}}})
+                          push={"history": {"id": event.event_id, "at": ctx.clock(), "by": by or "enterprise",
+                                            "action": "supplemented", "reason": detail, "round": round_ or rounds,
+                                            "changes": review.changes(current.get("decision") or {}, proposal)}})
 
         applied = await store.cases.apply(event.case_id, event.event_id, apply)
         index.sync(applied.doc)
         await ctx.emit(store.cases, event.case_id, applied.events)
+        if not applied.duplicate and applied.events:
+            decisions.labels("auto", proposal.screening, str(proposal.needs_review).lower()).inc()
         return "duplicate" if applied.duplicate else "ok"
+
+    async def on_detail_added(event: CaseEvent, added: DetailAdded) -> str:
+        return await supplement(event, added.detail, added.by, None)
+
+    async def on_supplemented(event: CaseEvent, supplemented: Supplemented) -> str:
+        return await supplement(event, supplemented.content, supplemented.by, supplemented.round)
 
     async def on_returned(event: CaseEvent, returned: Returned) -> str:
         def apply(doc: dict[str, Any] | None) -> Change | None:
@@ -208,6 +228,8 @@ def build(ctx: ServiceContext) -> Parts:
             return await on_returned(event, data)
         if event.type == "case.detail_added":
             return await on_detail_added(event, data)
+        if event.type == "case.supplemented":
+            return await on_supplemented(event, data)
         if event.type == "case.closed":
             return await on_closed(event, data)
         return "skipped"
@@ -222,7 +244,9 @@ def build(ctx: ServiceContext) -> Parts:
                 "proposal": doc.get("proposal"), "min_confidence": doc.get("min_confidence"),
                 "returned": {**doc["returned"], "at": iso(doc["returned"].get("at"))}
                 if doc.get("returned_open") and doc.get("returned") else None,
-                "claimed_by": doc.get("claimed_by"), "claimed_until": iso(doc.get("claimed_until"))}
+                "claimed_by": doc.get("claimed_by"), "claimed_until": iso(doc.get("claimed_until")),
+                "awaiting_detail": bool(doc.get("awaiting_detail")), "detail_asked_at": iso(doc.get("detail_asked_at")),
+                "supplement_rounds": int(doc.get("supplement_rounds") or 0)}
 
     async def review_queue(request: Request) -> Any:
         staff = staff_of(request, ctx.jwt_secret)
@@ -230,11 +254,15 @@ def build(ctx: ServiceContext) -> Parts:
         sort = request.query_params.get("sort", "oldest")
         if sort not in QUEUE_SORTS:
             raise HttpError(422, "参数 sort 应为 newest、oldest 或 confidence", detail=[{"field": "sort", "msg": "bad sort"}])
+        view = request.query_params.get("view", "review")
+        if view not in QUEUE_VIEWS:
+            raise HttpError(422, "参数 view 应为 review（待人工研判）或 awaiting_detail（待企业补充说明）",
+                            detail=[{"field": "view", "msg": "bad view"}])
         limit = int_query(request, "limit", 50, 1, 200)
         skip = int_query(request, "offset", 0, 0, 10_000_000)
-        docs = await store.review_queue(sort, limit, skip)
-        return {"items": [summary(d) for d in docs], "total": await store.queue_length(), "sort": sort,
-                "limit": limit, "offset": skip}
+        docs = await store.review_queue(sort, limit, skip, view)
+        return {"items": [summary(d) for d in docs], "total": await store.queue_length(view), "sort": sort,
+                "view": view, "limit": limit, "offset": skip}
 
     async def case_of(request: Request) -> dict[str, Any]:
         doc = await store.cases.get(request.path_params["case_id"])

@@ -1,7 +1,7 @@
 """One decision with its link to earlier cases, pure (the in-memory duplicate index is a parameter): what the
 service's handler and the benchmark both run, so the benchmark measures the service's own logic."""
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 
 from services.triage import duplicates, followups
@@ -53,3 +53,22 @@ def assess(triage: Triage, vocabulary: duplicates.Vocabulary, index: DuplicateIn
     elif found is not None:
         proposal = triage.propose(case, recurrence_of=found.case_id)
     return Assessment(proposal, keys, keys[0], identity, follow_up_of)
+
+
+def assess_supplemented(triage: Triage, vocabulary: duplicates.Vocabulary, index: DuplicateIndex, case_id: str,
+                        original: Case, detail: str, who: Who, now: datetime, window_days: int, limit: int,
+                        cross_enterprise: bool = True) -> tuple[Case, Assessment]:
+    """An unclear case decided again once the enterprise added detail (补充说明): on the original text plus the
+    detail; when the vague original still outweighs it, on the detail alone (it answers "what exactly?"), the
+    original's place hint kept. Returns the case as it now reads and the assessment."""
+    from services.triage.review import supplemented_content
+
+    combined = replace(original, content=supplemented_content(original.content, detail))
+    found = assess(triage, vocabulary, index, case_id, combined, who, now, window_days, limit, cross_enterprise)
+    if found.proposal.screening in ("accepted", "duplicate") or not detail.strip():
+        return combined, found
+    alone = replace(original, content=detail.strip(), title=None)
+    retry = assess(triage, vocabulary, index, case_id, alone, who, now, window_days, limit, cross_enterprise)
+    if retry.proposal.screening in ("accepted", "duplicate"):
+        return combined, Assessment(retry.proposal, found.keys, found.enterprise, found.identity, retry.follow_up_of)
+    return combined, found

@@ -148,8 +148,25 @@ def decide(request: DecisionRequest, doc: dict[str, Any], staff: Staff, triage: 
                         tz=tz, decided_by="officer")
     fields = {"decision": events[0].data, "screening": proposal.screening, "department": proposal.department,
               "needs_review": False, "min_confidence": 1.0, "claimed_by": None, "claimed_until": None,
-              "returned_open": False, "decided_by": "officer"}
+              "returned_open": False, "decided_by": "officer", **awaiting_fields(proposal.screening, now)}
     return fields, events, record
+
+
+def awaiting_fields(screening: str, now: datetime) -> dict[str, Any]:
+    """A case screened unclear waits for the enterprise's 补充说明 (the officers' "awaiting detail" queue), from
+    the time it was asked; any other screening waits for nothing."""
+    if screening == UNCLEAR:
+        return {"awaiting_detail": True, "detail_asked_at": now}
+    return {"awaiting_detail": False}
+
+
+SUPPLEMENT_MARK = "补充说明："
+
+
+def supplemented_content(original: str, detail: str) -> str:
+    """What the case says once the enterprise has added detail: the original text, then the supplement."""
+    detail = detail.strip()
+    return f"{original.rstrip()}\n{SUPPLEMENT_MARK}{detail}" if original.strip() else detail
 
 
 def example_from(doc: dict[str, Any], proposal_data: dict[str, Any], decision_id: str) -> dict[str, Any]:

@@ -16,6 +16,13 @@ QUEUE_SORTS: dict[str, list[tuple[str, int]]] = {
     "oldest": [("registered_at", ASCENDING), ("_id", ASCENDING)],
     "confidence": [("min_confidence", ASCENDING), ("registered_at", ASCENDING), ("_id", ASCENDING)],
 }
+# The officers' queues: cases waiting for a triage officer, and unclear cases waiting for the enterprise's detail.
+QUEUE_VIEWS: dict[str, dict[str, Any]] = {"review": {"needs_review": True}, "awaiting_detail": {"awaiting_detail": True}}
+AWAITING_SORTS: dict[str, list[tuple[str, int]]] = {
+    "newest": [("detail_asked_at", DESCENDING), ("_id", ASCENDING)],
+    "oldest": [("detail_asked_at", ASCENDING), ("_id", ASCENDING)],
+    "confidence": [("min_confidence", ASCENDING), ("detail_asked_at", ASCENDING), ("_id", ASCENDING)],
+}
 LISTED = {"outbox": 0, "processed": 0, "dup_keys": 0}
 INDEXED = {"text": 1, "enterprise_key": 1, "region": 1, "department": 1, "dup_keys": 1, "screening": 1,
            "registered_at": 1, "closed": 1, "identity": 1, "matters": 1, "co_departments": 1}
@@ -34,17 +41,21 @@ class TriageStore:
             await self.cases.collection.drop_index("dup_keys_1")
         await self.cases.collection.create_index([("needs_review", ASCENDING), ("registered_at", ASCENDING)])
         await self.cases.collection.create_index([("needs_review", ASCENDING), ("min_confidence", ASCENDING)])
+        await self.cases.collection.create_index([("awaiting_detail", ASCENDING), ("detail_asked_at", ASCENDING)])
 
     async def index_documents(self) -> list[dict[str, Any]]:
         """Every accepted case with what the duplicate index needs (one read at start-up)."""
         return await self.cases.collection.find({"screening": ACCEPTED_SCREENINGS}, INDEXED).to_list()
 
-    async def review_queue(self, sort: str, limit: int, skip: int) -> list[dict[str, Any]]:
-        cursor = self.cases.collection.find({"needs_review": True}, LISTED)
-        return await cursor.sort(QUEUE_SORTS[sort]).skip(skip).limit(limit).to_list()
+    async def review_queue(self, sort: str, limit: int, skip: int, view: str = "review") -> list[dict[str, Any]]:
+        """One page of a queue: `review` (waiting for an officer) or `awaiting_detail` (unclear, waiting for the
+        enterprise's 补充说明, ordered by when it was asked)."""
+        order = AWAITING_SORTS[sort] if view == "awaiting_detail" else QUEUE_SORTS[sort]
+        cursor = self.cases.collection.find(QUEUE_VIEWS[view], LISTED)
+        return await cursor.sort(order).skip(skip).limit(limit).to_list()
 
-    async def queue_length(self) -> int:
-        return await self.cases.collection.count_documents({"needs_review": True})
+    async def queue_length(self, view: str = "review") -> int:
+        return await self.cases.collection.count_documents(QUEUE_VIEWS[view])
 
     async def add_example(self, example: dict[str, Any]) -> None:
         try:
