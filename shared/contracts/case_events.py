@@ -88,8 +88,13 @@ class Accepted(_Data):
 class Reminded(_Data):
     due_at: datetime
     level: int  # the escalation level that holds the case
-    kind: str | None = None  # sla: "50" / "80" (percent of the working time of the window), "eod" (不过夜)
+    # sla: "50" / "80" (percent of the working time of the window), "eod" (不过夜), "response_missed" (the unit did not
+    # 签收 by its response deadline), "follow_up" (a problem-list follow-up date), "urged" (催办 by 营商办 or a
+    # leader), "triage_due" (triage's own clock, level 0)
+    kind: str | None = None
     department: str | None = None
+    by: str | None = None  # "urged": who pressed the unit
+    note: str | None = None  # "urged": what they said (masked)
 
 
 class Overdue(_Data):
@@ -150,6 +155,10 @@ class Reopened(_Data):
 class Closed(_Data):
     closed_at: datetime
     by: str | None = None
+    # why the case closed, for the enterprise too, when it was not closed after resolution (销号): e.g. sla closes
+    # an unclear case whose enterprise gave no 补充说明 in time (reason_code "no_supplement")
+    reason: str | None = None
+    reason_code: str | None = None
 
 
 class Returned(_Data):
