@@ -15,6 +15,7 @@ from typing import Any
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from services.console.names import Names
 from shared.org import Organisation
 from shared.workdays import YearSchedule, parse_year_file
 
@@ -41,21 +42,22 @@ EVENT_LABELS = {
     "case.escalated": "升级督办", "case.resolved": "办结", "case.rated": "企业评价", "case.revisited": "回访",
     "case.referred": "移送监督", "case.reopened": "重新办理", "case.closed": "销号", "case.synced": "同步",
     "case.rating_appealed": "评价申诉", "case.rating_reviewed": "申诉复核", "case.supervised": "监督",
-    "case.detail_added": "补充材料",
+    "case.detail_added": "补充材料", "case.supplemented": "企业补充说明", "case.urged": "企业催办",
+    "case.evaluated": "营商办或第三方评价",
 }
 # the data fields worth a line in the timeline, per event type (the rest stays in the service that owns it)
 SUMMARY_FIELDS = {
     "case.registered": ("channel", "tracking_no"),
     "case.triaged": ("screening", "department", "region", "complexity", "decided_by", "needs_review"),
     "case.assigned": ("department", "co_departments", "complexity", "due_at"),
-    "case.accepted": ("department", "by"), "case.progressed": ("department", "by", "note"),
+    "case.accepted": ("department", "by"), "case.progressed": ("department", "kind", "to", "by", "note"),
     "case.returned": ("department", "by", "reason"), "case.reminded": ("kind", "level", "due_at"),
     "case.overdue": ("due_at", "escalation_level"), "case.escalated": ("from_level", "to_level", "reason"),
     "case.resolved": ("resolution", "on_time", "by"), "case.rated": ("level", "satisfied", "comment"),
-    "case.revisited": ("method", "outcome"), "case.referred": ("to", "reason"), "case.reopened": ("reason", "due_at"),
+    "case.revisited": ("method", "outcome", "solved", "by"), "case.referred": ("to", "reason"), "case.reopened": ("reason", "due_at"),
     "case.closed": ("closed_at",), "case.synced": ("target", "direction"),
     "case.rating_appealed": ("round", "reason"), "case.rating_reviewed": ("round", "decision", "reason"),
-    "case.supervised": ("action", "by", "note"),
+    "case.supervised": ("action", "by", "note"), "case.supplemented": ("content",),
 }
 CONTENT_CHARS = 500  # what the search result shows of a problem's text; the full text stays with intake
 TRACKING_NO = re.compile(r"^QH\d{13}$")
@@ -89,12 +91,53 @@ def summary_of(event_type: str, data: dict[str, Any]) -> dict[str, Any]:
     return {k: data[k] for k in keep if data.get(k) not in (None, [], "")}
 
 
+# What each event makes of the case's status (events not listed leave it): a person reads the name, never the code.
+STATUS_AFTER = {
+    "case.registered": "registered", "case.supplemented": "registered", "case.assigned": "assigned",
+    "case.accepted": "in_progress", "case.returned": "returned", "case.resolved": "resolved", "case.rated": "rated",
+    "case.referred": "referred", "case.reopened": "reopened", "case.closed": "closed",
+}
+STATUS_AFTER_SCREENING = {"accepted": "triaged", "non_business": "screened_out", "unclear": "awaiting_detail",
+                          "duplicate": "duplicate"}
+STATUS_NAMES = {
+    "registered": "已受理登记", "pending_review": "待人工研判", "triaged": "已研判，待交办",
+    "screened_out": "不予受理（非营商环境问题）", "awaiting_detail": "待企业补充说明", "duplicate": "重复件，已并入原件",
+    "assigned": "已交办，待签收", "in_progress": "办理中", "returned": "承办单位退回，待重新研判交办",
+    "resolved": "已办结，待评价", "rated": "企业已评价", "referred": "不满意，已移送监督", "reopened": "重新办理",
+    "closed": "已销号",
+}
+# events that set or clear the deadline: a reopening brings a new one, a return takes it away until reassigned
+DEADLINE_EVENTS = ("case.assigned", "case.reopened", "case.returned")
+
+
+def status_after(event_type: str, data: dict[str, Any]) -> str | None:
+    if event_type == "case.triaged":
+        if data.get("needs_review"):
+            return "pending_review"
+        return STATUS_AFTER_SCREENING.get(data.get("screening") or "", "triaged")
+    return STATUS_AFTER.get(event_type)
+
+
+def status_name(doc: dict[str, Any]) -> str:
+    """The case's status in words (rows folded before statuses were kept: from their latest event)."""
+    status = doc.get("status")
+    if status in STATUS_NAMES:
+        return STATUS_NAMES[status]
+    return EVENT_LABELS.get(doc.get("last_event") or "", "")
+
+
+def _not_older(doc: dict[str, Any] | None, key: str, at: datetime) -> bool:
+    previous = (doc or {}).get(key)
+    return previous is None or _naive(at) >= _naive(previous)
+
+
 def case_change(doc: dict[str, Any] | None, *, event_id: str, event_type: str, occurred_at: datetime,
                 data: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
     """What one case event does to the console's case document: fields to set, one timeline entry to append.
 
     Events may arrive before `case.registered` is seen (other partitions, replays): every field is set only by
-    the event that owns it, so the order does not matter; the status follows the latest event by time.
+    the event that owns it, so the order does not matter. Status and deadline each follow the latest event that
+    sets them, by time (`status_at`, `due_set_at`): a late older event never moves them back.
     """
     fields: dict[str, Any] = {}
     if event_type == "case.registered":
@@ -103,6 +146,8 @@ def case_change(doc: dict[str, Any] | None, *, event_id: str, event_type: str, o
                       enterprise_key=(enterprise.get("name") or "").strip().lower(),
                       content=(data.get("content") or "")[:CONTENT_CHARS], channel=data.get("channel"),
                       received_at=occurred_at)
+        if data.get("title"):
+            fields["title"] = str(data["title"])[:120]
     if event_type in ("case.triaged", "case.assigned"):
         for key in ("department", "region", "complexity"):
             if data.get(key):
@@ -110,8 +155,16 @@ def case_change(doc: dict[str, Any] | None, *, event_id: str, event_type: str, o
         if data.get("department"):  # the units that may find the case in search: lead and co-departments
             fields["co_departments"] = list(data.get("co_departments") or [])
             fields["units"] = [data["department"], *fields["co_departments"]]
-    if event_type == "case.assigned" and data.get("due_at"):
-        fields["due_at"] = data["due_at"]
+    if event_type in DEADLINE_EVENTS and _not_older(doc, "due_set_at", occurred_at):
+        due = data.get("due_at") if event_type != "case.returned" else None
+        if event_type == "case.returned" or due:
+            fields.update(due_at=due.isoformat() if isinstance(due, datetime) else due, due_set_at=occurred_at)
+            fields["overdue"] = False
+    if event_type == "case.overdue" and _not_older(doc, "due_set_at", occurred_at):
+        fields["overdue"] = True
+    status = status_after(event_type, data)
+    if status is not None and _not_older(doc, "status_at", occurred_at):
+        fields.update(status=status, status_at=occurred_at)
     latest = (doc or {}).get("updated_at")
     if latest is None or _naive(occurred_at) >= _naive(latest):
         fields.update(last_event=event_type, updated_at=occurred_at)
@@ -124,10 +177,13 @@ def _naive(value: datetime) -> datetime:
     return value.astimezone(UTC).replace(tzinfo=None) if value.tzinfo else value
 
 
-def timeline(entries: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """Every event of a case, oldest first, each with its label in Chinese."""
+def timeline(entries: list[dict[str, Any]], names: "Names | None" = None) -> list[dict[str, Any]]:
+    """Every event of a case, oldest first, each with its label in Chinese and (given the names) its summary as
+    labelled lines in words. An event type the console does not know is "其他记录", never its code."""
     ordered = sorted(entries, key=lambda e: (_naive(e["at"]) if isinstance(e["at"], datetime) else e["at"]))
-    return [{**e, "label": EVENT_LABELS.get(e["type"], e["type"])} for e in ordered]
+    return [{**e, "label": EVENT_LABELS.get(e["type"], "其他记录"),
+             **({"details": names.details(e["type"], e.get("summary") or {})} if names is not None else {})}
+            for e in ordered]
 
 
 def search_query(q: str) -> dict[str, Any]:

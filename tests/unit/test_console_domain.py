@@ -55,7 +55,7 @@ def test_timeline_is_oldest_first_with_labels_whatever_the_arrival_order() -> No
                {"event_id": "c", "type": "case.future", "at": T0 + timedelta(minutes=2), "summary": {}}]
     out = domain.timeline(entries)
     assert [e["event_id"] for e in out] == ["a", "b", "c"]
-    assert [e["label"] for e in out] == ["受理登记", "交办", "case.future"]
+    assert [e["label"] for e in out] == ["受理登记", "交办", "其他记录"]  # never a raw event code
 
 
 def test_search_reads_a_tracking_number_exactly_and_anything_else_as_text() -> None:
