@@ -164,6 +164,8 @@ class Runtime:
         self.clock = Clock.from_settings()  # QHWY_CLOCK_START / QHWY_CLOCK_SPEED: frozen, shifted or accelerated
         self.contexts: dict[str, ServiceContext] = {}
         self.parts: dict[str, Parts] = {}
+        self._heartbeat: asyncio.Task[None] | None = None
+        self._handled: dict[str, int] = {}
         for name, build in builders.items():
             broker = make_broker(self.settings.kafka_bootstrap, name, self.registry, logging.getLogger(f"faststream.{name}"),
                                  kafka_client_options(self.settings))
@@ -183,8 +185,27 @@ class Runtime:
             await parts.start()
             await self.contexts[name].broker.start()
             self.log.info("service_started", service=name)
+        self._heartbeat = asyncio.create_task(_every(self.settings.heartbeat_seconds, self.heartbeat))
+
+    async def heartbeat(self) -> None:
+        """One INFO line per service: alive, consuming or not, messages handled since the last one."""
+        totals: dict[str, float] = {}
+        for metric in self.metrics.messages_processed.collect():
+            for sample in metric.samples:
+                if sample.name.endswith("_total"):
+                    service = sample.labels["service"]
+                    totals[service] = totals.get(service, 0) + sample.value
+        for name, ctx in self.contexts.items():
+            handled = int(totals.get(name, 0))
+            self.log.info("heartbeat", service=name, consuming=all(c.joined for c in ctx.consumers),
+                          handled=handled - self._handled.get(name, 0))
+            self._handled[name] = handled
 
     async def stop(self) -> None:
+        if self._heartbeat is not None:
+            self._heartbeat.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._heartbeat
         for name in reversed(list(self.parts)):
             await self.parts[name].stop()
             await self.contexts[name].broker.stop()
@@ -237,7 +258,7 @@ class _Server(uvicorn.Server):
 def run(builders: dict[str, Builder]) -> None:
     """Entry point of `python -m services` and `python -m services.<name>`; stops cleanly on SIGINT/SIGTERM."""
     settings = Settings()
-    configure_logging(settings.log_level, settings.log_format)
+    configure_logging(settings.log_level, settings.log_format, settings.timezone)
     runtime = Runtime(builders, settings)
     problems = runtime.production_problems()
     if problems:  # one line that names every problem, then a non-zero exit

@@ -39,6 +39,8 @@ class Settings(BaseSettings):
     kafka_password: SecretStr | None = None
     log_format: Literal["auto", "console", "json"] = "auto"
     log_level: str = "INFO"
+    # one INFO line per service this often (what it consumed, whether it is healthy): an idle platform's only output
+    heartbeat_seconds: float = 60.0
     timezone: str = "Asia/Shanghai"
     # Below this confidence an automatic triage decision waits for an officer.
     triage_review_threshold: float = 0.6
