@@ -70,6 +70,25 @@ class Oversight(_Item):
     role: str | None = None
 
 
+class EvaluationWeights(_Item):
+    """The weight of each evaluation source in a unit's combined satisfaction (企业评价为主, 营商部门和第三方评价为辅)."""
+
+    enterprise: float = 0.6
+    business_office: float = 0.2
+    third_party: float = 0.2
+
+    @model_validator(mode="after")
+    def _sensible(self) -> "EvaluationWeights":
+        weights = (self.enterprise, self.business_office, self.third_party)
+        if any(w < 0 for w in weights) or sum(weights) <= 0:
+            raise ValueError("evaluation weights must be non-negative and not all zero")
+        return self
+
+    def as_dict(self) -> dict[str, float]:
+        return {"enterprise": self.enterprise, "business_office": self.business_office,
+                "third_party": self.third_party}
+
+
 class Organisation(BaseModel):
     model_config = ConfigDict(frozen=True)
 
@@ -83,6 +102,7 @@ class Organisation(BaseModel):
     channels: tuple[Coded, ...]
     rating_levels: tuple[RatingLevel, ...]
     oversight: tuple[Oversight, ...] = ()
+    evaluation_weights: EvaluationWeights = EvaluationWeights()
 
     @model_validator(mode="after")
     def _references_resolve(self) -> "Organisation":

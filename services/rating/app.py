@@ -21,7 +21,7 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse
 from starlette.routing import Route
 
-from services.rating import domain, figures, links
+from services.rating import domain, evaluations, figures, links
 from services.rating.contacts import ContactLookup, ContactUnavailable, ProofRefused, ServiceToken
 from services.rating.links import LinkRefused
 from services.rating.notifier import Invitation, make_notifier
@@ -31,7 +31,8 @@ from shared.auth import Staff, require_role
 from shared.contracts import case_events as ce
 from shared.contracts.envelope import CaseEvent
 from shared.track_links import verify_track_token
-from shared.http import client_address, HttpError, endpoint, int_query, json_response, read_json, staff_of
+from shared.http import (HttpError, client_address, endpoint, int_query, json_response, read_body, read_json,
+                         staff_of)
 from shared.runtime import Parts, ServiceContext
 from shared.store import CaseDocuments
 
@@ -85,6 +86,14 @@ class AppealBody(_Body):
     evidence: list[str] = Field(default_factory=list, max_length=20)
 
 
+class EvaluationBody(_Body):
+    """营商办's own evaluation of a resolution round (the current one when `round` is left out)."""
+    case_id: str = Field(min_length=1, max_length=64)
+    round: int | None = Field(default=None, ge=1)
+    level: str = Field(min_length=1, max_length=64)
+    comment: str | None = Field(default=None, max_length=1000)
+
+
 class ReviewBody(_Body):
     decision: str = Field(pattern="^(upheld|excluded)$")
     reason: str = Field(min_length=1, max_length=2000)
@@ -131,7 +140,12 @@ def build(ctx: ServiceContext) -> Parts:
             ("revisit_coverage_ratio", "Resolutions revisited at least once / resolutions"),
             ("dissatisfied", "Counted ratings that are not satisfied"),
             ("reopened", "Resolutions reopened"),
+            ("on_time_ratio", "按期办结率: resolutions by their deadline / resolutions"),
         )}
+    evaluation_gauge = Gauge("qhwy_rating_evaluation_ratio",
+                             "满意率 by evaluation source (enterprise, business_office, third_party) and combined",
+                             ["scope", "code", "source"], registry=ctx.registry)
+    weights = ctx.org.evaluation_weights.as_dict()
 
     async def emit_applied(docs: CaseDocuments, key: str, events: list[CaseEvent]) -> None:
         await ctx.emit(docs, key, events)
@@ -234,15 +248,22 @@ def build(ctx: ServiceContext) -> Parts:
             await follow_up(doc["_id"])
 
     async def refresh_figures() -> None:
-        rows = [row for doc in await store.resolved_cases() for row in figures.rows_of(doc)]
+        docs = await store.resolved_cases()
         for scope in ("unit", "region", "county"):
-            for group in figures.figures(rows, scope, ctx.settings.tz)["groups"]:
+            for group in figures.figures(docs, scope, ctx.settings.tz, weights=weights)["groups"]:
                 for name, key in (("satisfaction_ratio", "satisfaction_rate"), ("unrated_ratio", "unrated_rate"),
                                   ("rectified_ratio", "rectified_share"),
                                   ("revisit_coverage_ratio", "revisit_coverage"),
-                                  ("dissatisfied", "dissatisfied"), ("reopened", "reopened")):
+                                  ("dissatisfied", "dissatisfied"), ("reopened", "reopened"),
+                                  ("on_time_ratio", "on_time_rate")):
                     if group[key] is not None:
                         gauges[name].labels(scope, group["key"]).set(group[key])
+                evaluation = group["evaluation"]
+                for source in ("enterprise", "business_office", "third_party"):
+                    if evaluation[source]["value"] is not None:
+                        evaluation_gauge.labels(scope, group["key"], source).set(evaluation[source]["value"])
+                if evaluation["combined"] is not None:
+                    evaluation_gauge.labels(scope, group["key"], "combined").set(evaluation["combined"])
 
     async def sweep() -> None:
         for docs in store.all:
@@ -632,6 +653,94 @@ def build(ctx: ServiceContext) -> Parts:
             raise HttpError(409, "该申诉已复核")
         return appeal_view(await store.get(store.appeals, key) or {}, key)
 
+    # ------------------------------------------------------------------ 营商办's and third-party evaluations
+
+    def evaluation_staff(request: Request) -> Staff:
+        staff = staff_of(request, ctx.jwt_secret)
+        require_role(staff, *settings.evaluation_roles)
+        return staff
+
+    async def record_evaluation(case_id: str, *, source: str, number: int | None, level: str | None,
+                                score: float | None, satisfied: bool, comment: str | None, by: str) -> Any:
+        """One source's evaluation of one round, once: the cause names source and round, so a repeat (a second
+        click, a survey imported again) is recognised whichever request makes it."""
+        doc = await store.cases.get(case_id)
+        number = number or (doc or {}).get("round") or 0
+        cause = f"evaluate:{source}:{case_id}:{number}"
+        applied = await store.cases.apply(case_id, cause, lambda current: evaluations.evaluate(
+            current, case_id=case_id, source=source, number=number or None, level=level, score=score,
+            satisfied=satisfied, comment=comment, by=by, now=ctx.clock(), cause=cause))
+        await emit_applied(store.cases, case_id, applied.events)
+        return applied, number
+
+    async def post_evaluation(request: Request) -> Any:
+        staff = evaluation_staff(request)
+        body = EvaluationBody.model_validate(await read_json(request))
+        if body.level not in policy.level_names:
+            raise HttpError(422, "请选择有效的评价等级", detail=[{"field": "level", "msg": "unknown rating level"}],
+                            fields=["level"])
+        try:
+            applied, number = await record_evaluation(
+                body.case_id, source="business_office", number=body.round, level=body.level, score=None,
+                satisfied=body.level in policy.satisfied_levels, comment=body.comment, by=staff.sub)
+        except domain.Refused as exc:
+            raise HttpError(exc.status, exc.message, reason=exc.reason)
+        if applied.duplicate:
+            raise HttpError(409, "该次办理已有营商办评价", reason="already_evaluated")
+        ctx.log.info("case_evaluated", case_id=body.case_id, round=number, source="business_office", by=staff.sub)
+        return json_response({"case_id": body.case_id, "round": number, "source": "business_office",
+                              "level": body.level, "name": policy.level_names[body.level],
+                              "satisfied": body.level in policy.satisfied_levels}, 201)
+
+    async def import_survey(request: Request) -> Any:
+        """A survey company's xlsx file: one report line per row (Chinese), nothing imported twice."""
+        staff = evaluation_staff(request)
+        raw = await read_body(request, 10 * 1024 * 1024)
+        try:
+            rows = evaluations.read_survey(raw)
+        except evaluations.SurveyFileError as exc:
+            raise HttpError(422, str(exc), detail=[{"field": "file", "msg": str(exc)}])
+        units = {d.code: d.name for d in ctx.org.departments}
+        report: list[dict[str, Any]] = []
+        counts = {"imported": 0, "duplicate": 0, "error": 0}
+
+        def line(number: int, status: str, message: str, tracking_no: str | None = None, **more: Any) -> None:
+            counts[status] += 1
+            report.append({"row": number, "tracking_no": tracking_no, "status": status, "message": message, **more})
+
+        for index, row in enumerate(rows, start=2):  # row 1 is the header
+            if not any(row.values()):
+                continue
+            try:
+                checked = evaluations.check_row(row, policy, units, settings.survey_satisfied_score)
+            except evaluations.SurveyRowError as exc:
+                line(index, "error", str(exc), row.get("tracking_no") or None)
+                continue
+            found = await store.by_tracking_no(checked.tracking_no)
+            if found is None:
+                line(index, "error", "未找到该查询编号的问题", checked.tracking_no)
+                continue
+            if checked.unit and checked.unit != found.get("department"):
+                line(index, "error", f"承办单位与该问题的承办单位（{units.get(found.get('department') or '', '未交办')}）不符",
+                     checked.tracking_no)
+                continue
+            try:
+                applied, number = await record_evaluation(
+                    found["_id"], source="third_party", number=None, level=checked.level, score=checked.score,
+                    satisfied=checked.satisfied, comment=checked.comment, by=staff.sub)
+            except domain.Refused as exc:
+                if exc.reason == "already_evaluated":
+                    line(index, "duplicate", "该次办理已导入过第三方评价，未重复导入", checked.tracking_no)
+                else:
+                    line(index, "error", exc.message, checked.tracking_no)
+                continue
+            if applied.duplicate:
+                line(index, "duplicate", "该次办理已导入过第三方评价，未重复导入", checked.tracking_no)
+                continue
+            line(index, "imported", "已导入", checked.tracking_no, round=number, satisfied=checked.satisfied)
+        ctx.log.info("survey_imported", by=staff.sub, **counts)
+        return {**counts, "rows": report}
+
     # ------------------------------------------------------------------ figures for the reports
 
     def date_query(request: Request, name: str) -> datetime | None:
@@ -653,10 +762,11 @@ def build(ctx: ServiceContext) -> Parts:
             raise HttpError(422, f"参数 by 应为 {'、'.join(figures.DIMENSIONS)} 之一",
                             detail=[{"field": "by", "msg": "unknown dimension"}], fields=["by"])
         region = request.query_params.get("region")
-        rows = [row for doc in await store.resolved_cases() for row in figures.rows_of(doc)
-                if (department is None or row.unit == department) and (region is None or row.region == region)]
+        docs = [doc for doc in await store.resolved_cases()
+                if (department is None or (doc.get("department") or figures.UNKNOWN) == department)
+                and (region is None or (doc.get("region") or figures.UNKNOWN) == region)]
         start, end = date_query(request, "from"), date_query(request, "to")
-        return {**figures.figures(rows, dimension, ctx.settings.tz, start, end),
+        return {**figures.figures(docs, dimension, ctx.settings.tz, start, end, weights),
                 "from": start.isoformat() if start else None, "to": end.isoformat() if end else None,
                 "department": department, "region": region}
 
@@ -681,6 +791,8 @@ def build(ctx: ServiceContext) -> Parts:
             Route("/api/v1/rating/appeals", endpoint(post_appeal), methods=["POST"]),
             Route("/api/v1/rating/appeals/{case_id}/{round:int}/review", endpoint(review_appeal), methods=["POST"]),
             Route("/api/v1/rating/figures", endpoint(get_figures), methods=["GET"]),
+            Route("/api/v1/rating/evaluations", endpoint(post_evaluation), methods=["POST"]),
+            Route("/api/v1/rating/surveys", endpoint(import_survey), methods=["POST"]),
         ],
         on_start=[store.ensure_indexes, refresh_figures],
         periodic=[(settings.scan_interval_seconds, scan), (settings.figures_interval_seconds, refresh_figures),

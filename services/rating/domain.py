@@ -127,6 +127,12 @@ def fold(doc: dict[str, Any] | None, event: CaseEvent, data: BaseModel, policy: 
                 current = new["rounds"][str(data.round)]
                 if data.decision == "excluded" and current.get("referred_for") == "rating":
                     current["referral_rating_excluded"] = True
+    elif kind == "case.evaluated":
+        assert isinstance(data, ce.Evaluated)
+        current = new["rounds"].get(str(data.round))
+        if current is not None and data.source not in current.get("evaluations", {}):  # 营商办 or a survey
+            current.setdefault("evaluations", {})[data.source] = evaluation_entry(data, event.occurred_at,
+                                                                                  event.event_id)
     elif kind == "case.supervised":
         assert isinstance(data, ce.Supervised)
         current = new["rounds"].get(str(data.round or new["round"]))
@@ -134,6 +140,12 @@ def fold(doc: dict[str, Any] | None, event: CaseEvent, data: BaseModel, policy: 
             current["findings"] = sorted(set(current.get("findings", [])) | set(data.findings))
     entry = _timeline_entry(event, data)
     return _change(doc, new, events, entry if len(new.get("timeline", [])) < TIMELINE_LIMIT else None)
+
+
+def evaluation_entry(data: ce.Evaluated, at: datetime, event_id: str) -> dict[str, Any]:
+    return {"satisfied": data.satisfied, "level": data.level, "score": data.score,
+            "comment": mask_text(data.comment) if data.comment else None, "by": data.by, "at": at,
+            "event_id": event_id}
 
 
 def _resolve(new: dict[str, Any], event: CaseEvent, data: ce.Resolved, policy: Policy) -> list[CaseEvent]:
@@ -257,6 +269,8 @@ def case_file(doc: dict[str, Any], case_id: str) -> dict[str, Any]:
                 k: iso(v) for k, v in r["rating"].items() if k in ("level", "name", "satisfied", "comment", "at",
                                                                        "excluded", "appeal")},
             "revisits": [{k: iso(v) for k, v in visit.items() if k != "event_id"} for visit in r.get("revisits", [])],
+            "evaluations": {source: {k: iso(v) for k, v in e.items() if k != "event_id"}
+                            for source, e in r.get("evaluations", {}).items()},
             "referred": r.get("referred", False), "referral_reason": r.get("referral_reason"),
             "findings": list(r.get("findings", [])),
         } for r in rounds],

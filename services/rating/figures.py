@@ -1,103 +1,112 @@
-"""The figures rating owns, pure: computed from case files in Python (FerretDB's $group has only $sum/$count).
+"""The figures rating shows (its API and the `qhwy_rating_*` gauges), pure; computed in Python from the case files
+(FerretDB's $group has only $sum/$count).
 
-One row per resolution (round). A round counts in the period of its resolution.
-- 满意率 satisfaction_rate = satisfied / counted ratings (excluded ratings stay on record and out of the rates)
-- 未评价率 unrated_rate = resolved rounds without a rating / resolved rounds
-- rectified_share = referred rounds whose next resolution was rated satisfied / referred rounds
+The figures insight shows too (满意率, 不满意数, 未评价率, 按期办结率, each source's evaluation and the combined one)
+come from shared/figures.py, so both services give one value for one set of events (docs/metrics.md). As there,
+a case counts for the unit that holds it now and in the period in which it was received.
+
+rating's own figures, one per resolution round:
+- rectified_share = referred rounds whose next resolution was rated satisfied (not excluded) / referred rounds
 - revisit_coverage = rounds with at least one revisit / resolved rounds
-- dissatisfied = counted ratings that are not satisfied; reopened = rounds reopened
+- referred, reopened = rounds referred to the oversight unit / reopened
 """
 
 from collections import defaultdict
-from collections.abc import Iterable
-from dataclasses import dataclass
+from collections.abc import Iterable, Mapping
 from datetime import datetime
 from typing import Any
 from zoneinfo import ZoneInfo
+
+from shared import figures as shared
 
 DIMENSIONS = ("unit", "region", "month", "county")
 UNKNOWN = "unknown"
 
 
-@dataclass(frozen=True)
-class Row:
-    case_id: str
-    round: int
-    unit: str
-    region: str
-    resolved_at: datetime
-    rated: bool
-    counted: bool
-    satisfied: bool
-    excluded: bool
-    revisited: bool
-    referred: bool
-    rectified: bool
-    reopened: bool
-
-
-def rows_of(doc: dict[str, Any]) -> list[Row]:
+def _ordered(doc: dict[str, Any]) -> list[dict[str, Any]]:
     rounds = doc.get("rounds", {})
-    out = []
-    for key in sorted(rounds, key=int):
-        r = rounds[key]
-        rating = r.get("rating")
-        following = rounds.get(str(int(key) + 1))
-        next_rating = (following or {}).get("rating")
-        rated = rating is not None
-        excluded = bool(rated and rating.get("excluded"))
-        out.append(Row(
-            case_id=doc["_id"], round=int(key), unit=doc.get("department") or UNKNOWN,
-            region=doc.get("region") or UNKNOWN, resolved_at=r["resolved_at"], rated=rated,
-            counted=rated and not excluded, satisfied=bool(rated and not excluded and rating["satisfied"]),
-            excluded=excluded, revisited=bool(r.get("revisits")), referred=bool(r.get("referred")),
-            rectified=bool(r.get("referred") and next_rating is not None and next_rating["satisfied"]),
-            reopened=bool(r.get("reopened")),
-        ))
-    return out
+    return [rounds[k] for k in sorted(rounds, key=int)]
 
 
-def _ratio(part: int, whole: int) -> float | None:
-    return round(part / whole, 4) if whole else None
+def _verdict(evaluation: dict[str, Any] | None) -> bool | None:
+    return None if evaluation is None else bool(evaluation.get("satisfied"))
 
 
-def summarise(rows: Iterable[Row]) -> dict[str, Any]:
-    rows = list(rows)
-    resolved = len(rows)
-    rated = sum(r.rated for r in rows)
-    counted = sum(r.counted for r in rows)
-    satisfied = sum(r.satisfied for r in rows)
-    referred = sum(r.referred for r in rows)
-    rectified = sum(r.rectified for r in rows)
-    revisited = sum(r.revisited for r in rows)
+def record_of(doc: dict[str, Any]) -> shared.Record:
+    """A case file as shared/figures.py reads it."""
+    rounds = []
+    for r in _ordered(doc):
+        rating, evaluations = r.get("rating"), r.get("evaluations") or {}
+        rounds.append(shared.Round(
+            number=int(r["number"]), on_time=r.get("on_time"),
+            rated=None if rating is None else bool(rating.get("satisfied")),
+            excluded=bool(rating and rating.get("excluded")),
+            office=_verdict(evaluations.get("business_office")), third_party=_verdict(evaluations.get("third_party"))))
+    return shared.Record(case_id=doc["_id"], rounds=tuple(rounds))
+
+
+def received_at(doc: dict[str, Any]) -> datetime | None:
+    """When the case was received (its period); a case file that missed its registration: its first resolution."""
+    if doc.get("received_at") is not None:
+        return doc["received_at"]
+    ordered = _ordered(doc)
+    return ordered[0]["resolved_at"] if ordered else None
+
+
+def _own(docs: list[dict[str, Any]]) -> dict[str, Any]:
+    referred = rectified = revisited = reopened = resolved = 0
+    for doc in docs:
+        ordered = _ordered(doc)
+        for i, r in enumerate(ordered):
+            resolved += 1
+            revisited += bool(r.get("revisits"))
+            reopened += bool(r.get("reopened"))
+            if r.get("referred"):
+                referred += 1
+                following = ordered[i + 1].get("rating") if i + 1 < len(ordered) else None
+                rectified += bool(following and following.get("satisfied") and not following.get("excluded"))
+    return {"resolved": resolved, "referred": referred, "rectified": rectified, "revisited": revisited,
+            "reopened": reopened, "rectified_share": shared.Rate(rectified, referred).value,
+            "revisit_coverage": shared.Rate(revisited, resolved).value}
+
+
+def summarise(docs: Iterable[dict[str, Any]], weights: Mapping[str, float] | None = None) -> dict[str, Any]:
+    docs = list(docs)
+    common = shared.summary([record_of(d) for d in docs], weights=weights)
+    unrated = common["unrated_rate"]
     return {
-        "resolved": resolved, "rated": rated, "counted": counted, "excluded": sum(r.excluded for r in rows),
-        "satisfied": satisfied, "dissatisfied": counted - satisfied, "unrated": resolved - rated,
-        "referred": referred, "rectified": rectified, "revisited": revisited,
-        "reopened": sum(r.reopened for r in rows),
-        "satisfaction_rate": _ratio(satisfied, counted), "unrated_rate": _ratio(resolved - rated, resolved),
-        "rectified_share": _ratio(rectified, referred), "revisit_coverage": _ratio(revisited, resolved),
+        **_own(docs),
+        "cases": len(docs), "rated": common["rated"], "satisfied": common["satisfied"],
+        "dissatisfied": common["dissatisfied"], "excluded": common["excluded"], "unrated": unrated["hits"],
+        "satisfaction_rate": common["satisfaction_rate"]["value"], "unrated_rate": unrated["value"],
+        "on_time_rate": common["on_time_rate"]["value"], "evaluation": common["evaluation"],
     }
 
 
-def key_of(row: Row, dimension: str, tz: ZoneInfo) -> str:
+def key_of(doc: dict[str, Any], dimension: str, tz: ZoneInfo) -> str:
     if dimension == "unit":
-        return row.unit
+        return doc.get("department") or UNKNOWN
     if dimension == "region":
-        return row.region
+        return doc.get("region") or UNKNOWN
     if dimension == "month":
-        return row.resolved_at.astimezone(tz).strftime("%Y-%m")
+        at = received_at(doc)
+        return at.astimezone(tz).strftime("%Y-%m") if at else UNKNOWN
     return "all"
 
 
-def figures(rows: Iterable[Row], dimension: str, tz: ZoneInfo, start: datetime | None = None,
-            end: datetime | None = None) -> dict[str, Any]:
-    """The figures of the rounds resolved in [start, end), grouped by unit, region, month or the whole county."""
+def figures(docs: Iterable[dict[str, Any]], dimension: str, tz: ZoneInfo, start: datetime | None = None,
+            end: datetime | None = None, weights: Mapping[str, float] | None = None) -> dict[str, Any]:
+    """The figures of the cases received in [start, end), grouped by unit, region, month or the whole county."""
     if dimension not in DIMENSIONS:
         raise ValueError(f"dimension must be one of {DIMENSIONS}")
-    selected = [r for r in rows if (start is None or r.resolved_at >= start) and (end is None or r.resolved_at < end)]
-    groups: dict[str, list[Row]] = defaultdict(list)
-    for row in selected:
-        groups[key_of(row, dimension, tz)].append(row)
-    return {"by": dimension, "total": summarise(selected),
-            "groups": [{"key": key, **summarise(group)} for key, group in sorted(groups.items())]}
+    selected = []
+    for doc in docs:
+        at = received_at(doc)
+        if at is None or (start is not None and at < start) or (end is not None and at >= end):
+            continue
+        selected.append(doc)
+    groups: dict[str, list[dict[str, Any]]] = defaultdict(list)
+    for doc in selected:
+        groups[key_of(doc, dimension, tz)].append(doc)
+    return {"by": dimension, "total": summarise(selected, weights),
+            "groups": [{"key": key, **summarise(group, weights)} for key, group in sorted(groups.items())]}

@@ -33,8 +33,12 @@ class RatingSettings(BaseSettings):
     rectification_working_days: int = Field(default=5, ge=1)
     # The oversight unit that receives referrals (an `oversight` code of the organisation file); empty: the first one.
     oversight_unit: str | None = None
-    # Roles that do revisits (no dedicated role exists; the county-wide staff roles do them).
-    revisit_roles: tuple[str, ...] = ("leader", "admin")
+    # Roles that do revisits: 营商办 staff (triage_officer) call and visit; leaders and admins may too.
+    revisit_roles: tuple[str, ...] = ("triage_officer", "leader", "admin")
+    # Roles that record 营商办's own evaluation of a resolution and import third-party surveys.
+    evaluation_roles: tuple[str, ...] = ("triage_officer", "admin")
+    # A third-party survey row with a score (0-100) instead of a level is satisfied at this score or above.
+    survey_satisfied_score: float = Field(default=80.0, ge=0, le=100)
     # Roles that review a unit's appeal against a rating.
     reviewer_roles: tuple[str, ...] = ("leader", "admin")
     findings: dict[str, str] = Field(default_factory=lambda: dict(DEFAULT_FINDINGS))

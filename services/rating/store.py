@@ -63,7 +63,8 @@ class RatingStore:
 
     async def resolved_cases(self) -> list[dict[str, Any]]:
         """Every case with a resolution, without timelines (the figures are computed in Python)."""
-        cursor = self.cases.collection.find({"round": {"$gte": 1}}, {"department": 1, "region": 1, "rounds": 1})
+        cursor = self.cases.collection.find({"round": {"$gte": 1}}, {"department": 1, "region": 1, "rounds": 1,
+                                                                      "received_at": 1})
         return await cursor.to_list()
 
     async def listing(self, docs: CaseDocuments, query: dict[str, Any], sort: str, limit: int,

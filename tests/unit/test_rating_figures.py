@@ -1,4 +1,8 @@
-"""services.rating.figures: 满意率, 未评价率, rectified share, revisit coverage, by unit, region and month."""
+"""services.rating.figures: 满意率, 未评价率, rectified share, revisit coverage, sources, by unit, region and month.
+
+A case counts in the period in which it was received and for the unit that holds it now (docs/metrics.md);
+the shared figures come from shared/figures.py. Expected values are worked out by hand in the comments.
+"""
 
 from datetime import datetime
 from zoneinfo import ZoneInfo
@@ -10,48 +14,79 @@ from services.rating import figures
 TZ = ZoneInfo("Asia/Shanghai")
 
 
-def rnd(day, level=None, satisfied=None, excluded=False, revisits=0, referred=False, reopened=False, month=3):
+def rnd(number, level=None, satisfied=None, excluded=False, revisits=0, referred=False, reopened=False,
+        on_time=True, office=None, third=None):
     rating = None if level is None else {"level": level, "satisfied": satisfied, "excluded": excluded}
-    return {"resolved_at": datetime(2026, month, day, 10, tzinfo=TZ), "rating": rating,
-            "revisits": [{"method": "phone"}] * revisits, "referred": referred, "reopened": reopened}
+    evaluations = {}
+    if office is not None:
+        evaluations["business_office"] = {"satisfied": office}
+    if third is not None:
+        evaluations["third_party"] = {"satisfied": third}
+    return {"number": number, "resolved_at": datetime(2026, 3, 20, 10, tzinfo=TZ), "rating": rating,
+            "on_time": on_time, "revisits": [{"method": "phone"}] * revisits, "referred": referred,
+            "reopened": reopened, "evaluations": evaluations}
+
+
+def received(day, month=3):
+    return datetime(2026, month, day, 9, tzinfo=TZ)
 
 
 DOCS = [
-    # unit A: satisfied; dissatisfied then rectified; unrated with a revisit
-    {"_id": "a1", "department": "A", "region": "r1", "rounds": {"1": rnd(2, "satisfied", True, revisits=1)}},
-    {"_id": "a2", "department": "A", "region": "r1", "rounds": {
-        "1": rnd(3, "dissatisfied", False, referred=True, reopened=True, revisits=2),
-        "2": rnd(10, "very_satisfied", True)}},
-    {"_id": "a3", "department": "A", "region": "r2", "rounds": {"1": rnd(4, revisits=1)}},
-    # unit B: an excluded very_dissatisfied rating; a referred round not yet re-resolved; April
-    {"_id": "b1", "department": "B", "region": "r2", "rounds": {"1": rnd(5, "very_dissatisfied", False, excluded=True)}},
-    {"_id": "b2", "department": "B", "region": None, "rounds": {
-        "1": rnd(6, "dissatisfied", False, referred=True, reopened=True)}},
-    {"_id": "b3", "department": None, "region": "r1", "rounds": {"1": rnd(1, "satisfied", True, month=4)}},
+    # unit A: satisfied; dissatisfied then rectified (2 ratings: 1 of 2 satisfied); unrated with a revisit
+    {"_id": "a1", "department": "A", "region": "r1", "received_at": received(2),
+     "rounds": {"1": rnd(1, "satisfied", True, revisits=1, office=True, third=False)}},
+    {"_id": "a2", "department": "A", "region": "r1", "received_at": received(3), "rounds": {
+        "1": rnd(1, "dissatisfied", False, referred=True, reopened=True, revisits=2, on_time=False),
+        "2": rnd(2, "very_satisfied", True, third=True)}},
+    {"_id": "a3", "department": "A", "region": "r2", "received_at": received(4), "rounds": {"1": rnd(1, revisits=1)}},
+    # unit B: an excluded very_dissatisfied rating; a referred round not yet re-resolved
+    {"_id": "b1", "department": "B", "region": "r2", "received_at": received(5),
+     "rounds": {"1": rnd(1, "very_dissatisfied", False, excluded=True)}},
+    {"_id": "b2", "department": "B", "region": None, "received_at": received(6), "rounds": {
+        "1": rnd(1, "dissatisfied", False, referred=True, reopened=True, office=False)}},
+    # no unit; received in April
+    {"_id": "b3", "department": None, "region": "r1", "received_at": received(1, 4),
+     "rounds": {"1": rnd(1, "satisfied", True)}},
 ]
-ROWS = [row for doc in DOCS for row in figures.rows_of(doc)]
-
-
-def test_rows_one_per_resolution():
-    assert [(r.case_id, r.round) for r in ROWS] == [("a1", 1), ("a2", 1), ("a2", 2), ("a3", 1), ("b1", 1),
-                                                   ("b2", 1), ("b3", 1)]
-    a2 = ROWS[1]
-    assert a2.referred and a2.rectified and a2.reopened and not ROWS[5].rectified
 
 
 def test_county_totals():
-    total = figures.figures(ROWS, "county", TZ)["total"]
-    assert total["resolved"] == 7 and total["rated"] == 6 and total["counted"] == 5 and total["excluded"] == 1
-    assert total["satisfied"] == 3 and total["dissatisfied"] == 2 and total["unrated"] == 1
-    assert total["satisfaction_rate"] == 0.6 and total["unrated_rate"] == round(1 / 7, 4)
+    total = figures.figures(DOCS, "county", TZ)["total"]
+    # rounds: a1, a2/1, a2/2, a3, b1, b2, b3 = 7; ratings counted: a1 a2/1 a2/2 b2 b3 = 5 (b1 excluded)
+    assert total["resolved"] == 7 and total["cases"] == 6
+    assert total["rated"] == 5 and total["excluded"] == 1 and total["satisfied"] == 3 and total["dissatisfied"] == 2
+    # unrated: a3 only, out of the 6 rounds without an excluded rating
+    assert total["unrated"] == 1 and total["unrated_rate"] == 0.1667
+    assert total["satisfaction_rate"] == 0.6
+    assert total["on_time_rate"] == round(6 / 7, 4)
     assert total["referred"] == 2 and total["rectified"] == 1 and total["rectified_share"] == 0.5
     assert total["revisited"] == 3 and total["revisit_coverage"] == round(3 / 7, 4)
     assert total["reopened"] == 2
 
 
-def test_excluded_ratings_stay_out_of_the_rates():
-    b1 = [r for r in ROWS if r.case_id == "b1"]
-    assert figures.summarise(b1)["satisfaction_rate"] is None and figures.summarise(b1)["unrated"] == 0
+def test_excluded_ratings_count_nowhere():
+    b1 = figures.summarise([DOCS[3]])
+    assert b1["satisfaction_rate"] is None and b1["rated"] == 0 and b1["dissatisfied"] == 0
+    assert b1["unrated"] == 0 and b1["unrated_rate"] is None and b1["excluded"] == 1
+
+
+def test_every_rating_of_a_case_counts():
+    """a2 was rated 不满意 and, after rectification, 非常满意: two ratings, one satisfied."""
+    assert figures.summarise([DOCS[1]])["satisfaction_rate"] == 0.5
+
+
+def test_sources_and_combined():
+    unit_a = next(g for g in figures.figures(DOCS, "unit", TZ)["groups"] if g["key"] == "A")["evaluation"]
+    # enterprise: a1 yes, a2/1 no, a2/2 yes = 2/3; office: a1 yes = 1/1; third party: a1 no, a2/2 yes = 1/2
+    assert unit_a["enterprise"] == {"value": 0.6667, "n": 3, "hits": 2}
+    assert unit_a["business_office"] == {"value": 1.0, "n": 1, "hits": 1}
+    assert unit_a["third_party"] == {"value": 0.5, "n": 2, "hits": 1}
+    # 0.6 * 2/3 + 0.2 * 1 + 0.2 * 0.5 = 0.4 + 0.2 + 0.1 = 0.7
+    assert unit_a["combined"] == 0.7
+    unit_b = next(g for g in figures.figures(DOCS, "unit", TZ, weights={
+        "enterprise": 0.5, "business_office": 0.5, "third_party": 0.0})["groups"] if g["key"] == "B")["evaluation"]
+    # enterprise: b2 no = 0/1; office: b2 no = 0/1; third party none: (0.5*0 + 0.5*0) / 1.0
+    assert unit_b["combined"] == 0.0 and unit_b["third_party"]["value"] is None
 
 
 @pytest.mark.parametrize("dimension, expected", [
@@ -60,20 +95,21 @@ def test_excluded_ratings_stay_out_of_the_rates():
     ("month", {"2026-03": (6, 0.5), "2026-04": (1, 1.0)}),
 ])
 def test_grouped(dimension, expected):
-    groups = figures.figures(ROWS, dimension, TZ)["groups"]
+    groups = figures.figures(DOCS, dimension, TZ)["groups"]
     assert {g["key"]: (g["resolved"], g["satisfaction_rate"]) for g in groups} == expected
 
 
-def test_period_selects_by_resolution_time():
-    march = figures.figures(ROWS, "county", TZ, datetime(2026, 3, 3, tzinfo=TZ), datetime(2026, 4, 1, tzinfo=TZ))
-    assert march["total"]["resolved"] == 5
+def test_period_selects_by_receipt():
+    march = figures.figures(DOCS, "county", TZ, datetime(2026, 3, 3, tzinfo=TZ), datetime(2026, 4, 1, tzinfo=TZ))
+    assert march["total"]["cases"] == 4 and march["total"]["resolved"] == 5  # a2 (2 rounds), a3, b1, b2
 
 
 def test_unknown_dimension():
     with pytest.raises(ValueError):
-        figures.figures(ROWS, "weekday", TZ)
+        figures.figures(DOCS, "weekday", TZ)
 
 
 def test_nothing_resolved_gives_no_rates():
     total = figures.figures([], "unit", TZ)["total"]
     assert total["resolved"] == 0 and total["satisfaction_rate"] is None and total["revisit_coverage"] is None
+    assert total["evaluation"]["combined"] is None
