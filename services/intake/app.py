@@ -6,16 +6,18 @@ liaison visits, named reporters one by one or in a batch, Open311) -> one case p
 enterprise's own pages under /e/ (see pages.py)."""
 
 import hmac
+import json
 import re
 import uuid
-from datetime import datetime
+from collections.abc import Awaitable, Callable
+from datetime import datetime, timedelta
 from typing import Any
 from urllib.parse import parse_qsl
 
 from pydantic import ValidationError
 from pymongo.errors import DuplicateKeyError
 from starlette.requests import Request
-from starlette.responses import JSONResponse
+from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route
 
 from services.intake import channels, domain, enterprises, open311, pages
@@ -413,98 +415,159 @@ def build(ctx: ServiceContext) -> Parts:
         ctx.log.info("batch_received", channel=channel, by=staff.sub, **counts)
         return {"channel": channel, **counts, "rows": [o.as_dict() for o in outcomes]}
 
-    # --- HTTP: Open311 GeoReport v2
-    def open311_error(status: int, description: str) -> JSONResponse:
-        return JSONResponse(open311.error(status, description), status_code=status)
+    # --- HTTP: Open311 GeoReport v2 (every method in .json and .xml; errors in the specification's shape)
+    def o311_answer(kind: str, body: Any, fmt: str, status: int = 200) -> Response:
+        if fmt == "xml":
+            return Response(open311.to_xml(kind, body), status_code=status, media_type=open311.FORMATS["xml"])
+        return JSONResponse(body, status_code=status, media_type=open311.FORMATS["json"])
 
-    def jurisdiction_ok(request: Request) -> bool:
-        given = request.query_params.get("jurisdiction_id")
-        return given in (None, "", ctx.org.county.code)
+    def o311_error(fmt: str, status: int, description: str) -> Response:
+        return o311_answer("errors", open311.error(status, description), fmt, status)
 
-    async def o311_services(request: Request) -> Any:
-        if not jurisdiction_ok(request):
-            return open311_error(404, "jurisdiction_id not found")
-        return JSONResponse(open311.services(ctx.org))
+    def o311_format(request: Request) -> str | None:
+        fmt = request.path_params.get("fmt", "json")
+        return fmt if fmt in open311.FORMATS else None
 
-    async def o311_definition(request: Request) -> Any:
-        if not jurisdiction_ok(request):
-            return open311_error(404, "jurisdiction_id not found")
+    def o311(handler: Callable[[Request, str], Awaitable[Response]]) -> Callable[[Request], Awaitable[Response]]:
+        """The format from the path (.json / .xml), the jurisdiction checked, refusals as Open311 errors."""
+
+        async def run(request: Request) -> Response:
+            fmt = o311_format(request)
+            if fmt is None:
+                return o311_error("json", 404, open311.ERRORS["format"])
+            if request.query_params.get("jurisdiction_id") not in (None, "", ctx.org.county.code):
+                return o311_error(fmt, 404, open311.ERRORS["jurisdiction"].format(county=ctx.org.county.name))
+            try:
+                return await handler(request, fmt)
+            except HttpError as exc:
+                return o311_error(fmt, exc.status, exc.message)
+
+        run.__name__ = handler.__name__
+        return run
+
+    async def o311_discovery(request: Request, fmt: str) -> Response:
+        url = str(request.base_url).rstrip("/") + "/open311/v2"
+        return o311_answer("discovery", open311.discovery(url, ctx.org.county.name,
+                                                          keys_required=bool(own.open311_api_keys)), fmt)
+
+    async def o311_services(request: Request, fmt: str) -> Response:
+        return o311_answer("services", open311.services(ctx.org), fmt)
+
+    async def o311_definition(request: Request, fmt: str) -> Response:
         definition = open311.service_definition(ctx.org, request.path_params["code"])
         if definition is None:
-            return open311_error(404, "service_code not found")
-        return JSONResponse(definition)
+            return o311_error(fmt, 404, open311.ERRORS["service_code"])
+        return o311_answer("service_definition", definition, fmt)
 
-    async def o311_create(request: Request) -> Any:
-        raw = (await read_body(request, 1_000_000)).decode("utf-8", errors="replace")
-        form = dict(parse_qsl(raw, keep_blank_values=True)) if "json" not in request.headers.get("content-type", "") \
-            else await read_json(request)
-        form = {**dict(request.query_params), **form}
+    async def o311_form(request: Request) -> dict[str, str]:
+        """The create form: url-encoded as the specification says (or a JSON object), query parameters too."""
+        raw = await read_body(request, 1_000_000, open311.ERRORS["too_large"])
+        content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
+        form: dict[str, Any] = {}
+        if content_type.endswith("json"):
+            try:
+                parsed = json.loads(raw.decode("utf-8"))
+            except (UnicodeDecodeError, json.JSONDecodeError, RecursionError):
+                parsed = None
+            if not isinstance(parsed, dict):
+                return {"": ""}
+            for key, value in parsed.items():
+                if isinstance(value, (int, float, bool)):
+                    value = str(value).lower() if isinstance(value, bool) else str(value)
+                if isinstance(value, str):
+                    form[str(key)] = value
+                elif value is not None:
+                    return {"": ""}
+        elif raw:
+            try:
+                form = dict(parse_qsl(raw.decode("utf-8"), keep_blank_values=True, strict_parsing=True))
+            except (UnicodeDecodeError, ValueError):
+                return {"": ""}
+        return {**dict(request.query_params), **form}
+
+    async def o311_create(request: Request, fmt: str) -> Response:
+        """The api_key (when the county issues keys) is checked first, whatever the body and its content type."""
+        form = await o311_form(request)  # {"": ""}: a body that is not a form (or a flat JSON object)
+        sent = form.get("api_key") or ""
+        if own.open311_api_keys and not any(hmac.compare_digest(sent.encode(), key.encode())
+                                            for key in own.open311_api_keys):
+            return o311_error(fmt, 403, open311.ERRORS["api_key"])
+        if "" in form:
+            return o311_error(fmt, 400, open311.ERRORS["body"])
         if form.get("jurisdiction_id") not in (None, "", ctx.org.county.code):
-            return open311_error(404, "jurisdiction_id not found")
-        if own.open311_api_keys and form.get("api_key") not in own.open311_api_keys:
-            return open311_error(403, "api_key is missing or not valid")
+            return o311_error(fmt, 404, open311.ERRORS["jurisdiction"].format(county=ctx.org.county.name))
         if not form.get("service_code"):
-            return open311_error(400, "service_code: 缺少必填字段")
+            return o311_error(fmt, 400, open311.ERRORS["service_code_missing"])
         body = open311.submission_body(form, channel=own.open311_channel, now=ctx.clock())
         body["submission_id"] = f"open311-{uuid.uuid4()}"
         try:
             submission = Submission.model_validate(body, context={"org": ctx.org})
         except ValidationError as exc:
             problems = [f"{open311.PARAMETER_OF.get(e['field'], e['field'])}: {e['message'].split(': ', 1)[-1]}"
-                        f" ({e['msg']})" for e in field_errors(exc)]
-            return JSONResponse([{"code": 400, "description": p} for p in problems], status_code=400)
+                        for e in field_errors(exc)]
+            return o311_answer("errors", [{"code": 400, "description": p} for p in problems], fmt, 400)
         doc, _ = await register(submission)
-        return JSONResponse([{"service_request_id": doc["tracking_no"], "service_notice": "已受理，请凭查询编号跟踪办理进度",
-                              "account_id": None}], status_code=201)
+        return o311_answer("service_requests", [{"service_request_id": doc["tracking_no"],
+                                                 "service_notice": "已受理，请凭查询编号跟踪办理进度",
+                                                 "account_id": None}], fmt, 201)
 
-    async def o311_request(request: Request) -> Any:
-        if not jurisdiction_ok(request):
-            return open311_error(404, "jurisdiction_id not found")
+    async def o311_request(request: Request, fmt: str) -> Response:
         tracking = request.path_params["request_id"]
         doc = await store.view_by_tracking_no(tracking) or await store.registration_by_tracking_no(tracking)
         if doc is None:
-            return open311_error(404, "service_request_id not found")
+            return o311_error(fmt, 404, open311.ERRORS["request"])
         if "content" not in doc and "submission" in doc:
             doc = {**doc, "content": None}
-        return JSONResponse([open311.service_request(doc, ctx.org, tz, public_text=own.open311_public_text)])
+        return o311_answer("service_requests",
+                           [open311.service_request(doc, ctx.org, tz, public_text=own.open311_public_text)], fmt)
 
-    async def o311_requests(request: Request) -> Any:
+    async def o311_requests(request: Request, fmt: str) -> Response:
         q = request.query_params
-        if not jurisdiction_ok(request):
-            return open311_error(404, "jurisdiction_id not found")
+        ids = [s for s in (q.get("service_request_id") or "").split(",") if s]
         try:
             start = datetime.fromisoformat(q["start_date"].replace("Z", "+00:00")) if q.get("start_date") else None
             end = datetime.fromisoformat(q["end_date"].replace("Z", "+00:00")) if q.get("end_date") else None
         except ValueError:
-            return open311_error(400, "start_date / end_date must be w3 datetimes, e.g. 2026-03-01T00:00:00Z")
+            return o311_error(fmt, 400, open311.ERRORS["dates"])
+        if any(d is not None and d.tzinfo is None for d in (start, end)):
+            start, end = (d if d is None or d.tzinfo else d.replace(tzinfo=tz) for d in (start, end))
+        if not ids:  # the specification: the most recent 90 days unless told otherwise, never a longer span
+            window = timedelta(days=open311.MAX_DAYS)
+            if start is None:
+                start = (end or ctx.clock()) - window
+            if end is not None and end - start > window:
+                return o311_error(fmt, 400, open311.ERRORS["range"])
         wanted = {s for s in (q.get("status") or "").split(",") if s}
         if wanted - {"open", "closed"}:
-            return open311_error(400, "status must be open or closed")
+            return o311_error(fmt, 400, open311.ERRORS["status"])
         closed = sorted(open311.CLOSED_STATUSES)
         status = None if len(wanted) != 1 else ({"$in": closed} if wanted == {"closed"} else {"$nin": closed})
         try:
             page = int(q.get("page", "1"))
             page_size = int(q.get("page_size", "50"))
         except ValueError:
-            return open311_error(400, "page and page_size must be integers")
+            return o311_error(fmt, 400, open311.ERRORS["page"])
         page, page_size = max(page, 1), min(max(page_size, 1), 200)
-        ids = [s for s in (q.get("service_request_id") or "").split(",") if s]
         codes = [s for s in (q.get("service_code") or "").split(",") if s]
         docs = await store.find_requests(tracking_nos=ids or None, categories=None if ids else codes or None,
                                          status=None if ids else status, start=None if ids else start,
                                          end=None if ids else end, limit=page_size, skip=(page - 1) * page_size)
-        return JSONResponse([open311.service_request(d, ctx.org, tz, public_text=own.open311_public_text) for d in docs])
+        return o311_answer("service_requests", [open311.service_request(d, ctx.org, tz,
+                                                                        public_text=own.open311_public_text)
+                                                for d in docs], fmt)
 
     async def sweep() -> None:
         await ctx.sweep_outbox(store.registrations)
         await enterprise_access.forget()
 
     open311_routes: list[BaseRoute] = [
-        Route("/open311/v2/services.json", endpoint(o311_services), methods=["GET"]),
-        Route("/open311/v2/services/{code}.json", endpoint(o311_definition), methods=["GET"]),
-        Route("/open311/v2/requests.json", endpoint(o311_create), methods=["POST"]),
-        Route("/open311/v2/requests.json", endpoint(o311_requests), methods=["GET"]),
-        Route("/open311/v2/requests/{request_id}.json", endpoint(o311_request), methods=["GET"]),
+        Route("/open311/discovery.{fmt}", o311(o311_discovery), methods=["GET"]),
+        Route("/open311/v2/discovery.{fmt}", o311(o311_discovery), methods=["GET"]),
+        Route("/open311/v2/services.{fmt}", o311(o311_services), methods=["GET"]),
+        Route("/open311/v2/services/{code}.{fmt}", o311(o311_definition), methods=["GET"]),
+        Route("/open311/v2/requests.{fmt}", o311(o311_create), methods=["POST"]),
+        Route("/open311/v2/requests.{fmt}", o311(o311_requests), methods=["GET"]),
+        Route("/open311/v2/requests/{request_id}.{fmt}", o311(o311_request), methods=["GET"]),
     ]
     return Parts(
         routes=[

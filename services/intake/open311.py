@@ -1,7 +1,12 @@
 """Open311 GeoReport v2, pure: the organisation's problem categories as services, a service request as a
 submission, a case as a service request. Enterprise fields travel as the service's extended attributes
-(`attribute[enterprise_name]`, ...). Served as JSON under /open311/v2 (see app.py)."""
+(`attribute[enterprise_name]`, ...). Served in JSON and XML under /open311/v2 (see app.py), the discovery
+document also at /open311/discovery.{json,xml}.
 
+Specification: http://wiki.open311.org/GeoReport_v2 (XML as its examples: root elements `discovery`, `services`,
+`service_definition`, `service_requests`, `errors`; JSON as arrays of the same objects)."""
+
+import xml.etree.ElementTree as ET
 from datetime import datetime
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -103,3 +108,77 @@ def _iso(value: Any, tz: ZoneInfo) -> Any:
 
 def error(code: int, description: str) -> list[dict[str, Any]]:
     return [{"code": code, "description": description}]
+
+
+SPECIFICATION = "http://wiki.open311.org/GeoReport_v2"
+MAX_DAYS = 90  # a request listing covers the most recent 90 days by default and never a longer span
+CHANGESET = "2026-03-01T00:00:00+08:00"  # when this endpoint's behaviour last changed (discovery's changeset)
+FORMATS = {"json": "application/json; charset=utf-8", "xml": "text/xml; charset=utf-8"}
+# Chinese error descriptions for people; the parameter named stays as sent
+ERRORS = {
+    "jurisdiction": "未找到该辖区（jurisdiction_id），本平台只服务{county}",
+    "service_code": "未找到该服务类别（service_code）",
+    "service_code_missing": "service_code: 缺少必填字段（问题类别）",
+    "request": "未找到该服务请求（service_request_id）",
+    "api_key": "api_key 缺失或无效，无法提交服务请求",
+    "dates": "start_date / end_date 应为 W3C 时间格式，例如 2026-03-01T00:00:00+08:00",
+    "range": "start_date 与 end_date 之间最多相隔90天",
+    "status": "status 只能是 open 或 closed（可用逗号分隔）",
+    "page": "page 与 page_size 应为正整数",
+    "format": "不支持该格式，请使用 .json 或 .xml",
+    "body": "请求内容应为表单（application/x-www-form-urlencoded）",
+    "too_large": "请求内容过大",
+}
+
+
+def discovery(url: str, county: str, *, keys_required: bool) -> dict[str, Any]:
+    """The discovery document: where the GeoReport v2 endpoint is, in which formats, and who to ask."""
+    return {
+        "changeset": CHANGESET,
+        "contact": f"{county}企呼我应平台管理员",
+        "key_service": ("提交服务请求需要 api_key，请向平台管理员申请" if keys_required
+                        else "提交服务请求不需要 api_key"),
+        "endpoints": [{"specification": SPECIFICATION, "url": url, "changeset": CHANGESET, "type": "production",
+                       "formats": ["text/xml", "application/json"]}],
+    }
+
+
+# Containers whose items are elements of the singular name (the specification's XML examples)
+_ITEM = {"attributes": "attribute", "values": "value", "endpoints": "endpoint", "formats": "format"}
+# The root element and the element of each item, by document
+ROOTS = {"discovery": ("discovery", None), "services": ("services", "service"),
+         "service_definition": ("service_definition", None), "service_requests": ("service_requests", "request"),
+         "errors": ("errors", "error")}
+
+
+def _text(value: Any) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return str(value)
+
+
+def _fill(element: ET.Element, value: Any) -> None:
+    if isinstance(value, dict):
+        for key, child in value.items():
+            _fill(ET.SubElement(element, key), child)
+    elif isinstance(value, list):
+        item = _ITEM.get(element.tag, "item")
+        for child in value:
+            _fill(ET.SubElement(element, item), child)
+    else:
+        element.text = _text(value)
+
+
+def to_xml(kind: str, body: Any) -> bytes:
+    """One of the documents (ROOTS) as the specification's XML: a list under its root, one element per item."""
+    root_tag, item_tag = ROOTS[kind]
+    root = ET.Element(root_tag)
+    if item_tag is None:
+        _fill(root, body)
+    else:
+        for item in body:
+            _fill(ET.SubElement(root, item_tag), item)
+    ET.indent(root)
+    return b'<?xml version="1.0" encoding="utf-8"?>\n' + ET.tostring(root, encoding="utf-8") + b"\n"
