@@ -284,3 +284,103 @@ def test_end_of_office_day(moment, expected):
 def test_year_schedule_validates():
     with pytest.raises(ValueError):
         YearSchedule(2027, frozenset({date(2026, 1, 1)}), frozenset())
+
+
+# ---------------------------------------------------------------------- the administrator's applied years (issue 17)
+
+YEAR_2027 = """year: 2027
+source: 测试用2027年节假日安排
+holidays:
+  - {from: 2027-10-01, to: 2027-10-07}
+workdays:
+  - 2027-10-09
+"""
+
+
+def overridden(path: Path, interval: float = 0.0, **kw) -> WorkCalendar:
+    return WorkCalendar(schedules=LIBRARY, tz=kw.pop("tz", SHANGHAI),
+                        overrides=workdays.CalendarOverrides(path, interval), **kw)
+
+
+def test_a_year_applied_to_the_calendar_file_is_taken_without_a_restart(tmp_path: Path) -> None:
+    path = tmp_path / "calendar.yaml"
+    missing: list[int] = []
+    calendar = overridden(path, on_missing_year=missing.append)
+    other_service = overridden(path)  # another service (or instance) reading the same file
+    assert 2027 not in LIBRARY
+    assert calendar.is_working_day(date(2027, 10, 4)) and not calendar.is_working_day(date(2027, 10, 9))
+    assert missing == [2027] and calendar.missing_years == {2027}
+    # a deadline set before: Monday 4 October 2027 counts as a working day
+    assert calendar.add_working_days(at(2027, 9, 30, 10), 1) == at(2027, 10, 1, 10)
+
+    workdays.apply_year(path, YEAR_2027, applied_by="zhang.admin", applied_at=at(2026, 11, 3, 9), audit_id="a1")
+
+    for cal_ in (calendar, other_service):
+        assert not cal_.is_working_day(date(2027, 10, 4))  # a holiday now
+        assert cal_.is_working_day(date(2027, 10, 9))  # Saturday, 调休上班
+        assert cal_.add_working_days(at(2027, 9, 30, 10), 1) == at(2027, 10, 8, 10)
+    assert calendar.missing_years == set()  # the metric stops saying it is missing
+    assert calendar.known_schedules()[2027].source == "测试用2027年节假日安排"
+    stored = workdays.read_calendar_file(path)[2027]
+    assert stored["applied_by"] == "zhang.admin" and stored["audit_id"] == "a1"
+
+
+def test_the_working_time_cache_is_dropped_when_the_file_changes(tmp_path: Path) -> None:
+    path = tmp_path / "calendar.yaml"
+    calendar = overridden(path)
+    week = calendar.working_seconds_between(at(2027, 10, 4), at(2027, 10, 11))
+    assert week == 5 * 7 * 3600  # Monday to Friday, 7 office hours each
+    workdays.apply_year(path, YEAR_2027, applied_by="a", applied_at=at(2026, 11, 3), audit_id="a")
+    assert calendar.working_seconds_between(at(2027, 10, 4), at(2027, 10, 11)) == 2 * 7 * 3600  # 8th and 9th
+
+
+def test_applying_keeps_the_other_years_and_replaces_the_same_year(tmp_path: Path) -> None:
+    path = tmp_path / "calendar.yaml"
+    workdays.apply_year(path, YEAR_2027, applied_by="a", applied_at=at(2026, 11, 3), audit_id="1")
+    workdays.apply_year(path, YEAR_2027.replace("2027", "2028").replace("10-09", "10-08"), applied_by="b",
+                        applied_at=at(2027, 11, 3), audit_id="2")
+    workdays.apply_year(path, YEAR_2027.replace("to: 2027-10-07", "to: 2027-10-06"), applied_by="c",
+                        applied_at=at(2026, 11, 5), audit_id="3")
+    years = workdays.read_calendar_file(path)
+    assert sorted(years) == [2027, 2028]
+    assert years[2027]["applied_by"] == "c" and len(years[2027]["schedule"].holidays) == 6
+    assert years[2028]["schedule"].workdays == frozenset({date(2028, 10, 8)})
+    assert path.read_text(encoding="utf-8").startswith("# 工作日历")
+
+
+def test_a_broken_calendar_file_keeps_the_years_read_before(tmp_path: Path) -> None:
+    path = tmp_path / "calendar.yaml"
+    workdays.apply_year(path, YEAR_2027, applied_by="a", applied_at=at(2026, 11, 3), audit_id="1")
+    calendar = overridden(path)
+    assert not calendar.is_working_day(date(2027, 10, 4))
+    path.write_text("years: [", encoding="utf-8")
+    assert not calendar.is_working_day(date(2027, 10, 4))
+    assert calendar.overrides is not None and calendar.overrides.error
+
+
+def test_the_file_is_looked_at_no_more_often_than_the_interval(tmp_path: Path) -> None:
+    path = tmp_path / "calendar.yaml"
+    calendar = overridden(path, interval=3600)
+    assert calendar.is_working_day(date(2027, 10, 4))
+    workdays.apply_year(path, YEAR_2027, applied_by="a", applied_at=at(2026, 11, 3), audit_id="1")
+    assert calendar.is_working_day(date(2027, 10, 4))  # not looked at again yet
+    assert not overridden(path).is_working_day(date(2027, 10, 4))
+
+
+def test_build_calendar_reads_the_file_named_by_the_settings(tmp_path: Path) -> None:
+    workdays.apply_year(tmp_path / "cal.yaml", YEAR_2027, applied_by="a", applied_at=at(2026, 11, 3), audit_id="1")
+    calendar = build_calendar(CalendarSettings(calendar_file=tmp_path / "cal.yaml"), on_missing_year=None)
+    assert not calendar.is_working_day(date(2027, 10, 4))
+    assert CalendarSettings(data_dir=tmp_path).calendar_path == tmp_path / "calendar.yaml"
+
+
+def test_next_years_schedule_is_warned_about_from_the_first_of_november() -> None:
+    known = set(LIBRARY)  # up to 2026 here
+    assert workdays.next_year_status(known, date(2026, 10, 31)) == {
+        "year": 2027, "known": False, "days_left": 62, "warning": False, "current_year_missing": False}
+    assert workdays.next_year_status(known, date(2026, 11, 1)) == {
+        "year": 2027, "known": False, "days_left": 61, "warning": True, "current_year_missing": False}
+    assert workdays.next_year_status(known, date(2026, 12, 31))["days_left"] == 1
+    assert workdays.next_year_status(known | {2027}, date(2026, 11, 20))["warning"] is False
+    late = workdays.next_year_status(known, date(2027, 1, 2))
+    assert late["year"] == 2028 and late["current_year_missing"] is True and late["warning"] is False
