@@ -1,5 +1,6 @@
 # 企呼我应 (qhwy). Two commands do everything on a fresh machine:
-#   make run    set up, start Kafka + FerretDB, run all five services on http://127.0.0.1:8000 (Ctrl-C stops all)
+#   make run    set up, start Kafka + FerretDB, run the six services and the staff console on http://127.0.0.1:8000
+#               in one process (Ctrl-C stops all)
 #   make test   set up, then the whole test suite against the real broker and store
 PYTHON ?= python3
 VENV ?= .venv
@@ -7,7 +8,8 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-$(shell cat pyproject.toml | cksum | cut -d' ' -f1)
 PYTEST_ARGS ?=
 
-.PHONY: setup venv provision fonts chromium run test test-unit infra-up infra-down infra-status token clean-data \
+.PHONY: setup venv provision fonts chromium run run-compose-local backup restore test test-unit infra-up infra-down \
+	infra-status token clean-data \
 	bench-intake bench-triage bench-sla bench-sync bench-insight docs-asyncapi
 
 setup: venv provision fonts
@@ -29,6 +31,19 @@ fonts:
 
 run: setup
 	deploy/run.sh
+
+# The compose topology as local processes: each service (`python -m services.<name>`) on its own port behind
+# Debian's nginx with deploy/nginx/nginx.conf and compose's settings (deploy/platform.env); development mode.
+run-compose-local: setup
+	deploy/compose-local.sh
+
+# Every qhwy_* database (QHWY_DB_PREFIX) to JSON lines in BACKUP_DIR (default backups/<UTC time>); docs/operations.md.
+backup: venv
+	$(PY) -m shared.backup backup $(if $(BACKUP_DIR),--out $(BACKUP_DIR))
+
+# make restore BACKUP_DIR=backups/... [RESTORE_PREFIX=qhwy] [RESTORE_ARGS=--drop]: into empty databases only.
+restore: venv
+	$(PY) -m shared.backup restore $(or $(BACKUP_DIR),$(error set BACKUP_DIR)) $(if $(RESTORE_PREFIX),--prefix $(RESTORE_PREFIX)) $(RESTORE_ARGS)
 
 test: setup chromium
 	deploy/test.sh $(PYTEST_ARGS)
