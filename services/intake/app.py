@@ -469,20 +469,18 @@ def build(ctx: ServiceContext) -> Parts:
                 parsed = json.loads(raw.decode("utf-8"))
             except (UnicodeDecodeError, json.JSONDecodeError, RecursionError):
                 parsed = None
-            if not isinstance(parsed, dict):
-                return {"": ""}
-            for key, value in parsed.items():
+            for key, value in (parsed.items() if isinstance(parsed, dict) else [("", [])]):
                 if isinstance(value, (int, float, bool)):
                     value = str(value).lower() if isinstance(value, bool) else str(value)
                 if isinstance(value, str):
                     form[str(key)] = value
                 elif value is not None:
-                    return {"": ""}
+                    form[""] = ""  # a nested value or not an object: not a form
         elif raw:
             try:
                 form = dict(parse_qsl(raw.decode("utf-8"), keep_blank_values=True, strict_parsing=True))
             except (UnicodeDecodeError, ValueError):
-                return {"": ""}
+                form = {"": ""}
         return {**dict(request.query_params), **form}
 
     async def o311_create(request: Request, fmt: str) -> Response:
