@@ -43,7 +43,18 @@ def policy_for(ctx: ServiceContext, settings: SlaSettings) -> domain.Policy:
         calendar=default_calendar(), top_level=ctx.org.top_escalation_level, windows=windows,
         reminder_fractions=settings.reminder_fractions,
         end_of_day_lead=timedelta(minutes=settings.end_of_day_reminder_minutes),
-        level_codes={level.level: level.code for level in ctx.org.escalation_levels})
+        level_codes={level.level: level.code for level in ctx.org.escalation_levels},
+        response_late_seconds=settings.response_late_hours * 3600,
+        response_grace_seconds=settings.response_grace_hours * 3600)
+
+
+FIGURE_DEFINITIONS = {
+    "assignments_decided": "交办后响应结果已确定的次数：已签收（或已办结），或已过响应时限；在响应时限内退回的不计",
+    "responded_on_time": "在响应时限（一般不过夜、最多过一夜）内签收的次数",
+    "response_rate": "响应率 = 按时签收次数 / 响应结果已确定的交办次数",
+    "unanswered": "在办且已过响应时限仍未签收的案件数",
+    "urges": "营商办或领导催办次数",
+}
 
 
 def partition_of(case_id: str, partitions: int) -> int:
@@ -95,7 +106,10 @@ def build(ctx: ServiceContext) -> Parts:
     # ------------------------------------------------------------------ case events -> clocks
 
     # triage's clock follows these; the last two also move the "123" clock
-    triage_events = ("case.registered", "case.triaged", "case.detail_added", "case.assigned", "case.returned")
+    triage_events = ("case.registered", "case.triaged", "case.detail_added", "case.supplemented", "case.assigned",
+                     "case.returned", "case.closed")
+    # the complexity whose resolution must state the agreed solution (问题清单): the one with the longest time limit
+    listed_complexity = max(ctx.org.complexity, key=lambda c: c.days).code
 
     async def on_case_event(parsed: tuple[CaseEvent, Any]) -> str:
         event, _ = parsed
@@ -110,17 +124,21 @@ def build(ctx: ServiceContext) -> Parts:
                 same_round = fired_id is not None and doc is not None \
                     and triage_clock.firing_id(event.case_id, doc) == fired_id
                 view = {**doc, "fired": True} if same_round and doc is not None else doc
-                change = triage_clock.track(view, event, policy.calendar, partition_of(event.case_id, partitions))
-                return triage_clock.absorbing(change) if same_round else change
+                change = triage_clock.track(view, event, policy.calendar, partition_of(event.case_id, partitions),
+                                            settings.supplement_wait_working_days)
+                return triage_clock.absorbing(change, view) if same_round else change
 
             triaged = await store.triage.apply(event.case_id, event.event_id, decide_triage)
             if fired_id is not None and not triaged.duplicate:
                 absorbed.append((time.monotonic(), [fired_id]))
+            if event.type == "case.closed" and event.data.get("reason_code") == triage_clock.NO_SUPPLEMENT \
+                    and current is not None and not triaged.duplicate:  # sla's own closing, now in the record
+                absorbed.append((time.monotonic(), [triage_clock.close_firing_id(event.case_id, current)]))
             if "next_fire_at" in triaged.doc:
                 triage_index.set(event.case_id, triaged.doc["next_fire_at"], triaged.doc.get("partition"))
-            if event.type not in ("case.assigned", "case.returned"):
+            if event.type not in ("case.assigned", "case.returned", "case.closed"):
                 return "duplicate" if triaged.duplicate else "ok"
-        if event.type not in domain.TRACKED:
+        if not domain.tracks(event):
             return "ignored"  # no write: sla's own reminders and overdue notices, ratings, syncs, ...
         partition = partition_of(event.case_id, partitions)
         async with clock_lock(event.case_id):  # the sweep's firings of this case wait, and it waits for them
@@ -128,6 +146,8 @@ def build(ctx: ServiceContext) -> Parts:
             if current is not None and event.event_id in current.get("processed", ()):
                 return "duplicate"
             merged, firings = await store.effective(event.case_id, current, policy)
+            climbs = event.type == "case.escalated" and (merged or {}).get("escalation_level", 1) \
+                < event.data.get("to_level", 0)
             if event.type == "case.escalated" and event.data.get("by") == "sla" \
                     and domain.track(merged, event, policy, partition) is None:
                 return "ok"  # sla's own escalation, already in its firing record: no update of the big collection
@@ -145,10 +165,10 @@ def build(ctx: ServiceContext) -> Parts:
         if "next_fire_at" in applied.doc:
             index.set(event.case_id, applied.doc["next_fire_at"], applied.doc.get("partition"))
             tally.set(event.case_id, applied.doc)
-        observe(event, applied.doc)
+        observe(event, applied.doc, climbs)
         return "ok"
 
-    def observe(event: CaseEvent, doc: dict[str, Any]) -> None:
+    def observe(event: CaseEvent, doc: dict[str, Any], climbs: bool) -> None:
         complexity = doc.get("complexity") or "unknown"
         if event.type == "case.accepted" and doc.get("accepted_at") == event.occurred_at:
             metrics.time_to_accept.labels(complexity).observe(
@@ -156,7 +176,7 @@ def build(ctx: ServiceContext) -> Parts:
         elif event.type == "case.resolved" and doc.get("state") == "resolved" and doc.get("resolved_at"):
             metrics.time_to_resolve.labels(complexity).observe(
                 domain.working_seconds(policy, doc.get("started_at"), doc["resolved_at"]) or 0.0)
-        elif event.type == "case.escalated":
+        elif event.type == "case.escalated" and climbs:  # a repeated escalation to a level reached is no new one
             level = event.data.get("to_level")
             metrics.escalations.labels(policy.level_codes.get(level, str(level))).inc()
 
@@ -343,6 +363,18 @@ def build(ctx: ServiceContext) -> Parts:
         metrics.problem_list_cases.clear()
         for row in counts["problem_list"]:
             metrics.problem_list_cases.labels(row.get("department") or "").set(row["n"])
+        metrics.responses.clear()
+        metrics.response_rate.clear()
+        answered: dict[str, dict[bool, int]] = {}
+        for row in counts["responses"]:
+            department = row.get("department") or ""
+            metrics.responses.labels(department, str(bool(row["met"])).lower()).set(row["n"])
+            answered.setdefault(department, {})[bool(row["met"])] = row["n"]
+        for department, by in answered.items():
+            metrics.response_rate.labels(department).set(by.get(True, 0) / max(1, sum(by.values())))
+        metrics.unanswered_cases.clear()
+        for row in counts["unanswered"]:
+            metrics.unanswered_cases.labels(row.get("department") or "").set(row["n"])
         open_by_department: dict[str, int] = {}
         for row in counts["open"]:
             open_by_department[row.get("department") or ""] = open_by_department.get(row.get("department") or "", 0) \
@@ -400,7 +432,17 @@ def build(ctx: ServiceContext) -> Parts:
             "next_timer": doc.get("next_timer"), "next_fire_at": iso(doc.get("next_fire_at")),
             "problem_list": doc.get("problem_list", False), "solution": doc.get("solution"),
             "follow_up_at": doc.get("follow_up_at", []), "closed_at": iso(doc.get("closed_at")),
+            "response_due_at": iso(doc.get("response_due_at")),
+            "responded": domain.response_outcome(doc, now),
+            "parts_accepted": {unit: iso(at) for unit, at in (doc.get("parts_accepted") or {}).items()},
+            "urges": doc.get("urges", 0),
+            "lacks_solution": lacks_solution(doc),
         }
+
+    def lacks_solution(doc: dict[str, Any]) -> bool:
+        """A resolved complex case whose resolution named no agreed solution: listed on the problem list, flagged."""
+        return doc.get("state") in ("resolved", "closed") and doc.get("complexity") == listed_complexity \
+            and not doc.get("solution")
 
     async def open_deadlines(request: Request) -> Any:
         staff = staff_of(request, ctx.jwt_secret)
@@ -411,15 +453,22 @@ def build(ctx: ServiceContext) -> Parts:
             department = staff.unit
         limit = int_query(request, "limit", 50, 1, 200)
         skip = int_query(request, "offset", 0, 0, 10_000_000)
-        extra = {"department": department} if department else None
-        docs = await effective_all(
-            await store.list_cases(unit=None, states=list(domain.OPEN_STATES), limit=limit, skip=skip, extra=extra))
+        flagged = request.query_params.get("flagged", "").lower() in ("1", "true", "yes")
         now = ctx.clock()
+        extra: dict[str, Any] = {"department": department} if department else {}
+        if flagged:  # 超期督办: escalated above the unit (level 1 is the unit itself) or past the deadline
+            extra["$or"] = [{"escalation_level": {"$gte": 2}}, {"due_at": {"$lte": now}}]
+        docs = await effective_all(await store.list_cases(unit=None, states=list(domain.OPEN_STATES), limit=limit,
+                                                          skip=skip, extra=extra or None))
+        if flagged:  # unabsorbed firings are folded in above; the store's due_at test ran at `now` already
+            docs = [d for d in docs if d.get("escalation_level", 1) >= 2 or d["due_at"] <= now]
         return {"items": [{"case_id": d["_id"], "department": d.get("department"), "complexity": d.get("complexity"),
                            "due_at": iso(d["due_at"]), "escalation_level": d.get("escalation_level"),
+                           "escalated": d.get("escalation_level", 1) >= 2,
                            "status": d.get("state"), "next_timer": d.get("next_timer"),
-                           "overdue": d["due_at"] <= now} for d in docs],
-                "limit": limit, "offset": skip}
+                           "overdue": d["due_at"] <= now, "response_due_at": iso(d.get("response_due_at")),
+                           "unanswered": domain.unanswered(d, now)} for d in docs],
+                "limit": limit, "offset": skip, "flagged": flagged}
 
     def unit_scope(request: Request) -> str | None:
         staff = staff_of(request, ctx.jwt_secret)
@@ -445,13 +494,55 @@ def build(ctx: ServiceContext) -> Parts:
         docs = await effective_all(await store.list_cases(unit=unit, states=states, limit=limit, skip=skip))
         return {"items": [case_view(d) for d in docs], "limit": limit, "offset": skip}
 
+    async def figures(request: Request) -> Any:
+        """sla's figures per unit: 响应率 (response rate), assignments past their response deadline unanswered,
+        催办 received (docs/services/sla.md has the definitions)."""
+        staff = staff_of(request, ctx.jwt_secret)
+        require_role(staff, "unit_handler", "triage_officer", "leader", "admin", "supervisor")
+        department = request.query_params.get("department")
+        if staff.role == "unit_handler":
+            if department and department != staff.unit:
+                raise HttpError(403, "只能查看本单位的数据")
+            department = staff.unit
+        now = ctx.clock()
+        units: dict[str, dict[str, Any]] = {}
+
+        def unit(code: str | None) -> dict[str, Any]:
+            return units.setdefault(code or "", {"assignments_decided": 0, "responded_on_time": 0,
+                                                 "response_rate": None, "unanswered": 0, "urges": 0})
+
+        for doc in await store.figure_records(department):
+            for code, met in domain.response_outcomes(doc, now):
+                row = unit(code)
+                row["assignments_decided"] += 1
+                row["responded_on_time"] += int(met)
+            if domain.unanswered(doc, now):
+                unit(doc.get("department"))["unanswered"] += 1
+            if doc.get("urges"):
+                unit(doc.get("department"))["urges"] += doc["urges"]
+        if department:
+            units = {department: unit(department)}
+        for row in units.values():
+            if row["assignments_decided"]:
+                row["response_rate"] = round(row["responded_on_time"] / row["assignments_decided"], 4)
+        total = {k: sum(r[k] for r in units.values())
+                 for k in ("assignments_decided", "responded_on_time", "unanswered", "urges")}
+        total["response_rate"] = round(total["responded_on_time"] / total["assignments_decided"], 4) \
+            if total["assignments_decided"] else None
+        return {"as_of": iso(now), "department": department, "units": units, "overall": total,
+                "definitions": FIGURE_DEFINITIONS}
+
     async def problem_list(request: Request) -> Any:
-        """Resolved cases with an agreed solution, followed up until closed (问题清单)."""
+        """Resolved cases with an agreed solution, followed up until closed (问题清单), and resolved complex cases
+        without one (listed, flagged `lacks_solution`: the policy wants them on the list with their solution)."""
         unit = unit_scope(request)
         limit = int_query(request, "limit", 50, 1, 200)
         skip = int_query(request, "offset", 0, 0, 10_000_000)
+        listed = {"$or": [{"problem_list": True}, {"complexity": listed_complexity}]}
+        if unit:  # list_cases puts the unit into "$or" too: both must hold
+            listed = {"$and": [listed]}
         docs = await effective_all(await store.list_cases(unit=unit, states=["resolved"], limit=limit, skip=skip,
-                                                          extra={"problem_list": True}))
+                                                          extra=listed))
         return {"items": [case_view(d) for d in docs], "limit": limit, "offset": skip}
 
     async def case_detail(request: Request) -> Any:
@@ -482,10 +573,12 @@ def build(ctx: ServiceContext) -> Parts:
         request_id = body.request_id or request.headers.get("idempotency-key") or uuid.uuid4().hex
         if len(request_id) > 64:
             raise HttpError(422, "Idempotency-Key 过长", detail=[{"field": "Idempotency-Key", "msg": "too long"}])
-        cause = handling.request_cause(case_id, action, request_id)
         # one case's actions are stored and published one after another, so they reach the topic in order
         async with case_lock(case_id):
             deadline, _ = await store.effective(case_id, await store.deadlines.get(case_id), policy)
+            # a leadership coordination request's cause is the level it was made at: a second request at the same
+            # level (sent while the first is being applied) is the first one again, one escalation, one event id
+            cause = handling.cause_for(action, body, case_id=case_id, request_id=request_id, deadline=deadline)
             now = ctx.clock()
             try:
                 applied = await store.handling.apply(case_id, cause, lambda doc: handling.act(
@@ -494,6 +587,8 @@ def build(ctx: ServiceContext) -> Parts:
             except handling.Refused as refused:
                 raise HttpError(refused.status, refused.message)
             await emit("handling", case_id, applied.events)
+        if action == "urge" and not applied.duplicate and deadline is not None:
+            metrics.urges.labels(deadline.get("department") or "").inc()
         entry = next((a for a in reversed(applied.doc.get("actions", [])) if a.get("cause") == cause), None)
         event_id = applied.events[0].event_id if applied.events else (entry or {}).get("event_id")
         if event_id is None:  # a repeat whose record we cannot see (should not happen): derive it
@@ -505,6 +600,7 @@ def build(ctx: ServiceContext) -> Parts:
     return Parts(
         routes=[
             Route("/api/v1/sla/deadlines", endpoint(open_deadlines), methods=["GET"]),
+            Route("/api/v1/sla/figures", endpoint(figures), methods=["GET"]),
             Route("/api/v1/units/inbox", endpoint(inbox), methods=["GET"]),
             Route("/api/v1/units/problem-list", endpoint(problem_list), methods=["GET"]),
             Route("/api/v1/units/cases/{case_id}", endpoint(case_detail), methods=["GET"]),

@@ -7,7 +7,14 @@ A case's clock starts at `case.assigned` (and again at `case.reopened`, with the
   assignment closes ("一般不过夜");
 - `overdue` at the deadline: `case.overdue`, and the case climbs one level of the escalation ladder;
 - `escalate-<level>`: each level has a response window in working hours; when it passes with the case still
-  open, the case climbs again, up to the top level (the city platform, which the sync service tells).
+  open, the case climbs again, up to the top level (the city platform, which the sync service tells);
+- `response` (issue 17, "一般不过夜、最多过一夜"): each assignment has a response deadline for the unit's 签收: the
+  close of the office day it was assigned, or, when less than `response_late_seconds` of office time is left that
+  day (or it is not a working day), the end of the next working morning. Missed, it fires `case.reminded` with
+  `kind: "response_missed"`; `response-escalate`, `response_grace_seconds` of working time later and still not
+  accepted, climbs the case from the unit (level 1) to level 2. A 签收 (`case.accepted`) meets it;
+- `follow-up-<date>`: a resolved case with follow-up dates (问题清单) reminds its unit on each date, at the opening
+  of the office day (`case.reminded` with `kind: "follow_up"`), until it is closed.
 
 A timer's id is `<epoch>/<kind>`; the events it fires have ids derived from the case and the timer, and the
 record keeps the ids it fired, so a repeated sweep, a restart or a second instance fires nothing twice. After a
@@ -16,7 +23,7 @@ long outage the timers that fell due fire in order, except reminders overtaken b
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import date, datetime, time, timedelta
 from typing import Any
 
 from shared.contracts.case_events import Escalated, Overdue, Reminded
@@ -30,6 +37,10 @@ REMINDER_PREFIX = "remind-"
 END_OF_DAY = "remind-eod"
 OVERDUE = "overdue"
 ESCALATE_PREFIX = "escalate-"
+RESPONSE = "response"
+RESPONSE_ESCALATE = "response-escalate"
+FOLLOW_UP_PREFIX = "follow-up-"
+URGED = "urged"  # the kind of the reminder a triage officer's 催办 publishes (handling.py)
 # the case events that change a clock record (track() ignores the others)
 TRACKED = frozenset({"case.assigned", "case.reopened", "case.accepted", "case.progressed", "case.escalated",
                      "case.resolved", "case.returned", "case.closed"})
@@ -45,6 +56,29 @@ class Policy:
     reminder_fractions: tuple[float, ...] = (0.5, 0.8)
     end_of_day_lead: timedelta = timedelta(minutes=30)
     level_codes: dict[int, str] = field(default_factory=dict)
+    # the response deadline (不过夜): less office time than this left in the day -> the next working morning
+    response_late_seconds: float = 2 * 3600.0
+    # working time after a missed response deadline before the case climbs from the unit to level 2
+    response_grace_seconds: float = 2 * 3600.0
+
+
+def response_due(calendar: WorkCalendar, assigned_at: datetime, late_seconds: float) -> datetime:
+    """The unit's response deadline (签收) for an assignment at `assigned_at`: "一般不过夜、最多过一夜"."""
+    local = assigned_at.astimezone(calendar.tz)
+    closes = calendar.end_of_office_day(local)
+    if closes is not None and calendar.working_seconds_between(local, closes) >= late_seconds:
+        return closes
+    day = local.date() if calendar.is_working_day(local.date()) and local.time() < calendar.hours.opens \
+        else calendar.next_working_day(local.date())
+    return datetime.combine(day, calendar.hours.periods[0][1], tzinfo=calendar.tz)
+
+
+def follow_up_instant(calendar: WorkCalendar, day: date | str) -> datetime:
+    """When a follow-up date reminds: the office opening of that day, or of the next working day."""
+    day = date.fromisoformat(day) if isinstance(day, str) else day
+    if not calendar.is_working_day(day):
+        day = calendar.next_working_day(day)
+    return datetime.combine(day, calendar.hours.opens, tzinfo=calendar.tz)
 
 
 @dataclass(frozen=True)
@@ -65,11 +99,20 @@ def _dt(value: Any) -> datetime | None:
 
 def timers(doc: dict[str, Any], policy: Policy) -> list[Timer]:
     """The timers of the current epoch that have not fired yet, earliest first (none for a closed clock)."""
+    fired = set(doc.get("fired", ()))
+    if doc.get("state") == "resolved":  # the problem list's follow-up dates
+        out = [Timer(f"{doc['epoch']}/{FOLLOW_UP_PREFIX}{day}", "follow_up", follow_up_instant(policy.calendar, day))
+               for day in doc.get("follow_up_at") or ()]
+        return sorted((t for t in out if t.id not in fired), key=lambda t: (t.at, t.id))
     if doc.get("state") not in OPEN_STATES:
         return []
     epoch, started, due = doc["epoch"], _dt(doc["started_at"]), _dt(doc["due_at"])
-    fired = set(doc.get("fired", ()))
-    out: list[Timer] = []
+    out = []
+    response_at = _dt(doc.get("response_due_at"))
+    if response_at is not None and doc.get("state") == "assigned" and doc.get("accepted_at") is None:
+        out.append(Timer(f"{epoch}/{RESPONSE}", RESPONSE, response_at))
+        out.append(Timer(f"{epoch}/{RESPONSE_ESCALATE}", RESPONSE_ESCALATE,
+                         policy.calendar.add_working_seconds(response_at, policy.response_grace_seconds)))
     if f"{epoch}/{OVERDUE}" not in fired:
         for fraction in policy.reminder_fractions:
             at = policy.calendar.at_fraction(started, due, fraction)
@@ -137,6 +180,20 @@ def fire(doc: dict[str, Any] | None, *, case_id: str, now: datetime, policy: Pol
                 events.append(_escalated(cause, case_id, now, level, level + 1, "逾期未办结，提级协调"))
                 state["escalation_level"] = level + 1
                 state["escalate_at"] = _window_end(policy, timer.at, level + 1)
+        elif timer.kind == RESPONSE:
+            state["response_missed"] = True
+            if not later:  # overtaken after an outage: the record keeps the fact, the unit hears the later news
+                events.append(CaseEvent.new(cause=cause, type="case.reminded", case_id=case_id, occurred_at=now,
+                                            data=Reminded(due_at=timer.at, level=level, kind="response_missed",
+                                                          department=state.get("department"))))
+        elif timer.kind == RESPONSE_ESCALATE:
+            if level == 1 and level < policy.top_level:  # still with the unit: leadership takes notice
+                events.append(_escalated(cause, case_id, now, level, level + 1, "超过响应时限仍未签收，提级督办"))
+                state["escalation_level"] = level + 1
+        elif timer.kind == "follow_up":
+            events.append(CaseEvent.new(cause=cause, type="case.reminded", case_id=case_id, occurred_at=now,
+                                        data=Reminded(due_at=timer.at, level=level, kind="follow_up",
+                                                      department=state.get("department"))))
         else:
             target = int(timer.id.rsplit(ESCALATE_PREFIX, 1)[1])
             if level < target:
@@ -149,6 +206,7 @@ def fire(doc: dict[str, Any] | None, *, case_id: str, now: datetime, policy: Pol
         return None
     return Change(set={"fired": state["fired"], "overdue": state.get("overdue", False),
                        "escalation_level": state.get("escalation_level", 1), "escalate_at": state.get("escalate_at"),
+                       "response_missed": bool(state.get("response_missed")),
                        "last_lags": [{"kind": k, "seconds": s} for k, s in lags], **schedule(state, policy)},
                   events=events)
 
@@ -165,7 +223,7 @@ def _escalated(cause: str, case_id: str, now: datetime, from_level: int, to_leve
 # does not (docs/ferretdb.md), and the unique `_id` is what makes a timer fire once across instances and restarts.
 # The clock record absorbs its firings at its next write (any case event); until then a reader folds them in:
 # the next firing of a record, if there is one, can only have the `_id` of its first pending timer.
-FIRING_FIELDS = ("fired", "overdue", "escalation_level", "escalate_at")
+FIRING_FIELDS = ("fired", "overdue", "escalation_level", "escalate_at", "response_missed")
 MAX_CHAIN = 64  # more firings than a clock can have timers in one epoch: a broken chain, not a long one
 
 
@@ -195,6 +253,7 @@ def merge_firing(doc: dict[str, Any], firing: dict[str, Any], policy: Policy) ->
     level = doc.get("escalation_level", 1)
     theirs = firing.get("escalation_level", 1)
     merged = {**doc, "fired": fired, "overdue": bool(doc.get("overdue")) or bool(firing.get("overdue")),
+              "response_missed": bool(doc.get("response_missed")) or bool(firing.get("response_missed")),
               "escalation_level": max(level, theirs),
               "escalate_at": _dt(firing.get("escalate_at")) if theirs >= level else doc.get("escalate_at")}
     return {**merged, **schedule(merged, policy)}
@@ -231,6 +290,7 @@ def track(doc: dict[str, Any] | None, event: CaseEvent, policy: Policy, partitio
     """Fold a case event into the deadline record (and reschedule its timers)."""
     data = event.data
     if event.type == "case.assigned":
+        past = past_responses(doc, event.occurred_at)
         new = {
             "state": "assigned", "epoch": (doc or {}).get("epoch", 0) + 1,
             "department": data["department"], "co_departments": data.get("co_departments", []),
@@ -239,16 +299,21 @@ def track(doc: dict[str, Any] | None, event: CaseEvent, policy: Policy, partitio
             "assigned_at": event.occurred_at, "due_at": _dt(data["due_at"]), "fired": [], "overdue": False,
             "escalate_at": None, "accepted_at": None, "resolved_at": None, "on_time": None, "closed_at": None,
             "returned_at": None, "problem_list": False, "partition": partition,
+            "response_due_at": response_due(policy.calendar, event.occurred_at, policy.response_late_seconds),
+            "response_missed": False, "responses": past,
         }
         return Change(set={**new, **schedule(new, policy)})
     if doc is None:
         return None  # only assigned cases have a clock
     if event.type == "case.reopened":
+        # a reopening is no new assignment: no response deadline (the assignment's outcome is kept)
         new = {**doc, "state": "assigned", "epoch": doc.get("epoch", 0) + 1, "started_at": event.occurred_at,
                "due_at": _dt(data["due_at"]), "fired": [], "overdue": False, "escalate_at": None,
-               "accepted_at": None, "resolved_at": None, "on_time": None, "closed_at": None}
+               "accepted_at": None, "resolved_at": None, "on_time": None, "closed_at": None,
+               "responses": past_responses(doc, event.occurred_at), "response_due_at": None,
+               "response_missed": False}
         fields = ("state", "epoch", "started_at", "due_at", "fired", "overdue", "escalate_at", "accepted_at",
-                  "resolved_at", "on_time", "closed_at")
+                  "resolved_at", "on_time", "closed_at", "responses", "response_due_at", "response_missed")
         return Change(set={**{k: new[k] for k in fields}, **schedule(new, policy)})
     state = doc.get("state")
     change: dict[str, Any] = {}
@@ -257,6 +322,12 @@ def track(doc: dict[str, Any] | None, event: CaseEvent, policy: Policy, partitio
             change = {"state": "accepted", "accepted_at": event.occurred_at}
     elif event.type == "case.progressed":
         change = {"last_progress_at": event.occurred_at, "progress_count": doc.get("progress_count", 0) + 1}
+        if data.get("kind") == PART_ACCEPTED:
+            parts = dict(doc.get("parts_accepted") or {})
+            parts.setdefault(data["department"], event.occurred_at)
+            change["parts_accepted"] = parts
+    elif event.type == "case.reminded" and data.get("kind") == URGED:  # 催办 (see tracks())
+        change = {"urges": doc.get("urges", 0) + 1, "last_urged_at": event.occurred_at}
     elif event.type == "case.escalated":
         if data["to_level"] > doc.get("escalation_level", 1):
             change = {"escalation_level": data["to_level"]}
@@ -276,6 +347,60 @@ def track(doc: dict[str, Any] | None, event: CaseEvent, policy: Policy, partitio
     if not change:
         return None
     return Change(set={**change, **schedule({**doc, **change}, policy)})
+
+
+def tracks(event: CaseEvent) -> bool:
+    """Whether a case event changes a clock record (sla's own reminders do not: no write for them)."""
+    return event.type in TRACKED or (event.type == "case.reminded" and event.data.get("kind") == URGED)
+
+
+PART_ACCEPTED = "part_accepted"  # a co-department's 签收 of its part (a case.progressed kind, handling.py)
+
+
+# ---------------------------------------------------------------------- response rate (响应率)
+
+
+def response_outcome(doc: dict[str, Any] | None, now: datetime) -> bool | None:
+    """Whether the current assignment's response deadline was met (True), missed (False), or is not decided or
+    does not count (None: still within it, sent back within it, or no response deadline, e.g. a reopening)."""
+    due = _dt((doc or {}).get("response_due_at"))
+    if doc is None or due is None:
+        return None
+    answered = _dt(doc.get("accepted_at")) or _dt(doc.get("resolved_at"))
+    if answered is not None:
+        return answered <= due
+    returned = _dt(doc.get("returned_at"))
+    if returned is not None and returned <= due:
+        return None  # sent back as not its own within the deadline: not the unit's assignment to answer
+    if doc.get("response_missed") or now >= due:
+        return False
+    return None
+
+
+def past_responses(doc: dict[str, Any] | None, now: datetime) -> list[dict[str, Any]]:
+    """The decided outcomes of the record's earlier assignments, with the current one's added (kept when a new
+    assignment or a reopening starts a new epoch)."""
+    past = list((doc or {}).get("responses") or [])
+    met = response_outcome(doc, now)
+    if met is not None and doc is not None:
+        past.append({"department": doc.get("department"), "met": met})
+    return past
+
+
+def response_outcomes(doc: dict[str, Any], now: datetime) -> list[tuple[str | None, bool]]:
+    """(department, met) for every decided assignment of the record: the response rate's numerator and
+    denominator are counts of these."""
+    out = [(r.get("department"), bool(r.get("met"))) for r in doc.get("responses") or ()]
+    met = response_outcome(doc, now)
+    if met is not None:
+        out.append((doc.get("department"), met))
+    return out
+
+
+def unanswered(doc: dict[str, Any], now: datetime) -> bool:
+    """An open assignment past its response deadline and still not accepted (签收)."""
+    due = _dt(doc.get("response_due_at"))
+    return doc.get("state") == "assigned" and doc.get("accepted_at") is None and due is not None and due <= now
 
 
 def working_seconds(policy: Policy, start: datetime | None, end: datetime | None) -> float | None:

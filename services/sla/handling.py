@@ -1,8 +1,16 @@
 """The units' handling of a case, pure: who may do what when, and the case event each action is.
 
 Lead department: accept (签收), progress, ask for coordination, send back (退回), resolve (办结), close (销号).
-Co-departments: see the case, record their part, ask the lead department or leadership to coordinate.
+Co-departments: see the case, accept (签收) and record their part, ask the lead department or leadership to
+coordinate. A co-department's 签收 is of its part only (`case.progressed` with `kind: "part_accepted"`): the case
+stays with the lead department, whose own 签收 is the response the response deadline waits for.
 Leaders and administrators act county-wide (on the lead department's behalf).
+The business environment office (营商办, role `triage_officer`), leaders and administrators may press the unit
+(催办, action `urge`): `case.reminded` with `kind: "urged"`, now.
+
+A request for leadership coordination escalates from the level it was made at (`from_level` in the body, else
+the level the case shows): a second request made at the same level is the same request (one escalation, the same
+event id), and one made at a level the case has left is refused.
 
 The handling record (one per case, written by these actions only) keeps the status within the current clock
 epoch; the deadline record (written by the case-event consumer) says which unit holds the case and since when.
@@ -14,12 +22,15 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from shared.auth import Staff
-from shared.contracts.case_events import Accepted, Closed, Escalated, Progressed, Resolved, Returned
+from shared.contracts.case_events import Accepted, Closed, Escalated, Progressed, Reminded, Resolved, Returned
 from shared.contracts.envelope import CaseEvent
 from shared.masking import mask_text
 from shared.store import Change
 
 ACTING_ROLES = ("unit_handler", "leader", "admin")
+URGING_ROLES = ("triage_officer", "leader", "admin")
+PART_ACCEPTED = "part_accepted"
+URGED = "urged"
 READING_ROLES = ("unit_handler", "leader", "admin", "supervisor")
 RANK = {"assigned": 0, "accepted": 1, "resolved": 2, "closed": 3, "returned": 3}
 
@@ -48,6 +59,12 @@ class ProgressBody(_Body):
 class CoordinationBody(_Body):
     to: Literal["lead", "leadership"]
     note: str = Field(min_length=1, max_length=4000)
+    # the escalation level the requester saw (leadership): a request made at a level the case left is stale
+    from_level: int | None = Field(default=None, ge=1, le=20)
+
+
+class UrgeBody(_Body):
+    note: str | None = Field(default=None, max_length=2000)
 
 
 class ReturnBody(_Body):
@@ -67,7 +84,7 @@ class CloseBody(_Body):
 
 BODIES: dict[str, type[_Body]] = {
     "accept": AcceptBody, "progress": ProgressBody, "coordination": CoordinationBody, "return": ReturnBody,
-    "resolve": ResolveBody, "close": CloseBody,
+    "resolve": ResolveBody, "close": CloseBody, "urge": UrgeBody,
 }
 
 
@@ -98,11 +115,46 @@ def _role_in_case(staff: Staff, deadline: dict[str, Any]) -> Literal["lead", "co
     raise Refused(403, "只能办理本单位承办或协办的案件")
 
 
+def escalation_from(body: CoordinationBody, deadline: dict[str, Any] | None) -> int:
+    """The level a leadership coordination request was made at."""
+    return body.from_level or (deadline or {}).get("escalation_level", 1)
+
+
+def escalation_cause(case_id: str, epoch: Any, from_level: int) -> str:
+    """One escalation per case, epoch and level it starts from: requests made at the same level are one."""
+    return f"escalation:{case_id}:{epoch}:{from_level}"
+
+
+def cause_for(action: str, body: _Body, *, case_id: str, request_id: str, deadline: dict[str, Any] | None) -> str:
+    """The cause (and so the event id) of a request: its request id, except for leadership coordination."""
+    if action == "coordination" and isinstance(body, CoordinationBody) and body.to == "leadership":
+        return escalation_cause(case_id, (deadline or {}).get("epoch"), escalation_from(body, deadline))
+    return request_cause(case_id, action, request_id)
+
+
+def _urge(staff: Staff, deadline: dict[str, Any], status: str, body: "UrgeBody") -> tuple[str, BaseModel]:
+    if staff.role not in URGING_ROLES:
+        raise Refused(403, "只有营商办或领导可以催办")
+    if status not in ("assigned", "accepted"):
+        raise Refused(409, _closed_message(status))
+    return "case.reminded", Reminded(due_at=deadline["due_at"], level=deadline.get("escalation_level", 1),
+                                     kind=URGED, department=deadline["department"], by=staff.sub,
+                                     note=mask_text(body.note) if body.note else None)
+
+
 def act(action: str, body: _Body, *, handling: dict[str, Any] | None, deadline: dict[str, Any] | None,
         staff: Staff, case_id: str, cause: str, now: datetime, top_level: int) -> Change:
     """The change one unit action makes to the handling record, with its case event; Refused when not allowed."""
     if deadline is None:
         raise Refused(404, "案件不存在或尚未交办")
+    if action == "urge":
+        assert isinstance(body, UrgeBody)
+        type_, urge = _urge(staff, deadline, status_of(handling, deadline), body)
+        event = CaseEvent.new(cause=cause, type=type_, case_id=case_id, occurred_at=now, data=urge)
+        return Change(set={"epoch": deadline.get("epoch"), "department": deadline["department"], "updated_at": now},
+                      push={"actions": {"action": action, "type": type_, "event_id": event.event_id, "cause": cause,
+                                        "by": staff.sub, "unit": None, "at": now, "epoch": deadline.get("epoch")}},
+                      events=[event])
     role = _role_in_case(staff, deadline)
     status = status_of(handling, deadline)
     lead = deadline["department"]
@@ -120,8 +172,15 @@ def act(action: str, body: _Body, *, handling: dict[str, Any] | None, deadline: 
 
     data: BaseModel
     new_status = status
-    if action == "accept":
-        only_lead("签收")
+    if action == "accept" and role == "co":
+        needs_open()
+        epoch = deadline.get("epoch")
+        if any(a.get("action") == "accept" and a.get("unit") == unit and a.get("epoch") == epoch
+               for a in (handling or {}).get("actions", ())):
+            raise Refused(409, "本单位已签收协办部分")
+        type_ = "case.progressed"
+        data = Progressed(department=unit, by=staff.sub, note="协办单位签收协办部分", kind=PART_ACCEPTED)
+    elif action == "accept":
         needs_open()
         if status == "accepted":
             raise Refused(409, "案件已签收")
@@ -146,6 +205,9 @@ def act(action: str, body: _Body, *, handling: dict[str, Any] | None, deadline: 
             level = deadline.get("escalation_level", 1)
             if level >= top_level:
                 raise Refused(409, "案件已在最高协调层级")
+            if body.from_level is not None and body.from_level != level:
+                raise Refused(409, f"案件已由第{body.from_level}级提至第{level}级协调，无需重复申请"
+                              if body.from_level < level else "申请时的协调层级不符")
             type_ = "case.escalated"
             data = Escalated(from_level=level, to_level=level + 1, reason=mask_text(body.note), by=staff.sub,
                              requested_by=unit)

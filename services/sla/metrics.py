@@ -22,6 +22,10 @@ class SlaMetrics:
     resolved_cases: Gauge
     on_time_ratio: Gauge
     problem_list_cases: Gauge
+    responses: Gauge
+    response_rate: Gauge
+    unanswered_cases: Gauge
+    urges: Counter
     time_to_accept: Histogram
     time_to_resolve: Histogram
     escalations: Counter
@@ -54,6 +58,17 @@ def sla_metrics(registry: CollectorRegistry) -> SlaMetrics:
         problem_list_cases=Gauge("qhwy_sla_problem_list_cases",
                                  "Resolved cases kept on the problem list (问题清单) until closed",
                                  ["department"], registry=registry),
+        responses=Gauge("qhwy_sla_responses",
+                        "Assignments whose response deadline (签收, 不过夜) is decided, by whether the 签收 met it",
+                        ["department", "met"], registry=registry),
+        response_rate=Gauge("qhwy_sla_response_rate",
+                            "响应率: decided assignments whose 签收 came by the response deadline / decided assignments "
+                            "(0..1)", ["department"], registry=registry),
+        unanswered_cases=Gauge("qhwy_sla_unanswered_cases",
+                               "Open assignments past their response deadline and still not accepted (签收)",
+                               ["department"], registry=registry),
+        urges=Counter("qhwy_sla_urges", "催办 by the business environment office or leaders, by unit pressed",
+                      ["department"], registry=registry),
         time_to_accept=Histogram("qhwy_sla_time_to_accept_working_seconds",
                                  "Working time (office hours) from assignment to acceptance (签收)",
                                  ["complexity"], buckets=WORKING_SECONDS_BUCKETS, registry=registry),

@@ -27,7 +27,8 @@ from shared.store import CaseDocuments
 
 OPEN = {"$in": ["assigned", "accepted"]}
 # what domain.timers() reads: a starting instance folds stored firings into the records it loads
-TIMER_FIELDS = ("state", "epoch", "started_at", "due_at", "fired", "escalate_at", "escalation_level", "overdue")
+TIMER_FIELDS = ("state", "epoch", "started_at", "due_at", "fired", "escalate_at", "escalation_level", "overdue",
+                "response_due_at", "accepted_at", "response_missed", "follow_up_at")
 LIST_FIELDS = {"processed": 0, "outbox": 0, "last_lags": 0}  # `fired` stays: the firings are folded in
 
 
@@ -128,6 +129,16 @@ class SlaStore:
             "resolved": await group({"on_time": {"$in": [True, False]}}, ("department", "on_time")),
             "problem_list": await group({"state": "resolved", "problem_list": True}, ("department",)),
         }
+
+    async def figure_records(self, department: str | None) -> list[dict[str, Any]]:
+        """What the figures API counts: each record's response fields, urges and state (one read; on demand)."""
+        fields = ("state", "epoch", "department", "due_at", "response_due_at", "accepted_at", "resolved_at",
+                  "returned_at", "response_missed", "responses", "urges", "escalation_level", "overdue", "fired",
+                  "started_at", "escalate_at", "follow_up_at")
+        query: dict[str, Any] = {"state": {"$exists": True}}
+        if department:
+            query["$or"] = [{"department": department}, {"responses.department": department}]
+        return await self.deadlines.collection.find(query, {f: 1 for f in fields}).to_list()
 
     async def list_cases(self, *, unit: str | None, states: list[str], limit: int, skip: int,
                          extra: dict[str, Any] | None = None) -> list[dict[str, Any]]:

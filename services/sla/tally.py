@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from services.sla.domain import OPEN_STATES
+from services.sla.domain import OPEN_STATES, response_outcomes, unanswered
 
 Rows = dict[str, list[dict[str, Any]]]
 
@@ -29,17 +29,20 @@ class Row:
     escalation_level: int | None
     on_time: bool | None
     problem_list: bool
+    response: dict[str, Any]  # what the response outcomes are computed from (RESPONSE_FIELDS)
 
     @classmethod
     def of(cls, doc: dict[str, Any]) -> "Row":
         return cls(doc.get("partition"), doc.get("state"), doc.get("department"), doc.get("region"),
                    doc.get("complexity"), doc.get("due_at"), doc.get("escalation_level"), doc.get("on_time"),
-                   bool(doc.get("problem_list")))
+                   bool(doc.get("problem_list")), {k: doc.get(k) for k in RESPONSE_FIELDS})
 
 
+RESPONSE_FIELDS = ("state", "department", "response_due_at", "accepted_at", "resolved_at", "returned_at",
+                   "response_missed", "responses")
 # the record fields a row is made of (the projection of the start-up read)
 FIELDS = ("partition", "state", "department", "region", "complexity", "due_at", "escalation_level", "on_time",
-          "problem_list")
+          "problem_list", *RESPONSE_FIELDS[2:])
 
 
 class Tally:
@@ -60,6 +63,8 @@ class Tally:
         """The same grouped counts the store's `$group` would give, over the owned partitions (None: all)."""
         keep = None if owned is None else frozenset(owned)
         open_, overdue, due_soon, resolved, problem = {}, {}, {}, {}, {}  # type: ignore[var-annotated]
+        responses: dict[tuple[str | None, bool], int] = {}
+        waiting: dict[str | None, int] = {}
         for row in self._rows.values():
             if keep is not None and row.partition not in keep:
                 continue
@@ -77,6 +82,10 @@ class Tally:
                 resolved[k3] = resolved.get(k3, 0) + 1
             if row.state == "resolved" and row.problem_list:
                 problem[row.department] = problem.get(row.department, 0) + 1
+            for k4 in response_outcomes(row.response, now):
+                responses[k4] = responses.get(k4, 0) + 1
+            if unanswered(row.response, now):
+                waiting[row.department] = waiting.get(row.department, 0) + 1
         return {
             "open": [{"state": s, "department": d, "region": r, "complexity": c, "n": n}
                      for (s, d, r, c), n in open_.items()],
@@ -84,4 +93,6 @@ class Tally:
             "due_soon": [{"department": d, "n": n} for d, n in due_soon.items()],
             "resolved": [{"department": d, "on_time": ot, "n": n} for (d, ot), n in resolved.items()],
             "problem_list": [{"department": d, "n": n} for d, n in problem.items()],
+            "responses": [{"department": d, "met": met, "n": n} for (d, met), n in responses.items()],
+            "unanswered": [{"department": d, "n": n} for d, n in waiting.items()],
         }

@@ -11,6 +11,12 @@ A case a unit sends back as not its own (`case.returned`) is with the service ce
 judge and assign it anew: the policy's "在1个工作日内交办" applies to each assignment, so the clock starts a new
 *round* of one working day from the return (and can fire once more: the round is part of the reminder's id).
 
+The enterprise's 补充说明 is public as `case.supplemented` (CONTRACT.md section 2); it resumes a paused clock as
+`case.detail_added` does. A clock paused waiting for it closes the case when none came within
+`supplement_wait_days` working days of the pause (QHWY_SLA_SUPPLEMENT_WAIT_WORKING_DAYS, default 5): sla publishes
+`case.closed` with `by: "sla"`, `reason_code: "no_supplement"` and a reason the enterprise is shown, once per pause
+(firing `_id` = case and pause number). The clock stops at any `case.closed`.
+
 One record per case in the `triage_clocks` collection; its `next_fire_at` is what the sweep looks at. A firing is
 stored as a firing record (`firings`, `_id` = case and round: see domain.py) rather than as an update of the
 clock record; the clock record takes `fired` from it at its next write.
@@ -19,7 +25,7 @@ clock record; the clock record takes `fired` from it at its next write.
 from datetime import datetime
 from typing import Any
 
-from shared.contracts.case_events import Reminded
+from shared.contracts.case_events import Closed, Reminded
 from shared.contracts.envelope import CaseEvent
 from shared.store import Change
 from shared.workdays import WorkCalendar
@@ -28,6 +34,11 @@ KIND = "triage_due"
 LEVEL = 0  # before the ladder
 RUNNING, PAUSED, STOPPED = "running", "paused", "stopped"
 TERMINAL_SCREENINGS = ("non_business", "duplicate")
+RESUMING = ("case.detail_added", "case.supplemented")
+NO_SUPPLEMENT = "no_supplement"
+CLOSE_KIND = "triage_closed"
+NO_SUPPLEMENT_REASON = "问题描述不清，企业未在规定时间内补充说明，案件已关闭；如问题仍存在，欢迎重新反映。"
+DEFAULT_SUPPLEMENT_DAYS = 5
 
 
 def _dt(value: Any) -> datetime | None:
@@ -37,6 +48,8 @@ def _dt(value: Any) -> datetime | None:
 
 
 def _next_fire(doc: dict[str, Any]) -> datetime | None:
+    if doc.get("state") == PAUSED:
+        return _dt(doc.get("close_at"))
     return doc["due_at"] if doc.get("state") == RUNNING and not doc.get("fired") else None
 
 
@@ -46,7 +59,7 @@ def _change(doc: dict[str, Any], change: dict[str, Any]) -> Change:
 
 
 def track(doc: dict[str, Any] | None, event: CaseEvent, calendar: WorkCalendar,
-          partition: int | None = None) -> Change | None:
+          partition: int | None = None, supplement_days: int = DEFAULT_SUPPLEMENT_DAYS) -> Change | None:
     """Fold a case event into the triage clock record (None: nothing changes)."""
     data = event.data
     if event.type == "case.registered":
@@ -61,6 +74,9 @@ def track(doc: dict[str, Any] | None, event: CaseEvent, calendar: WorkCalendar,
     if doc["state"] == STOPPED and event.type != "case.returned":
         return None
     state = doc["state"]
+    if event.type == "case.closed":
+        return _change(doc, {"state": STOPPED, "stopped_by": "case.closed", "stopped_at": event.occurred_at,
+                             "close_at": None})
     if event.type == "case.assigned":
         return _change(doc, {"state": STOPPED, "stopped_by": "case.assigned", "stopped_at": event.occurred_at})
     if event.type == "case.triaged":
@@ -70,11 +86,13 @@ def track(doc: dict[str, Any] | None, event: CaseEvent, calendar: WorkCalendar,
         if screening == "unclear" and state == RUNNING:
             left = calendar.working_seconds_between(event.occurred_at, doc["due_at"]) \
                 if event.occurred_at < doc["due_at"] else 0.0
-            return _change(doc, {"state": PAUSED, "paused_at": event.occurred_at, "remaining_seconds": left})
+            return _change(doc, {"state": PAUSED, "paused_at": event.occurred_at, "remaining_seconds": left,
+                                 "pauses": doc.get("pauses", 0) + 1,
+                                 "close_at": calendar.add_working_days(event.occurred_at, supplement_days)})
         if screening == "accepted" and state == PAUSED:
             return _resume(doc, event.occurred_at, calendar)
         return None
-    if event.type == "case.detail_added" and state == PAUSED:
+    if event.type in RESUMING and state == PAUSED:
         return _resume(doc, event.occurred_at, calendar)
     if event.type == "case.returned" and doc.get("stopped_by") == "case.assigned":
         return _change(doc, {"state": RUNNING, "round": round_of(doc) + 1, "received_at": event.occurred_at,
@@ -95,14 +113,23 @@ def round_suffix(doc: dict[str, Any] | None) -> str:
 def _resume(doc: dict[str, Any], at: datetime, calendar: WorkCalendar) -> Change:
     left = doc.get("remaining_seconds") or 0.0
     due = calendar.add_working_seconds(at, left) if left > 0 else at
-    return _change(doc, {"state": RUNNING, "due_at": due, "remaining_seconds": None, "resumed_at": at})
+    return _change(doc, {"state": RUNNING, "due_at": due, "remaining_seconds": None, "resumed_at": at,
+                         "close_at": None})
 
 
 def fire(doc: dict[str, Any] | None, *, case_id: str, now: datetime) -> Change | None:
-    """The triage-due reminder, once, when the running clock has passed (None: nothing due)."""
+    """The triage-due reminder, once, when the running clock has passed; the closing of a case paused past its
+    wait for a supplement (None: nothing due)."""
     at = _next_fire(doc) if doc is not None else None
-    if at is None or at > now:
+    if doc is None or at is None or at > now:
         return None
+    if doc.get("state") == PAUSED:
+        closed = CaseEvent.new(cause=f"triage-close:{case_id}:{doc.get('pauses', 1)}", type="case.closed",
+                               case_id=case_id, occurred_at=now,
+                               data=Closed(closed_at=now, by="sla", reason=NO_SUPPLEMENT_REASON,
+                                           reason_code=NO_SUPPLEMENT))
+        return Change(set={"state": STOPPED, "stopped_by": NO_SUPPLEMENT, "close_at": None, "next_fire_at": None,
+                           "lag_seconds": (now - at).total_seconds()}, events=[closed])
     event = CaseEvent.new(cause=f"triage-clock:{case_id}{round_suffix(doc)}", type="case.reminded", case_id=case_id, occurred_at=now,
                           data=Reminded(due_at=at, level=LEVEL, kind=KIND, department=None))
     return Change(set={"fired": True, "fired_at": now, "next_fire_at": None, "lag_seconds": (now - at).total_seconds()},
@@ -114,16 +141,25 @@ def firing_id(case_id: str, doc: dict[str, Any]) -> str:
     return f"{case_id}|triage/{round_of(doc)}"
 
 
+def close_firing_id(case_id: str, doc: dict[str, Any]) -> str:
+    """The `_id` of the closing of a paused record for want of a supplement (one per pause)."""
+    return f"{case_id}|triage-close/{doc.get('pauses', 1)}"
+
+
 def firing_record(case_id: str, doc: dict[str, Any], change: Change, *, now: datetime) -> dict[str, Any]:
+    if change.set.get("stopped_by") == NO_SUPPLEMENT:
+        return {"_id": close_firing_id(case_id, doc), "case_id": case_id, "kind": CLOSE_KIND,
+                "partition": doc.get("partition"), "round": round_of(doc), "fired_at": now,
+                "lag_seconds": change.set["lag_seconds"], "events": [e.model_dump(mode="json") for e in change.events]}
     return {"_id": firing_id(case_id, doc), "case_id": case_id, "kind": KIND, "partition": doc.get("partition"),
             "round": round_of(doc), "fired_at": now, "lag_seconds": change.set["lag_seconds"],
             "events": [e.model_dump(mode="json") for e in change.events]}
 
 
-def absorbing(change: Change | None) -> Change:
+def absorbing(change: Change | None, doc: dict[str, Any] | None = None) -> Change:
     """`change` to a record whose current round fired (per its firing record): the record learns it."""
     if change is None:
-        return Change(set={"fired": True, "next_fire_at": None})
+        return Change(set={"fired": True, "next_fire_at": _next_fire({**(doc or {}), "fired": True})})
     fields = {"fired": True, **change.set}
     if fields["fired"] and fields.get("state", RUNNING) == RUNNING:
         fields["next_fire_at"] = None

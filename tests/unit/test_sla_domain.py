@@ -88,7 +88,9 @@ def test_timers_of_a_simple_case():
         ("1/remind-50", at(2026, 3, 2, 14, 30)),   # 3.5 of 7 office hours
         ("1/remind-80", at(2026, 3, 2, 16, 36)),   # 5.6 of 7
         ("1/remind-eod", at(2026, 3, 2, 17, 0)),   # 30 min before the office day closes: 不过夜
+        ("1/response", at(2026, 3, 2, 17, 30)),    # 签收 due by the close of the day of assignment
         ("1/overdue", DUE),
+        ("1/response-escalate", at(2026, 3, 3, 10, 30)),  # 2 working hours after the response deadline
     ]
 
 
@@ -96,13 +98,16 @@ def test_the_whole_ladder_fires_each_timer_once_in_order():
     doc, events = run_until(opened(), at(2026, 3, 31))
     assert summary(events) == [
         ("reminded", "50", "03-02 14:30"), ("reminded", "80", "03-02 16:36"), ("reminded", "eod", "03-02 17:00"),
+        ("reminded", "response_missed", "03-02 17:30"),
         ("overdue", 1, "03-03 09:00"), ("escalated", "1->2", "03-03 09:00"),
+        # (response-escalate at 03-03 10:30 finds the case above the unit already: nothing more)
         ("escalated", "2->3", "03-04 09:00"),   # level 2 had 7 working hours
         ("escalated", "3->4", "03-05 09:00"),
     ]
     assert doc["escalation_level"] == 4 and doc["next_fire_at"] is None and doc["overdue"] is True
     assert len({e.event_id for e in events}) == len(events)
-    assert events[3].data == {"due_at": "2026-03-03T09:00:00+08:00", "escalation_level": 1, "department": "gongdian"}
+    assert events[4].data == {"due_at": "2026-03-03T09:00:00+08:00", "escalation_level": 1, "department": "gongdian"}
+    assert doc["response_missed"] is True
     assert events[0].data["level"] == 1 and events[0].data["due_at"] == "2026-03-03T09:00:00+08:00"
 
 
@@ -128,7 +133,9 @@ def test_after_an_outage_everything_due_fires_once_without_stale_reminders():
     assert [(e.type, e.data.get("to_level")) for e in change.events] == [
         ("case.overdue", None), ("case.escalated", 2), ("case.escalated", 3)]
     doc = apply(opened(), change)
-    assert doc["fired"] == ["1/remind-50", "1/remind-80", "1/remind-eod", "1/overdue", "1/escalate-3"]
+    assert doc["fired"] == ["1/remind-50", "1/remind-80", "1/remind-eod", "1/response", "1/overdue",
+                            "1/response-escalate", "1/escalate-3"]
+    assert doc["response_missed"] is True  # the overtaken response reminder is not sent, the miss is recorded
     assert doc["next_timer"] == "1/escalate-4" and doc["next_fire_at"] == at(2026, 3, 5, 9)
     lags = {lag["kind"]: lag["seconds"] for lag in change.set["last_lags"]}
     assert lags["overdue"] == (at(2026, 3, 4, 10) - DUE).total_seconds()
@@ -186,7 +193,7 @@ def test_a_manual_escalation_before_the_deadline_raises_the_starting_level():
 
 
 def test_a_manual_escalation_on_the_ladder_restarts_the_window():
-    doc, _ = run_until(opened(), DUE)  # level 2, next step Wed 09:00
+    doc, _ = run_until(opened(), at(2026, 3, 3, 11))  # level 2, next step Wed 09:00
     doc = apply(doc, track(doc, event("case.escalated", ce.Escalated(from_level=2, to_level=3, reason="x"),
                                       when=at(2026, 3, 3, 14), cause="m"), POLICY))
     assert doc["escalation_level"] == 3
@@ -208,7 +215,9 @@ def test_golden_week_timers():
     doc = opened(when=at(2025, 9, 30, 10), due=at(2025, 10, 9, 10))
     assert [(t.id.split("/")[1], t.at) for t in timers(doc, POLICY)] == [
         ("remind-50", at(2025, 9, 30, 15, 30)), ("remind-eod", at(2025, 9, 30, 17)),
-        ("remind-80", at(2025, 10, 9, 8, 36)), ("overdue", at(2025, 10, 9, 10))]
+        ("response", at(2025, 9, 30, 17, 30)),
+        ("remind-80", at(2025, 10, 9, 8, 36)), ("overdue", at(2025, 10, 9, 10)),
+        ("response-escalate", at(2025, 10, 9, 10, 30))]  # 2 working hours after the holiday
     _, events = run_until(doc, at(2025, 10, 31))
     # level 2's window: 7 working hours from Thu 9 Oct 10:00 -> Fri 10 Oct 10:00; level 3's -> Sat 11 Oct (调休)
     assert summary(events)[-2:] == [("escalated", "2->3", "10-10 10:00"), ("escalated", "3->4", "10-11 10:00")]
@@ -217,12 +226,17 @@ def test_golden_week_timers():
 def test_night_assignment_has_no_end_of_day_reminder():
     doc = opened(when=at(2026, 3, 2, 22), due=at(2026, 3, 3, 22))
     assert [(t.id, t.at) for t in timers(doc, POLICY)] == [
-        ("1/remind-50", at(2026, 3, 3, 12)), ("1/remind-80", at(2026, 3, 3, 16, 6)), ("1/overdue", at(2026, 3, 3, 22))]
+        ("1/remind-50", at(2026, 3, 3, 12)),
+        ("1/response", at(2026, 3, 3, 12)),  # 最多过一夜: by the end of the next working morning
+        ("1/response-escalate", at(2026, 3, 3, 16)),
+        ("1/remind-80", at(2026, 3, 3, 16, 6)), ("1/overdue", at(2026, 3, 3, 22))]
 
 
 def test_holiday_assignment_window_starts_after_the_holiday():
     doc = opened(when=at(2026, 2, 17, 11), due=at(2026, 2, 25))  # Spring Festival, 1 working day
-    assert [t.id.split("/")[1] for t in timers(doc, POLICY)] == ["remind-50", "remind-80", "overdue"]
+    assert [t.id.split("/")[1] for t in timers(doc, POLICY)] == ["remind-50", "response", "response-escalate",
+                                                                  "remind-80", "overdue"]
+    assert doc["response_due_at"] == at(2026, 2, 24, 12)  # the morning of the first working day after it
     assert timers(doc, POLICY)[0].at == at(2026, 2, 24, 12)  # 3.5 office hours into Tue 24 Feb
 
 
@@ -254,3 +268,114 @@ def test_events_outside_tracked_change_no_clock():
         e = CaseEvent(event_id=f"x-{type_}", type=type_, version=1, case_id="case-1", occurred_at=ASSIGNED_AT,
                       data=data)
         assert track(doc, e, POLICY) is None, type_
+
+
+# ---------------------------------------------------------------- issue 17: the response deadline (签收, 不过夜)
+
+from services.sla.domain import (past_responses, response_due, response_outcome, response_outcomes,  # noqa: E402
+                                 tracks, unanswered)
+
+
+@pytest.mark.parametrize("assigned_at, due", [
+    (at(2026, 3, 2, 9), at(2026, 3, 2, 17, 30)),       # Monday morning: by the close of the day
+    (at(2026, 3, 2, 12, 30), at(2026, 3, 2, 17, 30)),  # lunch break, 3.5 office hours left
+    (at(2026, 3, 2, 7), at(2026, 3, 2, 17, 30)),       # before opening
+    (at(2026, 3, 2, 15, 30), at(2026, 3, 2, 17, 30)),  # exactly 2 office hours left: still the same day
+    (at(2026, 3, 2, 16), at(2026, 3, 3, 12)),          # 1.5 h left: over one night, the next morning
+    (at(2026, 3, 2, 22), at(2026, 3, 3, 12)),          # at night
+    (at(2026, 3, 6, 16), at(2026, 3, 9, 12)),          # Friday late: Monday morning
+    (at(2026, 3, 7, 10), at(2026, 3, 9, 12)),          # Saturday
+    (at(2026, 2, 17, 11), at(2026, 2, 24, 12)),        # Spring Festival: the first working morning after it
+])
+def test_response_deadline(assigned_at, due):
+    assert response_due(CALENDAR, assigned_at, 2 * HOUR) == due
+
+
+def general(when):
+    return apply(None, track(None, event("case.assigned", ce.Assigned(
+        department="gongdian", co_departments=["shuiwu"], region="majin", complexity="general",
+        escalation_level=1, due_at=at(2026, 3, 4, 16)), cause="g1", when=when), POLICY, partition=0))
+
+
+def test_a_missed_response_reminds_then_climbs_from_the_unit():
+    doc = general(at(2026, 3, 2, 16))  # response due Tue 12:00, escalation 2 working hours later: Tue 16:00
+    assert doc["response_due_at"] == at(2026, 3, 3, 12)
+    doc, events = run_until(doc, at(2026, 3, 3, 16))
+    assert summary(events)[-2:] == [("reminded", "response_missed", "03-03 12:00"),
+                                    ("escalated", "1->2", "03-03 16:00")]
+    assert events[-2].data["due_at"] == "2026-03-03T12:00:00+08:00" and events[-2].data["department"] == "gongdian"
+    assert events[-1].data["reason"] == "超过响应时限仍未签收，提级督办"
+    assert doc["escalation_level"] == 2 and doc["response_missed"] is True
+    assert response_outcome(doc, at(2026, 3, 3, 16)) is False and unanswered(doc, at(2026, 3, 3, 16))
+
+
+def test_accepting_in_time_meets_the_response_deadline_and_stops_its_timers():
+    doc = general(at(2026, 3, 2, 16))
+    assert response_outcome(doc, at(2026, 3, 3, 11, 59)) is None  # not decided yet
+    doc = apply(doc, track(doc, event("case.accepted", ce.Accepted(department="gongdian", by="w"), cause="acc",
+                                      when=at(2026, 3, 3, 9)), POLICY))
+    assert [t.id for t in timers(doc, POLICY) if "response" in t.id] == []
+    assert response_outcome(doc, at(2026, 3, 9)) is True
+    assert response_outcomes(doc, at(2026, 3, 9)) == [("gongdian", True)]
+    _, events = run_until(doc, at(2026, 3, 4, 15))
+    assert all(e.type != "case.escalated" for e in events)
+
+
+def test_late_acceptance_and_timely_return():
+    doc = general(at(2026, 3, 2, 16))
+    late = apply(doc, track(doc, event("case.accepted", ce.Accepted(department="gongdian", by="w"), cause="acc",
+                                       when=at(2026, 3, 3, 12, 1)), POLICY))
+    assert response_outcome(late, at(2026, 3, 9)) is False
+    back = apply(doc, track(doc, event("case.returned", ce.Returned(department="gongdian", by="w", reason="非本单位"),
+                                       cause="ret", when=at(2026, 3, 3, 10)), POLICY))
+    assert response_outcome(back, at(2026, 3, 9)) is None  # sent back in time: not counted
+    # reassigned to another unit: the first assignment's outcome stays on the record, the new one is pending
+    again = apply(back, track(back, event("case.assigned", ce.Assigned(
+        department="fagai", region="majin", complexity="simple", escalation_level=1, due_at=at(2026, 3, 5, 9)),
+        cause="a2", when=at(2026, 3, 4, 9)), POLICY))
+    assert again["responses"] == [] and again["response_due_at"] == at(2026, 3, 4, 17, 30)
+    missed = apply(doc, track(doc, event("case.returned", ce.Returned(department="gongdian", by="w", reason="x"),
+                                         cause="ret2", when=at(2026, 3, 3, 14)), POLICY))
+    assert past_responses(missed, at(2026, 3, 4, 9)) == [{"department": "gongdian", "met": False}]
+    reassigned = apply(missed, track(missed, event("case.assigned", ce.Assigned(
+        department="fagai", region="majin", complexity="simple", escalation_level=1, due_at=at(2026, 3, 5, 9)),
+        cause="a3", when=at(2026, 3, 4, 9)), POLICY))
+    assert response_outcomes(reassigned, at(2026, 3, 4, 18)) == [("gongdian", False), ("fagai", False)]
+
+
+def test_follow_up_dates_remind_the_unit_until_closed():
+    doc = opened()
+    doc = apply(doc, track(doc, event("case.accepted", ce.Accepted(department="gongdian", by="w"), cause="acc",
+                                      when=at(2026, 3, 2, 10)), POLICY))
+    doc = apply(doc, track(doc, event("case.resolved", ce.Resolved(
+        resolution="一期已完成", resolved_at=at(2026, 3, 2, 11), on_time=True, by="w", solution="二期改造",
+        follow_up_at=["2026-03-20", "2026-03-21"], problem_list=True), cause="res", when=at(2026, 3, 2, 11)), POLICY))
+    # Friday 20 March at the office opening; Saturday 21 March -> Monday 23 March
+    assert [(t.id, t.at) for t in timers(doc, POLICY)] == [
+        ("1/follow-up-2026-03-20", at(2026, 3, 20, 8, 30)), ("1/follow-up-2026-03-21", at(2026, 3, 23, 8, 30))]
+    assert doc["next_fire_at"] == at(2026, 3, 20, 8, 30)
+    change = fire(doc, case_id="case-1", now=at(2026, 3, 20, 8, 31), policy=POLICY)
+    [reminded] = change.events
+    assert reminded.type == "case.reminded" and reminded.data["kind"] == "follow_up"
+    assert reminded.data["due_at"] == "2026-03-20T08:30:00+08:00" and reminded.data["department"] == "gongdian"
+    assert reminded.event_id == derived_id(timer_cause("case-1", "1/follow-up-2026-03-20"), "case.reminded")
+    doc = apply(doc, change)
+    assert doc["next_fire_at"] == at(2026, 3, 23, 8, 30)
+    closed = apply(doc, track(doc, event("case.closed", ce.Closed(closed_at=at(2026, 3, 21)), cause="c",
+                                         when=at(2026, 3, 21)), POLICY))
+    assert timers(closed, POLICY) == [] and closed["next_fire_at"] is None
+
+
+def test_part_acceptance_and_urges_are_recorded():
+    doc = opened()
+    part = track(doc, event("case.progressed", ce.Progressed(department="shuiwu", by="z", note="签收",
+                                                             kind="part_accepted"), cause="p", when=at(2026, 3, 2, 10)),
+                 POLICY)
+    doc = apply(doc, part)
+    assert doc["parts_accepted"] == {"shuiwu": at(2026, 3, 2, 10)} and doc["state"] == "assigned"
+    assert doc["accepted_at"] is None  # the lead's 签收 is still owed
+    urged = event("case.reminded", ce.Reminded(due_at=DUE, level=1, kind="urged", department="gongdian", by="t"),
+                  cause="u")
+    assert tracks(urged)
+    assert not tracks(event("case.reminded", ce.Reminded(due_at=DUE, level=1, kind="50"), cause="r"))
+    assert apply(doc, track(doc, urged, POLICY))["urges"] == 1

@@ -24,7 +24,8 @@ OFFICER = Staff(sub="t", role="triage_officer", unit=None)
 SUPERVISOR = Staff(sub="s", role="supervisor", unit=None)
 
 BODY = {"accept": {}, "progress": {"note": "已联系企业"}, "coordination": {"to": "leadership", "note": "需县领导协调"},
-        "return": {"reason": "不属于本单位职责"}, "resolve": {"resolution": "已完成电力增容"}, "close": {}}
+        "return": {"reason": "不属于本单位职责"}, "resolve": {"resolution": "已完成电力增容"}, "close": {},
+        "urge": {}}
 
 
 def body(action, **kw):
@@ -95,12 +96,12 @@ def test_return_sends_the_case_back():
     assert refused(409, "accept", handling=after(None, change)) == "案件已退回"
 
 
-@pytest.mark.parametrize("action", ["accept", "return", "resolve", "close"])
+@pytest.mark.parametrize("action", ["return", "resolve", "close"])
 def test_co_departments_cannot_act_for_the_lead(action):
     refused(403, action, staff=CO)
 
 
-@pytest.mark.parametrize("action", list(BODY))
+@pytest.mark.parametrize("action", [a for a in BODY if a != "urge"])
 @pytest.mark.parametrize("staff", [OTHER, OFFICER, SUPERVISOR], ids=["other-unit", "triage-officer", "supervisor"])
 def test_others_cannot_act(action, staff):
     refused(403, action, staff=staff)
@@ -171,3 +172,57 @@ def test_bad_bodies_name_the_field(action, data, field):
 def test_request_cause():
     assert h.request_cause("c", "accept", "k") == "request:c:accept:k"
     assert h.request_cause("c", "accept", "k") != h.request_cause("c", "resolve", "k")
+
+
+# ---------------------------------------------------------------- issue 17
+
+
+def test_a_co_department_accepts_its_part_without_taking_the_leads_acceptance():
+    change = act("accept", staff=CO)
+    [ev] = change.events
+    assert ev.type == "case.progressed"
+    assert ev.data == {"department": "shuiwu", "by": "zhao.liu", "note": "协办单位签收协办部分",
+                       "kind": "part_accepted", "to": None}
+    doc = after(None, change)
+    assert doc["status"] == "assigned"  # the lead still has to 签收
+    assert refused(409, "accept", staff=CO, handling=doc, request="r2") == "本单位已签收协办部分"
+    lead = act("accept", handling=doc, request="r3").events[0]
+    assert lead.type == "case.accepted" and lead.data == {"department": "gongdian", "by": "wang.wu"}
+
+
+def test_two_leadership_requests_at_the_same_level_are_one_escalation():
+    first = h.BODIES["coordination"].model_validate(BODY["coordination"])
+    second = h.BODIES["coordination"].model_validate({**BODY["coordination"], "note": "再次申请"})
+    # sent back to back: the second comes before the consumer folded the first (the case still shows level 1)
+    c1 = h.cause_for("coordination", first, case_id="case-1", request_id="k1", deadline=DEADLINE)
+    c2 = h.cause_for("coordination", second, case_id="case-1", request_id="k2", deadline=DEADLINE)
+    assert c1 == c2 == "escalation:case-1:1:1"  # one cause: the store applies it once, one event id
+    e1 = h.act("coordination", first, handling=None, deadline=DEADLINE, staff=LEAD, case_id="case-1", cause=c1,
+               now=NOW, top_level=4).events[0]
+    e2 = h.act("coordination", second, handling=None, deadline=DEADLINE, staff=LEAD, case_id="case-1", cause=c2,
+               now=NOW, top_level=4).events[0]
+    assert e1.event_id == e2.event_id == derived_id("escalation:case-1:1:1", "case.escalated")
+    # a request made at level 1 once the case is at level 2 is stale, not a second climb
+    at_two = {**DEADLINE, "escalation_level": 2}
+    assert refused(409, "coordination", deadline=at_two, from_level=1) == "案件已由第1级提至第2级协调，无需重复申请"
+    # made at level 2 (seen by the requester): a new, deliberate request, 2 -> 3
+    up = act("coordination", deadline=at_two, from_level=2).events[0]
+    assert (up.data["from_level"], up.data["to_level"]) == (2, 3)
+    assert h.cause_for("coordination", body("coordination", from_level=2), case_id="case-1", request_id="k3",
+                       deadline=at_two) == "escalation:case-1:1:2"
+    # other actions keep their request ids
+    assert h.cause_for("progress", body("progress"), case_id="case-1", request_id="k4",
+                       deadline=DEADLINE) == "request:case-1:progress:k4"
+
+
+def test_the_business_environment_office_urges_the_unit():
+    change = act("urge", staff=OFFICER, note="企业反映多次，请今日内联系企业")
+    [ev] = change.events
+    assert ev.type == "case.reminded"
+    assert ev.data == {"due_at": "2026-03-03T09:00:00+08:00", "level": 1, "kind": "urged", "department": "gongdian",
+                       "by": "t", "note": "企业反映多次，请今日内联系企业"}
+    assert after(None, change)["actions"][0]["action"] == "urge"
+    assert act("urge", staff=LEADER).events[0].data["by"] == "li.si"
+    for staff in (LEAD, CO, SUPERVISOR):
+        assert refused(403, "urge", staff=staff) == "只有营商办或领导可以催办"
+    assert refused(409, "urge", staff=OFFICER, deadline={**DEADLINE, "state": "resolved"}) == "案件已办结"

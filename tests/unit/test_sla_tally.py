@@ -52,3 +52,19 @@ def test_counts_only_the_owned_partitions():
     assert sum(r["n"] for r in tally.counts(NOW, NOW, owned={1})["open"]) == 1
     assert sum(r["n"] for r in tally.counts(NOW, NOW, owned=set())["open"]) == 0
     assert sum(r["n"] for r in tally.counts(NOW, NOW)["open"]) == 2
+
+
+def test_response_outcomes_and_unanswered_cases():
+    tally = Tally()
+    due = NOW - timedelta(hours=1)  # response deadlines an hour ago
+    tally.set("met", {**rec("accepted"), "response_due_at": due, "accepted_at": due - timedelta(hours=2)})
+    tally.set("late", {**rec("accepted"), "response_due_at": due, "accepted_at": due + timedelta(minutes=5)})
+    tally.set("waiting", {**rec("assigned"), "response_due_at": due, "accepted_at": None})
+    tally.set("fresh", {**rec("assigned", department="fagai"), "response_due_at": NOW + timedelta(hours=3),
+                        "accepted_at": None})
+    tally.set("reassigned", {**rec("assigned", department="fagai"), "response_due_at": NOW + timedelta(hours=3),
+                             "responses": [{"department": "gongdian", "met": True}]})
+    counts = tally.counts(NOW, NOW + timedelta(hours=4))
+    assert as_set(counts["responses"]) == as_set([{"department": "gongdian", "met": True, "n": 2},
+                                                  {"department": "gongdian", "met": False, "n": 2}])
+    assert counts["unanswered"] == [{"department": "gongdian", "n": 1}]

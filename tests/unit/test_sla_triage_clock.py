@@ -75,9 +75,10 @@ def test_accepted_screening_keeps_it_running_until_assignment():
 
 def test_unclear_pauses_and_detail_added_resumes_with_the_working_time_left():
     doc = fold(registered(at(2026, 3, 2, 9)), triaged("unclear", at(2026, 3, 2, 9, 30)))
-    assert doc["state"] == "paused" and doc["next_fire_at"] is None
+    # paused, the clock waits for the supplement until 5 working days after the pause: Mon 9 March 09:30
+    assert doc["state"] == "paused" and doc["next_fire_at"] == at(2026, 3, 9, 9, 30)
     assert doc["remaining_seconds"] == 6.5 * 3600  # Mon 09:30-12:00, 14:00-17:30, Tue 08:30-09:00
-    assert triage_clock.fire(doc, case_id="case-1", now=at(2026, 3, 20)) is None
+    assert triage_clock.fire(doc, case_id="case-1", now=at(2026, 3, 9, 9, 29)) is None
     resumed = fold(registered(at(2026, 3, 2, 9)), triaged("unclear", at(2026, 3, 2, 9, 30)),
                    event("case.detail_added", {"detail": "补充", "by": "enterprise"}, at(2026, 3, 2, 16)))
     # Mon 16:00-17:30 (1.5 h), Tue 08:30-12:00 (3.5 h), 14:00-15:30 (1.5 h)
@@ -176,3 +177,43 @@ def test_a_stored_firing_is_learnt_by_the_next_write_of_the_record():
     resumed = triage_clock.track(doc, event("case.detail_added", {"detail": "x", "by": "enterprise"},
                                             at(2026, 3, 3, 14)), CALENDAR)
     assert resumed.set["next_fire_at"] is None
+
+
+# ---------------------------------------------------------------- issue 17: case.supplemented, closing unanswered
+
+
+def test_the_public_supplement_resumes_the_clock_like_detail_added():
+    resumed = fold(registered(at(2026, 3, 2, 9)), triaged("unclear", at(2026, 3, 2, 9, 30)),
+                   event("case.supplemented", {"content": "补充了户号", "by": "enterprise", "round": 1},
+                         at(2026, 3, 2, 16)))
+    # 6.5 working hours left from Mon 16:00: Tue 15:30, and no closing pending any more
+    assert resumed["state"] == "running" and resumed["next_fire_at"] == at(2026, 3, 3, 15, 30)
+    assert resumed["close_at"] is None
+
+
+def test_no_supplement_within_five_working_days_closes_the_case_once():
+    doc = fold(registered(at(2026, 3, 5, 10)), triaged("unclear", at(2026, 3, 5, 11)))  # Thursday
+    # Fri 6, Mon 9, Tue 10, Wed 11, Thu 12 March: closes Thu 12 March 11:00
+    assert doc["next_fire_at"] == at(2026, 3, 12, 11)
+    change = triage_clock.fire(doc, case_id="case-1", now=at(2026, 3, 12, 11, 1))
+    [closed] = change.events
+    assert closed.type == "case.closed" and closed.data["by"] == "sla"
+    assert closed.data["reason_code"] == "no_supplement" and "补充说明" in closed.data["reason"]
+    assert closed.data["closed_at"] == "2026-03-12T11:01:00+08:00"
+    record = triage_clock.firing_record("case-1", doc, change, now=at(2026, 3, 12, 11, 1))
+    assert record["_id"] == "case-1|triage-close/1" and record["kind"] == "triage_closed"
+    # a repeated sweep publishes the same event; its own case.closed coming back stops the clock
+    assert triage_clock.fire(doc, case_id="case-1", now=at(2026, 3, 13)).events[0].event_id == closed.event_id
+    stopped = fold(registered(at(2026, 3, 5, 10)), triaged("unclear", at(2026, 3, 5, 11)),
+                   event("case.closed", closed.data, at(2026, 3, 12, 11, 1)))
+    assert stopped["state"] == "stopped" and stopped["next_fire_at"] is None
+
+
+def test_a_second_pause_waits_afresh_with_its_own_closing_id():
+    doc = fold(registered(at(2026, 3, 2, 9)), triaged("unclear", at(2026, 3, 2, 9, 30)),
+               event("case.supplemented", {"content": "补充"}, at(2026, 3, 2, 10)),
+               triaged("unclear", at(2026, 3, 3, 9, 30)))
+    assert doc["pauses"] == 2 and doc["next_fire_at"] == at(2026, 3, 10, 9, 30)
+    change = triage_clock.fire(doc, case_id="case-1", now=at(2026, 3, 10, 10))
+    assert triage_clock.firing_record("case-1", doc, change, now=at(2026, 3, 10, 10))["_id"] == \
+        "case-1|triage-close/2"
