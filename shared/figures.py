@@ -92,7 +92,7 @@ def on_time(r: Record) -> Rate:
     return Rate(sum(1 for x in known if x.on_time), len(known))
 
 
-Closes = Callable[[datetime], datetime | None]
+Closes = Callable[[datetime], datetime | None]  # the close of the response window of an assignment
 
 
 def responded(r: Record, closes: Closes, now: datetime) -> Rate:
@@ -105,6 +105,23 @@ def responded(r: Record, closes: Closes, now: datetime) -> Rate:
     if r.accepted_at is not None:
         return Rate(int(due is None or r.accepted_at <= due), 1)
     return Rate(0, 1) if due is not None and now > due else Rate(0, 0)
+
+
+def office_day_close(calendar: Any) -> Closes:
+    """The close of the office day of an instant, or of the next office day when it falls after hours or on a rest
+    day (一般不过夜), by a shared.workdays.WorkCalendar."""
+    from datetime import timedelta
+
+    def closes(at: datetime) -> datetime:
+        same_day = calendar.end_of_office_day(at)
+        if same_day is not None:
+            return same_day
+        day = at.astimezone(calendar.tz).date() + timedelta(days=1)
+        while not calendar.is_working_day(day):
+            day += timedelta(days=1)
+        return datetime.combine(day, calendar.hours.closes, tzinfo=calendar.tz)
+
+    return closes
 
 
 def source_rate(r: Record, source: str) -> Rate:

@@ -13,6 +13,7 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from services.insight import domain, library
+from services.insight.officers import OfficerNames
 from services.insight.settings import InsightSettings
 from services.insight.store import InsightStore
 from shared.auth import AuthError, Staff, require_role
@@ -72,6 +73,33 @@ def build(ctx: ServiceContext) -> Parts:
     store = InsightStore(ctx.db, ctx.clock)
     tz = ctx.settings.tz
     chart_lock = asyncio.Lock()  # pyplot keeps global state: one report at a time
+    weights = ctx.org.evaluation_weights.as_dict()
+    officers = OfficerNames(cfg.officers_url or f"http://127.0.0.1:{ctx.settings.http_port}/api/v1/liaison/officers",
+                            ctx.jwt_secret, cfg.officers_timeout_seconds)
+
+    def bearer_of(request: Request) -> str | None:
+        return request.headers.get("authorization", "").partition(" ")[2].strip() or None
+
+    async def closed_recurrences(start: datetime, end: datetime) -> dict[str, list[str]]:
+        """回头件 received in [start, end), by the unit that closed the earlier case."""
+        found = await store.recurrences_between(start, end)
+        earlier = await store.facts_by_ids({f["recurrence_of"] for f in found})
+        return domain.closed_recurrences(found, earlier)
+
+    async def board(facts: list[dict[str, Any]], start: datetime, end: datetime, dimension: str,
+                    unit: str | None) -> tuple[dict[str, Any], dict[str, Any]]:
+        """The overall figures and those per group of `dimension`, with 回头件 against the closing unit."""
+        now = ctx.clock()
+        overall = domain.figures(facts, now, weights=weights)
+        groups = domain.figures_by(facts, dimension, now, weights=weights)
+        recurrences = await closed_recurrences(start, end)
+        if unit:
+            recurrences = {k: v for k, v in recurrences.items() if k == unit}
+        ids = sorted(i for v in recurrences.values() for i in v)
+        overall["closed_recurrences"] = {"value": len(ids), "n": len(ids), "case_ids": ids}
+        if dimension == "unit":
+            domain.add_recurrences(groups, recurrences)
+        return overall, groups
 
     # ------------------------------------------------------------------ the projection
 
@@ -139,7 +167,9 @@ def build(ctx: ServiceContext) -> Parts:
         groups = await store.groups.find({}).sort("size", -1).limit(30).to_list()
         warnings = await store.warnings_between(start, end + timedelta(days=cfg.warning_window_days))
         content = report.assemble(label=label, facts=facts, trend=trend, groups=groups, warnings=warnings,
-                                  rules=cfg.ranking_rules, org=ctx.org, now=now, tz=tz)
+                                  rules=cfg.ranking_rules, org=ctx.org, now=now, tz=tz,
+                                  recurrences=await closed_recurrences(start, end),
+                                  officers=await officers.names(None, ctx.log))
         font = charts.cjk_font_file(cfg.font_file)
         async with chart_lock:
             html, pdf = await asyncio.to_thread(report.generate, content, font)
@@ -168,9 +198,9 @@ def build(ctx: ServiceContext) -> Parts:
         unit = _unit_scope(staff, request.query_params.get("unit"))
         start, end = domain.period_range(label, tz)
         facts = await store.facts_between(start, end, unit)
+        overall, groups = await board(facts, start, end, dimension, unit)
         return {"period": label, "start": start.isoformat(), "end": end.isoformat(), "unit": unit,
-                "dimension": dimension, "overall": domain.figures(facts),
-                "groups": domain.figures_by(facts, dimension)}
+                "dimension": dimension, "weights": weights, "overall": overall, "groups": groups}
 
     async def trend(request: Request) -> Any:
         staff = staff_of(request, ctx.jwt_secret)
@@ -180,7 +210,8 @@ def build(ctx: ServiceContext) -> Parts:
         items = []
         for period in domain.periods_before(label, count):
             start, end = domain.period_range(period, tz)
-            items.append({"period": period, "figures": domain.figures(await store.facts_between(start, end, unit))})
+            items.append({"period": period, "figures": domain.figures(await store.facts_between(start, end, unit),
+                                                                      ctx.clock(), weights=weights)})
         return {"unit": unit, "items": items}
 
     async def rankings(request: Request) -> Any:
@@ -191,6 +222,19 @@ def build(ctx: ServiceContext) -> Parts:
         facts = await store.facts_between(start, end)
         return {"period": label, "rules": [r.model_dump() for r in cfg.ranking_rules],
                 **domain.rankings(cfg.ranking_rules, facts, ctx.clock())}
+
+    async def liaison(request: Request) -> Any:
+        """助企联络员晾晒: officers by visits, problems found, solved and the 满意率 of their cases, with names."""
+        staff = staff_of(request, ctx.jwt_secret)
+        require_role(staff, *COUNTY_ROLES)
+        label = _period_param(request, ctx)
+        by = request.query_params.get("by", "solved")
+        if by not in domain.LIAISON_MEASURES:
+            raise HttpError(422, "参数 by 应为 visits、found、solved 或 satisfaction", detail=[{"field": "by"}])
+        start, end = domain.period_range(label, tz)
+        names = await officers.names(bearer_of(request), ctx.log)
+        items = domain.liaison_board(await store.facts_between(start, end), names, by)
+        return {"period": label, "by": by, "measures": domain.LIAISON_MEASURES, "items": items}
 
     async def groups(request: Request) -> Any:
         staff = staff_of(request, ctx.jwt_secret)
@@ -312,6 +356,7 @@ def build(ctx: ServiceContext) -> Parts:
             Route(f"{base}/figures", endpoint(figures), methods=["GET"]),
             Route(f"{base}/trend", endpoint(trend), methods=["GET"]),
             Route(f"{base}/rankings", endpoint(rankings), methods=["GET"]),
+            Route(f"{base}/liaison", endpoint(liaison), methods=["GET"]),
             Route(f"{base}/groups", endpoint(groups), methods=["GET"]),
             Route(f"{base}/groups/refresh", endpoint(refresh_groups), methods=["POST"]),
             Route(f"{base}/groups/{{group_id}}", endpoint(group), methods=["GET"]),

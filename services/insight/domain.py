@@ -12,6 +12,7 @@ from datetime import date, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
+from shared import figures as shared_figures
 from shared.contracts.envelope import CaseEvent, derived_id
 
 Facts = dict[str, Any]
@@ -53,12 +54,15 @@ def fold(facts: Facts | None, event: CaseEvent) -> Facts | None:
             "channel": data.get("channel"), "tracking_no": data.get("tracking_no"),
             "enterprise": enterprise.get("name"), "content": data.get("content", ""), "title": data.get("title"),
             "liaison": _optional_code(data.get("liaison_officer") or data.get("liaison")),
+            "visit_id": data.get("visit_id"),
             "industry": _optional_code(data.get("industry") or enterprise.get("industry")),
             "state": facts.get("state") or "registered",
         }
     if kind == "case.triaged":
         screening = data.get("screening")
         out: Facts = {"screening": screening, "duplicate": screening == "duplicate"}
+        if data.get("recurrence_of"):
+            out["recurrence_of"] = data["recurrence_of"]  # 回头件: a problem back after its case was closed
         for field in ("department", "region", "complexity"):
             if data.get(field):
                 out[field] = data[field]
@@ -76,12 +80,25 @@ def fold(facts: Facts | None, event: CaseEvent) -> Facts | None:
             out |= {"accepted_at": event.occurred_at, "accepted_by": data.get("by")}
         return out
     if kind == "case.resolved":
+        number = facts.get("resolutions", 0) + 1
         return {"state": "resolved", "resolved_at": _when(data["resolved_at"]), "on_time": bool(data["on_time"]),
-                "resolution": data.get("resolution", ""), "resolved_by": data.get("by"),
-                "resolutions": facts.get("resolutions", 0) + 1}
+                "resolution": data.get("resolution", ""), "resolved_by": data.get("by"), "resolutions": number,
+                "rounds": _round(facts, number, on_time=bool(data["on_time"]))}
     if kind == "case.rated":
+        number = data.get("round") or facts.get("resolutions") or 1
+        if (facts.get("rounds") or {}).get(str(number), {}).get("rated") is not None:
+            return None  # each resolution is rated once
         return {"rating_level": data.get("level"), "satisfied": bool(data.get("satisfied")),
-                "rated_at": event.occurred_at}
+                "rated_at": event.occurred_at, "rounds": _round(facts, number, rated=bool(data.get("satisfied")))}
+    if kind == "case.rating_reviewed":
+        number = str(data.get("round") or 1)
+        return {"rounds": _round(facts, int(number), excluded=data.get("decision") == "excluded")}
+    if kind == "case.evaluated":
+        number = int(data.get("round") or facts.get("resolutions") or 1)
+        field = {"business_office": "office", "third_party": "third_party"}.get(data.get("source"))
+        if field is None or (facts.get("rounds") or {}).get(str(number), {}).get(field) is not None:
+            return None  # one evaluation per source and round
+        return {"rounds": _round(facts, number, **{field: bool(data.get("satisfied"))})}
     if kind == "case.reopened":
         return {"state": "reopened", "reopened": facts.get("reopened", 0) + 1, "due_at": _when(data["due_at"])}
     if kind == "case.escalated":
@@ -93,15 +110,24 @@ def fold(facts: Facts | None, event: CaseEvent) -> Facts | None:
     if kind == "case.returned":
         return {"returns": facts.get("returns", 0) + 1}
     if kind == "case.closed":
-        return {"state": "closed", "closed_at": _when(data.get("closed_at")) or event.occurred_at}
+        return {"state": "closed", "closed_at": _when(data.get("closed_at")) or event.occurred_at,
+                "closed_unit": facts.get("department")}
     return None
+
+
+def _round(facts: Facts, number: int, **values: Any) -> dict[str, dict[str, Any]]:
+    """The case's rounds (one per resolution) with `values` set on round `number` (a new dict: facts are folded
+    as whole fields)."""
+    rounds = {k: dict(v) for k, v in (facts.get("rounds") or {}).items()}
+    rounds.setdefault(str(number), {}).update(values)
+    return rounds
 
 
 FACT_FIELDS = ("received_at", "channel", "tracking_no", "enterprise", "content", "title", "liaison", "industry",
                "state", "screening", "duplicate", "department", "region", "complexity", "assigned_at", "due_at",
                "escalation_level", "accepted_at", "accepted_by", "resolved_at", "on_time", "resolution",
                "resolved_by", "resolutions", "rating_level", "satisfied", "rated_at", "reopened", "escalations",
-               "overdue", "referred", "returns", "closed_at")
+               "overdue", "referred", "returns", "closed_at", "visit_id", "recurrence_of", "rounds", "closed_unit")
 
 
 def fold_all(events: Iterable[CaseEvent]) -> dict[str, Facts]:
@@ -208,37 +234,63 @@ def _solved(f: Facts) -> bool:
     return f.get("state") in SOLVED_STATES
 
 
-def _rated(f: Facts) -> bool:
-    return f.get("satisfied") is not None
+def record_of(f: Facts) -> shared_figures.Record:
+    """A case's facts as shared/figures.py reads them (facts folded before rounds were kept: one round)."""
+    rounds = f.get("rounds")
+    if rounds is None and f.get("resolutions"):
+        rounds = {"1": {"on_time": f.get("on_time"), "rated": f.get("satisfied")}}
+    return shared_figures.Record(
+        case_id=f.get("_id", ""),
+        rounds=tuple(shared_figures.Round(number=int(k), on_time=v.get("on_time"), rated=v.get("rated"),
+                                          excluded=bool(v.get("excluded")), office=v.get("office"),
+                                          third_party=v.get("third_party"))
+                     for k, v in sorted((rounds or {}).items(), key=lambda kv: int(kv[0]))),
+        assigned_at=f.get("assigned_at"), accepted_at=f.get("accepted_at"))
 
 
-# name -> which cases it counts
-COUNTS: dict[str, Callable[[Facts], bool]] = {
-    "received": lambda f: True,
-    "accepted": lambda f: f.get("accepted_at") is not None,
-    "assigned": lambda f: f.get("assigned_at") is not None,
-    "resolved": _solved,
-    "rated": _rated,
-    "dissatisfied": lambda f: _rated(f) and not f["satisfied"],
-    "overdue": lambda f: f.get("overdue", 0) > 0,
-    "reopened": lambda f: f.get("reopened", 0) > 0,
-    "escalated": lambda f: f.get("escalations", 0) > 0,
-    "duplicates": lambda f: bool(f.get("duplicate")),
-    "referred": lambda f: bool(f.get("referred")),
+def _rec(f: Facts, r: shared_figures.Record | None) -> shared_figures.Record:
+    return r if r is not None else record_of(f)
+
+
+# Each takes a case's facts and, optionally, its record (record_of) when the caller has it already.
+# name -> how much a case adds to it: cases (True/False) or, for ratings, how many of its ratings
+COUNTS: dict[str, Callable[..., int]] = {
+    "received": lambda f, r=None: True,
+    "accepted": lambda f, r=None: f.get("accepted_at") is not None,
+    "assigned": lambda f, r=None: f.get("assigned_at") is not None,
+    "resolved": lambda f, r=None: _solved(f),
+    "rated": lambda f, r=None: len(shared_figures.counted_ratings(_rec(f, r))),
+    "dissatisfied": lambda f, r=None: shared_figures.dissatisfied(_rec(f, r)),
+    "excluded": lambda f, r=None: shared_figures.excluded(_rec(f, r)),
+    "overdue": lambda f, r=None: f.get("overdue", 0) > 0,
+    "reopened": lambda f, r=None: f.get("reopened", 0) > 0,
+    "escalated": lambda f, r=None: f.get("escalations", 0) > 0,
+    "duplicates": lambda f, r=None: bool(f.get("duplicate")),
+    "referred": lambda f, r=None: bool(f.get("referred")),
+    "recurrences": lambda f, r=None: bool(f.get("recurrence_of")),
 }
-# name -> (numerator, denominator): a rate is numerator cases / denominator cases
-RATES: dict[str, tuple[Callable[[Facts], bool], Callable[[Facts], bool]]] = {
-    "on_time_rate": (lambda f: f.get("resolutions", 0) > 0 and bool(f.get("on_time")),
-                     lambda f: f.get("resolutions", 0) > 0),
-    "resolution_rate": (_solved, COUNTS["assigned"]),
-    "satisfaction_rate": (lambda f: _rated(f) and bool(f["satisfied"]), _rated),
+# name -> a case's part of the rate (hits, n); the rate is the sums' quotient
+RATES: dict[str, Callable[..., shared_figures.Rate]] = {
+    "on_time_rate": lambda f, r=None: shared_figures.on_time(_rec(f, r)),
+    "resolution_rate": lambda f, r=None: shared_figures.Rate(int(_solved(f)), 1) if f.get("assigned_at") is not None
+    else shared_figures.Rate(0, 0),
+    "satisfaction_rate": lambda f, r=None: shared_figures.satisfaction(_rec(f, r)),
+    "unrated_rate": lambda f, r=None: shared_figures.unrated(_rec(f, r)),
 }
 FIGURE_NAMES = {
     "received": "受理问题数", "accepted": "签收数", "assigned": "交办数", "resolved": "已办结数", "rated": "已评价数",
-    "dissatisfied": "不满意数", "overdue": "超期件数", "reopened": "重新办理数", "escalated": "提级督办数",
-    "duplicates": "重复问题数", "referred": "移送纪委数", "on_time_rate": "按期办结率", "resolution_rate": "解决率",
-    "satisfaction_rate": "满意率", "response_hours": "平均响应时长(小时)",
+    "dissatisfied": "不满意数", "excluded": "申诉核减评价数", "overdue": "超期件数", "reopened": "重新办理数",
+    "escalated": "提级督办数", "duplicates": "重复问题数", "referred": "移送纪委数", "recurrences": "回头件数",
+    "closed_recurrences": "回头件数(按销号单位)", "on_time_rate": "按期办结率", "resolution_rate": "解决率",
+    "satisfaction_rate": "满意率", "unrated_rate": "未评价率", "response_rate": "响应率",
+    "response_hours": "平均响应时长(小时)", "combined_satisfaction": "综合满意率",
 }
+
+
+def office_close() -> shared_figures.Closes:
+    from shared.workdays import default_calendar  # the holiday schedule is read once, when first needed
+
+    return shared_figures.office_day_close(default_calendar())
 
 
 def response_hours(f: Facts) -> float | None:
@@ -247,19 +299,27 @@ def response_hours(f: Facts) -> float | None:
     return max((f["accepted_at"] - f["received_at"]).total_seconds(), 0.0) / 3600
 
 
-def figures(facts: Iterable[Facts]) -> dict[str, dict[str, Any]]:
-    """Every figure of a set of cases; each says how many cases it rests on (`n`)."""
-    cases = [f for f in facts if f.get("received_at") is not None]
+def figures(facts: Iterable[Facts], now: datetime | None = None, *, closes: shared_figures.Closes | None = None,
+            weights: dict[str, float] | None = None) -> dict[str, dict[str, Any]]:
+    """Every figure of a set of cases; each says how many cases (or ratings) it rests on (`n`).
+
+    `now` is when the figures are asked (响应率 counts a case whose window is still open only once answered);
+    without it there is no 响应率.
+    """
+    cases = [(f, record_of(f)) for f in facts if f.get("received_at") is not None]
     out: dict[str, dict[str, Any]] = {}
     for name, counts in COUNTS.items():
-        out[name] = {"value": sum(1 for f in cases if counts(f)), "n": len(cases)}
-    for name, (numerator, denominator) in RATES.items():
-        base = [f for f in cases if denominator(f)]
-        hits = sum(1 for f in base if numerator(f))
-        out[name] = {"value": round(hits / len(base), 4) if base else None, "n": len(base), "hits": hits}
-    hours = [h for h in (response_hours(f) for f in cases) if h is not None]
+        out[name] = {"value": sum(int(counts(f, r)) for f, r in cases), "n": len(cases)}
+    for name, part in RATES.items():
+        out[name] = shared_figures.total(part(f, r) for f, r in cases).as_dict()
+    if now is not None:
+        close = closes or office_close()
+        out["response_rate"] = shared_figures.total(shared_figures.responded(r, close, now) for _, r in cases).as_dict()
+    hours = [h for h in (response_hours(f) for f, _ in cases) if h is not None]
     out["response_hours"] = {"value": round(statistics.fmean(hours), 2) if hours else None,
                              "median": round(statistics.median(hours), 2) if hours else None, "n": len(hours)}
+    out["evaluation"] = shared_figures.evaluation((r for _, r in cases), weights)
+    out["combined_satisfaction"] = {"value": out["evaluation"]["combined"], "n": out["evaluation"]["enterprise"]["n"]}
     return out
 
 
@@ -283,8 +343,58 @@ def by_dimension(facts: Iterable[Facts], dimension: str) -> dict[str, list[Facts
     return dict(groups)
 
 
-def figures_by(facts: Iterable[Facts], dimension: str) -> dict[str, dict[str, dict[str, Any]]]:
-    return {key: figures(cases) for key, cases in sorted(by_dimension(facts, dimension).items())}
+def figures_by(facts: Iterable[Facts], dimension: str, now: datetime | None = None, *,
+               closes: shared_figures.Closes | None = None,
+               weights: dict[str, float] | None = None) -> dict[str, dict[str, dict[str, Any]]]:
+    return {key: figures(cases, now, closes=closes, weights=weights)
+            for key, cases in sorted(by_dimension(facts, dimension).items())}
+
+
+def closed_recurrences(facts: Iterable[Facts], earlier: dict[str, Facts]) -> dict[str, list[str]]:
+    """回头件 by the unit that closed (销号) the earlier case: unit -> the new cases. `earlier`: the closed cases the
+    new ones name (`recurrence_of`), by id."""
+    closer = {case_id: f.get("closed_unit") or f.get("department") for case_id, f in earlier.items()}
+    return shared_figures.recurrences(((f["_id"], f.get("recurrence_of")) for f in facts), closer)
+
+
+def add_recurrences(groups: dict[str, dict[str, dict[str, Any]]], found: dict[str, list[str]],
+                    received: int | None = None) -> None:
+    """Put each unit's 回头件 (against the unit that closed the earlier case) on its figures."""
+    for unit, case_ids in found.items():
+        figs = groups.setdefault(unit, figures([]))
+        figs["closed_recurrences"] = {"value": len(case_ids), "n": len(case_ids), "case_ids": case_ids}
+    for figs in groups.values():
+        figs.setdefault("closed_recurrences", {"value": 0, "n": 0, "case_ids": []})
+
+
+LIAISON_MEASURES = {"visits": "走访次数", "found": "发现问题数", "solved": "解决问题数", "satisfaction": "满意率"}
+
+
+def liaison_board(facts: Iterable[Facts], names: dict[str, str], by: str = "solved") -> list[dict[str, Any]]:
+    """助企联络员晾晒: per officer, visits (distinct visit ids), problems found (cases), problems solved (resolved
+    or closed now), and the 满意率 of their cases (shared/figures.py); ordered by `by`, then the others."""
+    if by not in LIAISON_MEASURES:
+        raise ValueError(f"by must be one of {tuple(LIAISON_MEASURES)}")
+    entries = []
+    for officer, cases in by_dimension(facts, "liaison").items():
+        sat = shared_figures.total(shared_figures.satisfaction(record_of(f)) for f in cases)
+        entries.append({"officer_id": officer, "name": names.get(officer) or officer, "named": officer in names,
+                        "visits": len({f["visit_id"] for f in cases if f.get("visit_id")}), "found": len(cases),
+                        "solved": sum(1 for f in cases if _solved(f)), "satisfaction": sat.as_dict(),
+                        "case_ids": sorted(f["_id"] for f in cases)[:50]})
+
+    def value(entry: dict[str, Any], measure: str) -> float:
+        v = entry["satisfaction"]["value"] if measure == "satisfaction" else entry[measure]
+        return -1.0 if v is None else float(v)
+
+    order = [by] + [m for m in LIAISON_MEASURES if m != by]
+    entries.sort(key=lambda e: (*(-value(e, m) for m in order), e["officer_id"]))
+    for measure in LIAISON_MEASURES:  # each officer's place on each measure (1 = best; equal values share it)
+        for e in entries:
+            e.setdefault("ranks", {})[measure] = 1 + sum(1 for o in entries if value(o, measure) > value(e, measure))
+    for place, e in enumerate(entries, start=1):
+        e["place"] = place
+    return entries
 
 
 def figure_value(figs: dict[str, dict[str, Any]], metric: str) -> tuple[float | None, int]:
@@ -294,11 +404,12 @@ def figure_value(figs: dict[str, dict[str, Any]], metric: str) -> tuple[float | 
 def cases_behind(cases: list[Facts], metric: str, polarity: str) -> list[Facts]:
     """The cases behind a ranking entry: for a negative rate the ones that miss, for a positive one those that hit."""
     if metric in RATES:
-        numerator, denominator = RATES[metric]
-        want = polarity == "positive"
-        return [f for f in cases if denominator(f) and numerator(f) == want]
+        parts = [(f, RATES[metric](f, record_of(f))) for f in cases]
+        if polarity == "positive":
+            return [f for f, rate in parts if rate.hits > 0]
+        return [f for f, rate in parts if rate.n > rate.hits]
     if metric in COUNTS:
-        return [f for f in cases if COUNTS[metric](f)]
+        return [f for f in cases if COUNTS[metric](f, record_of(f))]
     return list(cases)
 
 
@@ -340,7 +451,7 @@ def rank(rule: Any, facts: list[Facts], now: datetime) -> list[dict[str, Any]]:
     groups = by_dimension(facts, rule.dimension)
     entries = []
     for key, cases in groups.items():
-        figs = figures(cases)
+        figs = figures(cases, now)
         value, n = figs[rule.metric]["value"], figs[rule.metric]["n"]
         if value is None or n < rule.min_cases:
             continue

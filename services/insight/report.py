@@ -24,6 +24,7 @@ from services.insight import charts, domain
 from shared.org import Organisation
 
 RATE_FIGURES = ("on_time_rate", "resolution_rate", "satisfaction_rate")
+SOURCE_COLUMNS = (("enterprise", "企业评价"), ("business_office", "营商办评价"), ("third_party", "第三方评价"))
 TEMPLATES = Path(__file__).parent / "templates"
 
 
@@ -60,19 +61,25 @@ def _named(brief: dict[str, Any], lookup: dict[str, dict[str, str]]) -> dict[str
 
 def assemble(*, label: str, facts: list[dict[str, Any]], trend: list[tuple[str, list[dict[str, Any]]]],
              groups: list[dict[str, Any]], warnings: list[dict[str, Any]], rules: list[Any], org: Organisation,
-             now: datetime, tz: ZoneInfo, list_limit: int = 20) -> dict[str, Any]:
-    """The content of one report. `trend`: (period, its facts) for the periods ending with `label`."""
+             now: datetime, tz: ZoneInfo, list_limit: int = 20, recurrences: dict[str, list[str]] | None = None,
+             officers: dict[str, str] | None = None) -> dict[str, Any]:
+    """The content of one report. `trend`: (period, its facts) for the periods ending with `label`;
+    `recurrences`: 回头件 of the period by the unit that closed the earlier case; `officers`: liaison names."""
     lookup = names(org)
-    overall = domain.figures(facts)
+    weights = org.evaluation_weights.as_dict()
+    overall = domain.figures(facts, now, weights=weights)
+    by_unit = domain.figures_by(facts, "unit", now, weights=weights)
+    domain.add_recurrences(by_unit, recurrences or {})
+    overall["closed_recurrences"] = {"value": sum(len(v) for v in (recurrences or {}).values()), "n": 0}
     units = [{"code": code, "name": lookup["unit"].get(code, code), "figures": figs}
-             for code, figs in domain.figures_by(facts, "unit").items()]
+             for code, figs in by_unit.items()]
     units.sort(key=lambda u: (-u["figures"]["received"]["value"], u["code"]))
     regions = [{"code": code, "name": lookup["region"].get(code, code), "figures": figs}
-               for code, figs in domain.figures_by(facts, "region").items()]
+               for code, figs in domain.figures_by(facts, "region", now, weights=weights).items()]
     regions.sort(key=lambda r: (-r["figures"]["received"]["value"], r["code"]))
     late = sorted(((days, f) for f in facts if (days := domain.overdue_days(f, now)) is not None),
                   key=lambda item: (-item[0], item[1]["_id"]))
-    unhappy = sorted((f for f in facts if domain.COUNTS["dissatisfied"](f)), key=lambda f: f["_id"])
+    unhappy = sorted((f for f in facts if domain.COUNTS["dissatisfied"](f, domain.record_of(f))), key=lambda f: f["_id"])
     in_period = {f["_id"] for f in facts}
     themes = []
     for group in groups:
@@ -93,7 +100,9 @@ def assemble(*, label: str, facts: list[dict[str, Any]], trend: list[tuple[str, 
         "title": f"{org.county.name}服务企业报告", "period_title": period_title(label),
         "generated_at": now.astimezone(tz).strftime("%Y-%m-%d %H:%M"),
         "overall": overall,
-        "trend": [{"period": p, "figures": domain.figures(fs)} for p, fs in trend],
+        "trend": [{"period": p, "figures": domain.figures(fs, now, weights=weights)} for p, fs in trend],
+        "weights": weights,
+        "liaison": domain.liaison_board(facts, officers or {})[:30],
         "units": units, "regions": regions,
         "overdue": [_named(domain.case_brief(f, now), lookup) for _, f in late[:list_limit]],
         "overdue_total": len(late),
@@ -143,6 +152,13 @@ def pdf_text(value: Any, limit: int | None = None) -> str:
 _env = Environment(loader=FileSystemLoader(TEMPLATES), autoescape=select_autoescape(["html"]))
 _env.filters["rate"] = rate_text
 _env.filters["short"] = _short
+
+
+
+def _setup_env() -> None:
+    _env.filters["percent"] = percent
+    _env.globals["evaluation_note"] = evaluation_note
+    _env.globals["source_columns"] = SOURCE_COLUMNS
 
 
 def render_html(content: dict[str, Any], images: dict[str, bytes]) -> str:
@@ -202,12 +218,17 @@ def render_pdf(content: dict[str, Any], images: dict[str, bytes], font_file: str
     ]
     if "units" in images:
         story.append(image("units"))
-    story.append(table([["单位", "受理", "签收", "按期办结率", "解决率", "满意率", "超期", "不满意"]] + [
+    story.append(table([["单位", "受理", "签收", "按期办结率", "解决率", "满意率", "超期", "不满意", "回头件"]] + [
         [u["name"], u["figures"]["received"]["value"], u["figures"]["accepted"]["value"],
          rate_text(u["figures"]["on_time_rate"]), rate_text(u["figures"]["resolution_rate"]),
          rate_text(u["figures"]["satisfaction_rate"]), u["figures"]["overdue"]["value"],
-         u["figures"]["dissatisfied"]["value"]] for u in content["units"]],
-        [0.22, 0.07, 0.07, 0.15, 0.15, 0.15, 0.09, 0.1]))
+         u["figures"]["dissatisfied"]["value"], u["figures"]["closed_recurrences"]["value"]] for u in content["units"]],
+        [0.2, 0.07, 0.07, 0.14, 0.14, 0.14, 0.08, 0.08, 0.08]))
+    story.append(para(evaluation_note(content), small))
+    story.append(table([["单位", *(name for _, name in SOURCE_COLUMNS), "综合满意率"]] + [
+        [u["name"], *(rate_text(u["figures"]["evaluation"][s]) for s, _ in SOURCE_COLUMNS),
+         percent(u["figures"]["evaluation"]["combined"])] for u in content["units"]],
+        [0.24, 0.19, 0.19, 0.19, 0.19]))
     story += [para(f"三、超期问题（共{content['overdue_total']}件）", h2)]
     story.append(table([["受理编号", "单位", "企业", "问题", "超期天数"]] + [
         [c["tracking_no"] or c["case_id"], c["department_name"] or "", _short(c["enterprise"] or "", 60),
@@ -240,6 +261,11 @@ def render_pdf(content: dict[str, Any], images: dict[str, bytes], font_file: str
                     [0.4, 0.2, 0.2, 0.2]))
             else:
                 story.append(para("无。", small))
+    story += [para("八、助企联络员晾晒", h2)]
+    story.append(table([["名次", "联络员", "走访次数", "发现问题", "解决问题", "满意率"]] + [
+        [e["place"], e["name"], e["visits"], e["found"], e["solved"], rate_text(e["satisfaction"])]
+        for e in content["liaison"]], [0.08, 0.28, 0.14, 0.14, 0.14, 0.22])
+        if content["liaison"] else para("本期无助企联络员发现的问题。", body))
     buffer = io.BytesIO()
 
     def footer(canvas: Any, doc: Any) -> None:
@@ -265,6 +291,17 @@ def figure_text(name: str, figure: dict[str, Any]) -> str:
     return f"{figure['value']}件（共{figure['n']}件）"
 
 
+def percent(value: float | None) -> str:
+    return "—" if value is None else f"{value * 100:.1f}%"
+
+
+def evaluation_note(content: dict[str, Any]) -> str:
+    w = content["weights"]
+    return (f"评价来源：企业评价为主，营商办评价和第三方评价为辅；综合满意率为各来源满意率的加权平均（权重 企业"
+            f"{w['enterprise']:g}、营商办{w['business_office']:g}、第三方{w['third_party']:g}，无评价的来源不计）。"
+            f"回头件：销号后同一问题再次反映，计入原销号单位。")
+
+
 def board_value(board: dict[str, Any], entry: dict[str, Any]) -> str:
     if board["kind"] == "overdue_cases":
         return f"超期{entry['value']}天"
@@ -278,10 +315,14 @@ def summary_text(content: dict[str, Any]) -> str:
     return (f"本期共受理企业问题{o['received']['value']}件，单位已签收{o['accepted']['value']}件，"
             f"已办结{o['resolved']['value']}件；按期办结率{rate_text(o['on_time_rate'])}，"
             f"解决率{rate_text(o['resolution_rate'])}，满意率{rate_text(o['satisfaction_rate'])}；"
-            f"超期{o['overdue']['value']}件，不满意{o['dissatisfied']['value']}件，"
+            f"超期{o['overdue']['value']}件，不满意评价{o['dissatisfied']['value']}次，"
+            f"回头件{o['closed_recurrences']['value']}件，"
             f"提级督办{o['escalated']['value']}件，苗头性问题预警{len(content['warnings'])}条。")
 
 
 def generate(content: dict[str, Any], font_file: str) -> tuple[str, bytes]:
     images = draw_charts(content, font_file)
     return render_html(content, images), render_pdf(content, images, font_file)
+
+
+_setup_env()

@@ -59,5 +59,9 @@ class InsightSettings(BaseSettings):
     # Reports: how often the scheduler looks for a missing weekly / monthly report (of the last complete period).
     report_check_interval_seconds: float = 3600.0
     report_trend_periods: int = 8
+    # intake's liaison officer registry (names for the 助企联络员 ranking). Unset: the all-in-one origin
+    # (http://127.0.0.1:{QHWY_HTTP_PORT}/api/v1/liaison/officers).
+    officers_url: str | None = None
+    officers_timeout_seconds: float = 5.0
     # A font file with CJK glyphs (TrueType .ttf/.ttc); empty: the first one found among the usual places.
     font_file: str = ""

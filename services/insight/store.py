@@ -51,6 +51,12 @@ class InsightStore:
             query["department"] = department
         return await self.facts.collection.find(query, FACTS_PROJECTION).to_list()
 
+    async def recurrences_between(self, start: datetime, end: datetime) -> list[dict[str, Any]]:
+        """Cases received in [start, end) that bring back a closed case's problem (回头件)."""
+        return await self.facts.collection.find(
+            {"received_at": {"$gte": start, "$lt": end}, "recurrence_of": {"$exists": True, "$ne": None}},
+            {"_id": 1, "recurrence_of": 1, "department": 1}).to_list()
+
     async def facts_by_ids(self, ids: Iterable[str]) -> dict[str, dict[str, Any]]:
         ids = list(ids)
         if not ids:
