@@ -11,16 +11,20 @@ from pathlib import Path
 from typing import Any
 
 from jinja2 import Environment, FileSystemLoader, select_autoescape
+from prometheus_client import Gauge
 from pydantic import BaseModel, ConfigDict, Field
+from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, PlainTextResponse, RedirectResponse, Response
 from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 
 from services.console import domain
+from services.console.names import ORG_CHANGES, ORG_SECTIONS, SERVICE_NAMES, Names
 from services.console.search_index import SearchIndex
 from services.console.settings import ConsoleSettings
 from services.console.store import ConsoleStore
+from shared import error_pages
 from shared.auth import AuthError, issue_token, require_role
 from shared.contracts.envelope import CaseEvent
 from shared.http import HttpError, endpoint, int_query, json_response, read_json, staff_of
@@ -28,7 +32,8 @@ from shared.runtime import Parts, ServiceContext
 from shared.staff import default_directory
 from shared.settings import Settings
 from shared.store import Change
-from shared.workdays import CalendarSettings, library_schedules, parse_year_file
+from shared.workdays import (CalendarSettings, apply_year, library_schedules, next_year_status, parse_year_file,
+                             read_calendar_file)
 
 NAME = "console"
 HERE = Path(__file__).parent
@@ -39,6 +44,13 @@ class OrgCheckBody(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     text: str = Field(min_length=1, max_length=2_000_000)
+    note: str = Field(default="", max_length=2000)
+
+
+class YearApplyBody(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    audit_id: str = Field(min_length=1, max_length=64)
     note: str = Field(default="", max_length=2000)
 
 
@@ -59,7 +71,9 @@ def _steering_settings(platform: Settings) -> list[tuple[str, Any, dict[str, str
     return [
         ("platform", platform, {"triage_review_threshold": "研判置信度低于此值转人工复核", "timezone": "时区",
                                   "sla_scan_interval_seconds": "时限扫描间隔（秒）"}),
-        ("calendar", CalendarSettings(), {"office_hours": "办公时间（工作时间计算）", "holidays_dir": "节假日安排文件目录"}),
+        ("calendar", CalendarSettings(), {"office_hours": "办公时间（工作时间计算）", "holidays_dir": "节假日安排文件目录",
+                                          "calendar_file": "工作台应用的年度安排文件（空：数据目录下 calendar.yaml）",
+                                          "calendar_reload_seconds": "各服务检查年度安排文件的间隔（秒）"}),
         ("triage", TriageSettings(), {"duplicate_window_days": "重复件比对时间窗（天）",
                                       "duplicate_candidates": "重复件最多比对案件数",
                                       "cross_enterprise_duplicates": "跨企业合并重复件", "claim_minutes": "研判认领时长（分钟）"}),
@@ -82,13 +96,28 @@ def build(ctx: ServiceContext) -> Parts:
     started = str(int(time.time()))  # cache-busts the static files on each start
     attempts = domain.SignInLimiter(limit=settings.login_attempts, window_seconds=settings.login_window_seconds)
     calendar_settings = CalendarSettings()
+    calendar_file = calendar_settings.calendar_path
+    next_year_missing = Gauge("qhwy_calendar_next_year_missing",
+                              "1 from 1 November while next year's holiday schedule is missing (apply it from the "
+                              "console's 工作日历 page), else 0", ["year"], registry=ctx.registry)
+    next_year_days_left = Gauge("qhwy_calendar_next_year_days_left", "Days until 1 January of next year",
+                                registry=ctx.registry)
+    calendar_state: dict[str, Any] = {}  # the last next-year status (banner, gauges)
+
+    def names() -> Names:
+        return Names.of(ctx.org, ((u.id, u.name) for u in directory.users() if u.name), tz)
+
+    def person(user_id: str | None) -> str:
+        return names().person(user_id)
 
     def iso(value: Any) -> Any:
         return value.astimezone(tz).isoformat() if isinstance(value, datetime) else value
 
     def plain(doc: dict[str, Any]) -> dict[str, Any]:
-        return {("case_id" if k == "_id" else k): iso(v) for k, v in doc.items()
-                if k not in ("enterprise_key", "units", "timeline", "rev", "pending_since", "outbox", "processed")}
+        return {**{("case_id" if k == "_id" else k): iso(v) for k, v in doc.items()
+                   if k not in ("enterprise_key", "units", "timeline", "rev", "pending_since", "outbox", "processed",
+                                "status_at", "due_set_at")},
+                "status_name": domain.status_name(doc)}
 
     # ------------------------------------------------------------------ the read model
 
@@ -142,7 +171,13 @@ def build(ctx: ServiceContext) -> Parts:
     async def me(request: Request) -> Any:
         staff = staff_of(request, ctx.jwt_secret)
         user = directory.get(staff.sub)
-        return domain.who(staff.sub, (user.name if user else None) or staff.name, staff.role, staff.unit, ctx.org)
+        who = domain.who(staff.sub, (user.name if user else None) or staff.name, staff.role, staff.unit, ctx.org)
+        if staff.role in ("admin", "leader"):
+            status = calendar_state or await refresh_calendar_status()
+            banner = domain.calendar_banner(status, staff.role)
+            if banner:
+                who["banner"] = banner
+        return who
 
     async def options(request: Request) -> Any:
         staff_of(request, ctx.jwt_secret)
@@ -151,7 +186,12 @@ def build(ctx: ServiceContext) -> Parts:
                 "regions": [{"code": r.code, "name": r.name} for r in org.regions],
                 "complexity": [{"code": c.code, "name": c.name} for c in org.complexity],
                 "channels": [{"code": c.code, "name": c.name} for c in org.channels],
-                "screening": [{"code": c.code, "name": c.name} for c in org.screening]}
+                "screening": [{"code": c.code, "name": c.name} for c in org.screening],
+                "rating_levels": [{"code": c.code, "name": c.name} for c in org.rating_levels],
+                "oversight": [{"code": c.code, "name": c.name} for c in org.oversight],
+                "escalation_levels": [{"code": str(c.level), "name": c.name} for c in org.escalation_levels],
+                # colleagues by name: pages show names where the services answer login ids
+                "people": {u.id: u.name for u in directory.users() if u.name}}
 
     # ------------------------------------------------------------------ search + timeline
 
@@ -176,7 +216,23 @@ def build(ctx: ServiceContext) -> Parts:
             raise HttpError(404, "未找到该案件")
         if staff.role == "unit_handler" and staff.unit not in (doc.get("units") or []):
             raise HttpError(403, "只能查看本单位承办或协办的案件")
-        return {**plain(doc), "timeline": [{**e, "at": iso(e["at"])} for e in domain.timeline(doc.get("timeline", []))]}
+        return {**plain(doc), "timeline": [{**e, "at": iso(e["at"])}
+                                           for e in domain.timeline(doc.get("timeline", []), names())]}
+
+    async def briefs(request: Request) -> Any:
+        """What the lists of other services lack to be read by people: for each case id their page holds, the
+        tracking number, enterprise, title or first words and status (a unit handler: only its own cases)."""
+        staff = staff_of(request, ctx.jwt_secret)
+        require_role(staff, *STAFF_ROLES)
+        ids = [i for i in dict.fromkeys(request.query_params.get("ids", "").split(",")) if i][:200]
+        if index.loaded:
+            rows = [index.rows[i] for i in ids if i in index.rows]
+        else:
+            rows = await store.rows(ids)
+        unit = staff.unit if staff.role == "unit_handler" else None
+        return {"items": {r["_id"]: domain.brief(r) | {"status_name": domain.status_name(r),
+                                                       "due_at": iso(r.get("due_at"))}
+                          for r in rows if unit is None or unit in (r.get("units") or [])}}
 
     # ------------------------------------------------------------------ the organisation file (admin)
 
@@ -201,7 +257,7 @@ def build(ctx: ServiceContext) -> Parts:
         await store.add_audit(entry)
         ctx.log.info("org_checked", by=staff.sub, valid=org is not None, changes=len(changes), errors=len(errors))
         result = {"audit_id": entry["_id"], "valid": org is not None, "errors": errors, "changes": changes,
-                  "applied": False, "how_to_apply": "将该文件保存为 QHWY_ORG_FILE 指向的文件并重启各服务后生效"}
+                  "changes_text": [org_change_text(c, org) for c in changes], "applied": False, "how_to_apply": "将该文件保存为 QHWY_ORG_FILE 指向的文件并重启各服务后生效"}
         if errors:
             raise HttpError(422, "组织配置文件校验未通过", **{k: v for k, v in result.items() if k != "valid"},
                             detail=errors, fields=[e["field"] for e in errors])
@@ -212,8 +268,24 @@ def build(ctx: ServiceContext) -> Parts:
         limit = int_query(request, "limit", 20, 1, 100)
         skip = int_query(request, "offset", 0, 0, 100_000)
         items = await store.audit_trail(limit, skip)
-        return {"items": [{("audit_id" if k == "_id" else k): iso(v) for k, v in e.items()} for e in items],
+        return {"items": [{**{("audit_id" if k == "_id" else k): iso(v) for k, v in e.items()},
+                           "by_name": person(e.get("by")),
+                           "changes_text": [org_change_text(c) for c in e.get("changes") or []]} for e in items],
                 "limit": limit, "offset": skip}
+
+    def org_change_text(change: dict[str, Any], checked: Any = None) -> dict[str, str]:
+        """One change of the organisation file in words: its section, the item by its name, what changed (an item
+        only the file knows is named by the code the administrator wrote in it)."""
+        section = change.get("section", "")
+        code = change.get("code", "")
+        item = ""
+        for org in (checked, ctx.org) if checked is not None else (ctx.org,):
+            for i in getattr(org, section, ()) if section != "county" else (org.county,):
+                if str(getattr(i, "code", None) or getattr(i, "level", "")) == str(code):
+                    item = i.name
+        return {"section": ORG_SECTIONS.get(section, "其他"), "item": item or f"编码 {code}",
+                "change": ORG_CHANGES.get(change.get("change", ""), "修改")
+                + (f"（{len(change['fields'])} 处）" if change.get("fields") else "")}
 
     async def org_audit_file(request: Request) -> Response:
         try:
@@ -227,9 +299,10 @@ def build(ctx: ServiceContext) -> Parts:
 
     # ------------------------------------------------------------------ the working-day calendar (admin)
 
-    def known_schedules() -> dict[int, Any]:
-        """What the calendar would load at a restart now: the package's years, then each file in the directory
-        (a broken file is reported, not fatal here: this page is where it gets fixed)."""
+    def known_schedules() -> dict[str, Any]:
+        """What every service's calendar knows now: the package's years, then each file in the directory, then the
+        years applied from this page (the calendar file). A broken file is reported, not fatal here: this page is
+        where it gets fixed."""
         schedules = library_schedules()
         directory_ = Path(calendar_settings.holidays_dir)
         broken = []
@@ -241,15 +314,64 @@ def build(ctx: ServiceContext) -> Parts:
                     broken.append({"file": path.name, "message": str(exc)})
                     continue
                 schedules[schedule.year] = schedule
-        return {"schedules": schedules, "broken": broken}
+        applied: dict[int, dict[str, Any]] = {}
+        try:
+            applied = read_calendar_file(calendar_file)
+        except Exception as exc:  # noqa: BLE001
+            broken.append({"file": str(calendar_file), "message": str(exc)})
+        for year, entry in applied.items():
+            schedules[year] = entry["schedule"]
+        return {"schedules": schedules, "broken": broken, "applied": applied}
+
+    async def refresh_calendar_status() -> dict[str, Any]:
+        """Next year's schedule: the gauges Prometheus alerts on, and the banner admins and leaders see."""
+        known = await asyncio.to_thread(known_schedules)
+        status = next_year_status(known["schedules"], ctx.clock().astimezone(tz).date())
+        next_year_missing.clear()
+        next_year_missing.labels(str(status["year"])).set(1 if status["warning"] else 0)
+        next_year_days_left.set(status["days_left"])
+        calendar_state.clear()
+        calendar_state.update(status)
+        return status
 
     async def calendar_view(request: Request) -> Any:
         admin(request)
         known = await asyncio.to_thread(known_schedules)
-        return {"directory": str(calendar_settings.holidays_dir), "broken": known["broken"],
-                **domain.calendar_years(known["schedules"], ctx.clock().astimezone(tz).date()),
-                "how_to_apply": f"将校验通过的文件保存为 {calendar_settings.holidays_dir}/<年份>.yaml"
-                                "（或 QHWY_HOLIDAYS_DIR 指向的目录）并重启各服务后生效"}
+        today = ctx.clock().astimezone(tz).date()
+        view = domain.calendar_years(known["schedules"], today)
+        for row in view["years"]:
+            entry = known["applied"].get(row["year"])
+            if entry:
+                row.update(applied_by=person(entry.get("applied_by")), applied_at=entry.get("applied_at"))
+        return {"directory": str(calendar_settings.holidays_dir), "calendar_file": str(calendar_file),
+                "broken": known["broken"], **view, "next_year": next_year_status(known["schedules"], today),
+                "how_to_apply": "校验通过后点击“应用”：写入工作日历文件，各服务在 "
+                                f"{calendar_settings.calendar_reload_seconds:g} 秒内自动生效，无需重启"}
+
+    async def calendar_apply(request: Request) -> Any:
+        """Apply a year the administrator checked on this page: it goes into the calendar file every service reads
+        (and rereads when it changes); the application is audited like the check, with who and when."""
+        staff = admin(request)
+        body = YearApplyBody.model_validate(await read_json(request, max_bytes=10_000))
+        checked = await store.audit_entry(body.audit_id, "calendar")
+        if checked is None or checked.get("action", "check") != "check":
+            raise HttpError(404, "未找到该校验记录")
+        if not checked.get("valid"):
+            raise HttpError(422, "该文件未通过校验，不能应用")
+        now = ctx.clock()
+        entry_id = uuid.uuid4().hex
+        schedule = await asyncio.to_thread(apply_year, calendar_file, checked["text"], applied_by=staff.sub,
+                                           applied_at=now.astimezone(tz), audit_id=entry_id)
+        known = await asyncio.to_thread(known_schedules)
+        entry = {"_id": entry_id, "at": now, "by": staff.sub, "note": body.note, "action": "apply", "valid": True,
+                 "year": schedule.year, "checked": body.audit_id, "errors": [], "text": checked["text"],
+                 "summary": domain.year_changes(None, schedule) | {"file": str(calendar_file)}}
+        await store.add_audit(entry, "calendar")
+        ctx.log.info("calendar_year_applied", by=staff.sub, year=schedule.year, file=str(calendar_file))
+        await refresh_calendar_status()
+        return {"audit_id": entry_id, "applied": True, "year": schedule.year,
+                "known": schedule.year in known["schedules"],
+                "message": f"{schedule.year} 年节假日安排已应用，各服务在 {calendar_settings.calendar_reload_seconds:g} 秒内生效"}
 
     async def calendar_check(request: Request) -> Any:
         """Check one year's State Council schedule with the calendar's own loader; every check is kept."""
@@ -261,7 +383,7 @@ def build(ctx: ServiceContext) -> Parts:
             known = await asyncio.to_thread(known_schedules)
             summary = domain.year_changes(known["schedules"].get(schedule.year), schedule)
         entry = {"_id": uuid.uuid4().hex, "at": ctx.clock(), "by": staff.sub, "note": body.note,
-                 "valid": schedule is not None, "year": schedule.year if schedule else None, "errors": errors,
+                 "action": "check", "valid": schedule is not None, "year": schedule.year if schedule else None, "errors": errors,
                  "summary": summary, "text": body.text}
         await store.add_audit(entry, "calendar")
         ctx.log.info("calendar_year_checked", by=staff.sub, valid=schedule is not None, year=entry["year"])
@@ -269,14 +391,15 @@ def build(ctx: ServiceContext) -> Parts:
             raise HttpError(422, "节假日安排文件校验未通过", audit_id=entry["_id"], errors=errors, detail=errors,
                             fields=[e["field"] for e in errors])
         return {"audit_id": entry["_id"], "valid": True, "year": schedule.year, "summary": summary, "applied": False,
-                "how_to_apply": f"将该文件保存为 {calendar_settings.holidays_dir}/{schedule.year}.yaml 并重启各服务后生效"}
+                "how_to_apply": "点击“应用”即写入工作日历文件，各服务自动生效，无需重启"}
 
     async def calendar_audit(request: Request) -> Any:
         admin(request)
         limit = int_query(request, "limit", 20, 1, 100)
         skip = int_query(request, "offset", 0, 0, 100_000)
         items = await store.audit_trail(limit, skip, "calendar")
-        return {"items": [{("audit_id" if k == "_id" else k): iso(v) for k, v in e.items()} for e in items],
+        return {"items": [{**{("audit_id" if k == "_id" else k): iso(v) for k, v in e.items()},
+                           "action": e.get("action", "check"), "by_name": person(e.get("by"))} for e in items],
                 "limit": limit, "offset": skip}
 
     async def calendar_audit_file(request: Request) -> Response:
@@ -293,7 +416,8 @@ def build(ctx: ServiceContext) -> Parts:
 
     async def settings_view(request: Request) -> Any:
         admin(request)
-        return {"items": domain.settings_rows(_steering_settings(ctx.settings)),
+        return {"items": [{**r, "service_name": SERVICE_NAMES.get(r["service"], "其他")}
+                          for r in domain.settings_rows(_steering_settings(ctx.settings))],
                 "how_to_change": "设置对应的环境变量并重启相关服务后生效"}
 
     async def sweep() -> None:
@@ -317,16 +441,23 @@ def build(ctx: ServiceContext) -> Parts:
         for row in await store.slim_rows(since=ctx.clock() - timedelta(seconds=settings.search_refresh_seconds * 3)):
             index.put(row)
 
+    async def calendar_status_job() -> None:
+        await refresh_calendar_status()
+
     base = "/api/v1/console"
     return Parts(
         routes=[
             Route("/console", home, methods=["GET"]),
-            Route("/console/", console_page, methods=["GET"]),
-            Mount("/console/static", app=StaticFiles(directory=HERE / "static"), name="console-static"),
+            # the console's pages, with its 404 and 500 in Chinese
+            Mount("/console", app=Starlette(routes=[
+                Route("/", console_page, methods=["GET"]),
+                Mount("/static", app=StaticFiles(directory=HERE / "static"), name="console-static"),
+            ], exception_handlers=error_pages.HANDLERS)),
             Route(f"{base}/login", endpoint(login), methods=["POST"]),
             Route(f"{base}/me", endpoint(me), methods=["GET"]),
             Route(f"{base}/options", endpoint(options), methods=["GET"]),
             Route(f"{base}/search", endpoint(search), methods=["GET"]),
+            Route(f"{base}/cases/brief", endpoint(briefs), methods=["GET"]),
             Route(f"{base}/cases/{{case_id}}/timeline", endpoint(case_timeline), methods=["GET"]),
             Route(f"{base}/org", endpoint(org_view), methods=["GET"]),
             Route(f"{base}/org/check", endpoint(org_check), methods=["POST"]),
@@ -334,12 +465,13 @@ def build(ctx: ServiceContext) -> Parts:
             Route(f"{base}/org/audit/{{audit_id}}/file", org_audit_file, methods=["GET"]),
             Route(f"{base}/calendar", endpoint(calendar_view), methods=["GET"]),
             Route(f"{base}/calendar/check", endpoint(calendar_check), methods=["POST"]),
+            Route(f"{base}/calendar/apply", endpoint(calendar_apply), methods=["POST"]),
             Route(f"{base}/calendar/audit", endpoint(calendar_audit), methods=["GET"]),
             Route(f"{base}/calendar/audit/{{audit_id}}/file", calendar_audit_file, methods=["GET"]),
             Route(f"{base}/settings", endpoint(settings_view), methods=["GET"]),
         ],
-        on_start=[store.ensure_indexes, start_loading],
-        periodic=[(ctx.settings.outbox_sweep_interval_seconds, sweep),
+        on_start=[store.ensure_indexes, start_loading, calendar_status_job],
+        periodic=[(ctx.settings.outbox_sweep_interval_seconds, sweep), (settings.calendar_check_seconds, calendar_status_job),
                   *([(settings.search_refresh_seconds, refresh_index)] if settings.search_refresh_seconds else [])],
     )
 

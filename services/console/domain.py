@@ -126,6 +126,31 @@ def status_name(doc: dict[str, Any]) -> str:
     return EVENT_LABELS.get(doc.get("last_event") or "", "")
 
 
+BRIEF_CHARS = 30  # the first words of a problem that stand for its title in a list
+
+
+def brief(row: dict[str, Any]) -> dict[str, Any]:
+    """How a list names a case for people: tracking number, enterprise, title (or the first words of the text)."""
+    text = " ".join(str(row.get("title") or row.get("content") or "").split())
+    title = text if len(text) <= BRIEF_CHARS else text[:BRIEF_CHARS] + "…"
+    return {"tracking_no": row.get("tracking_no"), "enterprise": row.get("enterprise"), "title": title,
+            "department": row.get("department"), "region": row.get("region")}
+
+
+def calendar_banner(status: dict[str, Any], role: str) -> dict[str, str] | None:
+    """The header's warning for administrators and leaders when next year's (or this year's) holidays are missing."""
+    if role not in ("admin", "leader") or not status:
+        return None
+    todo = "请在“工作日历”页面上传并应用" if role == "admin" else "请提醒系统管理员在“工作日历”页面上传并应用"
+    if status.get("current_year_missing"):
+        return {"level": "error", "text": f"本年度节假日安排缺失，办理时限暂按周一至周五计算。{todo}国务院办公厅公布的安排。"}
+    if status.get("warning"):
+        return {"level": "warning",
+                "text": f"{status['year']} 年节假日安排尚未导入，距 1 月 1 日还有 {status['days_left']} 天；"
+                        f"未导入前，{status['year']} 年的办理时限将按周一至周五计算。{todo}国务院办公厅公布的安排。"}
+    return None
+
+
 def _not_older(doc: dict[str, Any] | None, key: str, at: datetime) -> bool:
     previous = (doc or {}).get(key)
     return previous is None or _naive(at) >= _naive(previous)

@@ -16,3 +16,5 @@ class ConsoleSettings(BaseSettings):
     # Also count failures per client address. Off by default: behind the compose front proxy every user has the
     # proxy's address, and five mistakes by anyone would lock everyone out. Turn on where clients connect directly.
     login_limit_by_address: bool = False
+    # how often the next year's holiday schedule is looked for (the gauge qhwy_calendar_next_year_missing, the banner)
+    calendar_check_seconds: float = 300.0

@@ -17,8 +17,9 @@ from pymongo.asynchronous.database import AsyncDatabase
 
 from shared.store import CaseDocuments
 
-LISTED = {"tracking_no": 1, "enterprise": 1, "content": 1, "channel": 1, "received_at": 1, "department": 1,
-          "co_departments": 1, "region": 1, "complexity": 1, "due_at": 1, "last_event": 1, "updated_at": 1}
+LISTED = {"tracking_no": 1, "enterprise": 1, "content": 1, "title": 1, "channel": 1, "received_at": 1, "department": 1,
+          "co_departments": 1, "region": 1, "complexity": 1, "due_at": 1, "overdue": 1, "status": 1, "last_event": 1,
+          "updated_at": 1}
 
 
 class ConsoleStore:
@@ -65,6 +66,15 @@ class ConsoleStore:
     async def slim_rows(self, since: datetime | None = None) -> list[dict[str, Any]]:
         """Every case's search row (at start), or those changed since an instant (another instance's)."""
         return await self.slim.find({"updated_at": {"$gte": since}} if since else {}).to_list()
+
+    async def rows(self, case_ids: list[str]) -> list[dict[str, Any]]:
+        """The search rows of some cases (until the in-memory rows are loaded): one `_id` lookup each."""
+        found = []
+        for case_id in case_ids:
+            row = await self.slim.find_one({"_id": case_id})
+            if row is not None:
+                found.append(row)
+        return found
 
     async def case(self, case_id: str) -> dict[str, Any] | None:
         return await self.cases.collection.find_one({"_id": case_id}, {"outbox": 0, "processed": 0})
