@@ -412,11 +412,11 @@ async function triageCase(caseId) {
 // Leader: escalated and overdue cases, boards by unit and by township.
 PAGES.boards = async () => {
   const [deadlines, byUnit, byRegion] = await Promise.all([
-    api("GET", "/api/v1/sla/deadlines?limit=200"),
+    api("GET", "/api/v1/sla/deadlines?flagged=true&limit=200"),
     api("GET", "/api/v1/insight/figures?dimension=unit").catch((e) => ({ error: e })),
     api("GET", "/api/v1/insight/figures?dimension=region").catch((e) => ({ error: e })),
   ]);
-  const flagged = deadlines.items.filter((d) => d.overdue || d.escalation_level > 0);
+  const flagged = deadlines.items.filter((d) => d.overdue || d.escalation_level >= 2);
   const briefs = await briefsOf(flagged.map((d) => d.case_id));
   const board = (title, data, name) => data.error ? h("p", { class: "error" }, data.error.message)
     : table([title, "受理", "超期件数", "提级督办", "按期办结率"], Object.entries(data.groups || {}).map(([key, f]) => [
