@@ -59,6 +59,7 @@ STAFF_MATRIX: dict[tuple[str, str], tuple[int, ...]] = {
     ("POST", "/api/v1/triage/cases/{case_id}/decision"): (422, 403, 403, 403, 403, 422, 401),
     # sla: the unit's own handling
     ("GET", "/api/v1/sla/deadlines"): (200, 200, 403, 200, 200, 200, 401),
+    ("GET", "/api/v1/sla/figures"): (200, 200, 403, 200, 200, 200, 401),
     ("GET", "/api/v1/units/inbox"): (403, 200, 403, 200, 200, 200, 401),
     ("GET", "/api/v1/units/problem-list"): (403, 200, 403, 200, 200, 200, 401),
     ("GET", "/api/v1/units/cases/{case_id}"): (403, 200, 403, 200, 200, 200, 401),
