@@ -33,13 +33,13 @@ from services.triage.dup_index import DuplicateIndex  # noqa: E402
 from services.triage.gazetteer import load_gazetteer  # noqa: E402
 from services.triage.learning import OfficerMemory  # noqa: E402
 from services.triage.segment import Segmenter  # noqa: E402
+from services.triage.units import load_unit_names  # noqa: E402
 from shared.masking import mask_phone  # noqa: E402
 from shared.org import load_organisation  # noqa: E402
 from shared.settings import Settings  # noqa: E402
 
 TARGETS = {"screening": 0.95, "department": 0.90, "region": 0.97, "complexity": 0.85, "duplicate_f1": 0.9,
            "review_share": 0.20, "p99_ms": 20.0}
-BLIND = REPO / "bench" / "blind" / "set_a.jsonl"
 FIELDS = ("screening", "department", "region", "complexity")
 
 
@@ -56,7 +56,7 @@ def build() -> tuple[Triage, duplicates.Vocabulary, float]:
     train_seconds = time.perf_counter() - started
     vocabulary = duplicates.Vocabulary.build(c["content"] for c in classifier.load_corpus("train"))
     triage = Triage(org, gazetteer, rules, models, Settings().triage_review_threshold, load_complexity_cues(),
-                    catalogue, segmenter, OfficerMemory(vocabulary))
+                    catalogue, segmenter, OfficerMemory(vocabulary), load_unit_names(org))
     return triage, vocabulary, train_seconds
 
 
@@ -153,19 +153,31 @@ def department_confusion(triage: Triage, vocabulary: duplicates.Vocabulary, case
     return table
 
 
-def quality(blind: Path | None = BLIND, confusion: bool = False) -> dict[str, dict[str, float]]:
+# The independently written sets, each scored as a whole (replayed in time order on its own): A (220, written
+# first; scored blind once, then studied and folded into training), C (260, a second development set), B (the
+# final blind set: never read case by case, never tuned on; scored only when present).
+SETS = (("A", REPO / "bench" / "blind" / "set_a.jsonl"), ("C", REPO / "bench" / "blind" / "set_c_dev.jsonl"),
+        ("B", REPO / "bench" / "blind" / "set_b.jsonl"))
+
+
+def read_set(path: Path) -> list[dict]:
+    return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
+
+
+def quality(sets: tuple[tuple[str, Path], ...] = SETS, confusion: str | None = None) -> dict[str, dict[str, float]]:
     triage, vocabulary, train_seconds = build()
     corpus = classifier.load_corpus()
     dev = {c["id"] for c in corpus if c["split"] == "dev"}
-    results = {"dev": replay(triage, vocabulary, corpus, dev),
-               "dev+officers": replay(triage, vocabulary, corpus, dev, officers=True)}
-    if blind is not None and blind.exists():
-        cases = [json.loads(line) for line in blind.read_text(encoding="utf-8").splitlines() if line.strip()]
-        ids = {c["id"] for c in cases}
-        results["blind"] = replay(triage, vocabulary, cases, ids)
-        results["blind+officers"] = replay(triage, vocabulary, cases, ids, officers=True)
-        if confusion:
-            results["blind_confusion"] = department_confusion(triage, vocabulary, cases)  # type: ignore[assignment]
+    results = {"dev": replay(triage, vocabulary, [c for c in corpus if c["split"] != "set"], dev),
+               "dev+officers": replay(triage, vocabulary, [c for c in corpus if c["split"] != "set"], dev,
+                                      officers=True)}
+    for name, path in sets:
+        if not path.exists():
+            continue
+        cases = read_set(path)
+        results[name] = replay(triage, vocabulary, cases, {c["id"] for c in cases})
+        if confusion == name and name != "B":  # per code counts of a set that may be read (never B)
+            results["confusion"] = department_confusion(triage, vocabulary, cases)  # type: ignore[assignment]
     results["meta"] = {"train_seconds": train_seconds, "corpus_cases": len(corpus),
                        "max_rss_mib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}
     return results
@@ -278,11 +290,11 @@ def main() -> None:
     parser.add_argument("--stored", type=int, default=0, help="earlier cases put in the store before the run")
     parser.add_argument("--skip-service", action="store_true", help="only the quality figures")
     parser.add_argument("--skip-quality", action="store_true", help="only the service speed")
-    parser.add_argument("--no-blind", action="store_true", help="dev figures only (while developing)")
-    parser.add_argument("--confusion", action="store_true", help="blind confusion counts per department code")
+    parser.add_argument("--no-blind", action="store_true", help="leave the final blind set B out (while developing)")
+    parser.add_argument("--confusion", choices=("A", "C"), help="department confusion counts of set A or C")
     args = parser.parse_args()
     if not args.skip_quality:
-        report_quality(args.confusion, None if args.no_blind else BLIND)
+        report_quality(args.confusion, tuple(s for s in SETS if not (args.no_blind and s[0] == "B")))
     if not args.skip_service:
         speed = asyncio.run(throughput(args.cases, args.stored))
         print(f"triage service on the real broker and store ({args.stored} earlier cases stored): "
@@ -290,15 +302,18 @@ def main() -> None:
               f"{speed['cases_per_second']:.1f} cases/s")
 
 
-def report_quality(confusion: bool = False, blind: Path | None = BLIND) -> None:
-    results = quality(blind, confusion=confusion)
-    columns = [k for k in ("dev", "dev+officers", "blind", "blind+officers") if k in results]
-    if "blind" not in results:
-        print(f"(blind set not scored: {BLIND.relative_to(REPO)} absent or --no-blind)")
-    print("triage quality: dev = corpus dev split (never trained on); blind = bench/blind/set_a.jsonl (written "
-          "independently, never read case by case); +officers = a simulated officer corrects each case sent to "
-          "review, learnt at once")
-    print(f"  {'':<22}" + "".join(f"{c:>16}" for c in columns) + "   target")
+def report_quality(confusion: str | None = None, sets: tuple[tuple[str, Path], ...] = SETS) -> None:
+    results = quality(sets, confusion=confusion)
+    columns = [k for k in ("dev", "dev+officers", "A", "C", "B") if k in results]
+    print("triage quality, each column replayed in time order through the service's own decision code:")
+    print("  dev = the corpus's dev split (never trained on); +officers = a simulated officer corrects each case sent")
+    print("  to review, learnt at once; A = bench/blind/set_a.jsonl (written independently, scored blind once, since")
+    print("  studied and folded into training); C = bench/blind/set_c_dev.jsonl (second independent development set,")
+    print("  tuned on); B = bench/blind/set_b.jsonl (final blind set: aggregates only, never read or tuned on)")
+    for name, path in sets:
+        if name not in results:
+            print(f"  ({name}: {path.relative_to(REPO)} absent{' or --no-blind' if name == 'B' else ''})")
+    print(f"  {'':<22}" + "".join(f"{c:>14}" for c in columns) + "   target")
     rows = [("cases", "cases", "{:.0f}"), ("accepted", "accepted", "{:.0f}"), ("duplicates", "duplicates", "{:.0f}"),
             ("recurrences", "recurrences", "{:.0f}")]
     rows += [(f"{f} accuracy", f, "{:.1%}") for f in FIELDS]
@@ -310,17 +325,17 @@ def report_quality(confusion: bool = False, blind: Path | None = BLIND) -> None:
                "duplicate_f1": ">= 0.90", "review_share": "<= 20%", "p99_ms": "<= 20"}
     for title, key, fmt in rows:
         if key is None:
-            cells = "".join(f"{results[c]['duplicate_precision']:>8.2f}/{results[c]['duplicate_recall']:<7.2f}"
+            cells = "".join(f"{results[c]['duplicate_precision']:>9.2f}/{results[c]['duplicate_recall']:<4.2f}"
                             for c in columns)
         else:
-            cells = "".join(f"{fmt.format(results[c][key]):>16}" for c in columns)
+            cells = "".join(f"{fmt.format(results[c][key]):>14}" for c in columns)
         print(f"  {title:<22}{cells}   {targets.get(key or '', '')}")
     meta = results["meta"]
     print(f"  training {meta['train_seconds']:.1f} s (segmenter + models); peak memory of this process "
           f"{meta['max_rss_mib']:.0f} MiB (target <= 500)")
-    if confusion and "blind_confusion" in results:
-        print("  blind department confusion (gold code: right/n, wrong routes as counts):")
-        for code, row in sorted(results["blind_confusion"].items()):
+    if confusion and "confusion" in results:
+        print(f"  set {confusion} department confusion (gold code: right/n, wrong routes as counts):")
+        for code, row in sorted(results["confusion"].items()):
             print(f"    {code:<12} {row['right']}/{row['n']}  {row['to']}")
 
 

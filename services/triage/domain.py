@@ -23,6 +23,7 @@ from services.triage.framing import matter_text, normalise, split_frame
 from services.triage.gazetteer import Gazetteer
 from services.triage.learning import Correction, OfficerMemory
 from services.triage.segment import Segmenter
+from services.triage.units import UnitNames
 from shared.contracts.case_events import Assigned, Triaged, Urged
 from shared.contracts.envelope import CaseEvent
 from shared.org import Organisation
@@ -40,6 +41,10 @@ CATALOGUE_SHARE = 0.55  # how much the matters found in the catalogue weigh in t
 CATALOGUE_SCREENING_WEIGHT = 2.0  # a matter of the catalogue counts like a duty phrase toward "accepted"
 DERIVED_CONFIDENCE = 0.85  # a complexity derived from the units found in the catalogue
 OFFICER_CONFIDENCE = 0.9
+ADDRESSED_CONFIDENCE = 0.85  # the enterprise asks a unit by name to act ("希望水利部门上门指导")
+import os as _os
+def _X(name: str) -> bool:
+    return _os.environ.get("TRI_" + name, "1") == "1"
 # The text says that several units are involved ("税务和财政两边口径不一致", "涉及多个部门").
 SEVERAL_UNITS = re.compile("多个部门|两个部门|几个部门|多部门|两边|各部门|部门之间|互相|相互|分别|涉及.{0,12}部门|都说|两家|几家单位")  # a case worded like one an officer decided takes that decision
 
@@ -184,6 +189,7 @@ class Triage:
     catalogue: Catalogue | None = None
     segmenter: Segmenter | None = None
     memory: OfficerMemory | None = None
+    units: UnitNames | None = None
 
     @property
     def complex_start_level(self) -> int:
@@ -259,7 +265,16 @@ class Triage:
         lead_conf = margin_confidence(fused, lead)
         if found.get(lead) and scores.department and max(scores.department, key=scores.department.get) == lead:
             lead_conf = max(lead_conf, 0.9)  # the duty and the examples agree
+        named = self.units.mentioned(matter) if self.units is not None else []
+        asked = self.units.addressed(matter) if self.units is not None else []
+        if asked and _X("ASK"):
+            if asked[0] != lead:
+                lead, lead_conf = asked[0], max(ADDRESSED_CONFIDENCE, fused.get(asked[0], 0.0))
+            else:
+                lead_conf = max(lead_conf, ADDRESSED_CONFIDENCE)
         co = self.co_departments(lead, found, rules, several=SEVERAL_UNITS.search(matter) is not None)
+        if _X("NAMED"):
+            co = tuple(dict.fromkeys([*co, *(c for c in named if c != lead)]))
         evidence = self.cues.complex_evidence(matter, units=len(co) + 1)
         complexity, complexity_conf = self.complexity_of(scores.complexity, co, evidence, derived=bool(found))
         confidence = {"screening": screening_conf, "department": lead_conf,

@@ -11,6 +11,7 @@ import math
 from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass
+from datetime import datetime
 
 import numpy as np
 
@@ -127,6 +128,7 @@ class Candidate:
     matters: tuple[str, ...] = ()
     co_departments: tuple[str, ...] = ()
     closed: bool = False
+    registered_at: datetime | None = None
 
 
 def best_match(vocabulary: Vocabulary, content: str, enterprise: str, region: str | None, department: str | None,

@@ -28,6 +28,15 @@ class Assessment:
     follow_up_of: str | None  # the same enterprise's open case this one follows up (催办), if any
 
 
+def _days(now: datetime, then: datetime | None) -> float | None:
+    if then is None:
+        return None
+    try:
+        return (now - then).total_seconds() / 86400
+    except TypeError:  # one naive, one aware (a stored datetime read back without its zone): count it as UTC
+        return (now.replace(tzinfo=None) - then.replace(tzinfo=None)).total_seconds() / 86400
+
+
 def assess(triage: Triage, vocabulary: duplicates.Vocabulary, index: DuplicateIndex, case_id: str, case: Case,
            who: Who, now: datetime, window_days: int, limit: int, cross_enterprise: bool = True) -> Assessment:
     """The automatic proposal, linked to an earlier case of the same problem if there is one: that case open,
@@ -41,12 +50,19 @@ def assess(triage: Triage, vocabulary: duplicates.Vocabulary, index: DuplicateIn
     probe = followups.Probe(identity, proposal.department, proposal.region, matters,
                             followups.is_follow_up(case.content), tuple(m for m in matters if m in shared))
     earlier = [followups.Earlier(c.case_id, c.identity, c.department, c.region, c.matters, c.closed,
-                                 vocabulary.similarity(case.content, c.content), c.co_departments)
+                                 vocabulary.similarity(case.content, c.content), c.co_departments,
+                                 _days(now, c.registered_at))
                for c in index.candidates(keys, case_id, since, limit)
                if cross_enterprise or followups.same_enterprise(c.identity, identity)]
     found = followups.link(probe, earlier)
     follow_up_of = None
-    if found is not None and found.kind == "duplicate":
+    if found is not None and found.confidence < triage.review_threshold:
+        # a doubtful link: not linked; the case waits for an officer, who sees the case it may repeat
+        kind = "重复" if found.kind == "duplicate" else "复发"
+        proposal = replace(proposal, needs_review=True,
+                           confidence={**proposal.confidence, "link": found.confidence},
+                           reason=f"{proposal.reason}；疑似与案件 {found.case_id} {kind}（{found.why}），待人工确认")
+    elif found is not None and found.kind == "duplicate":
         follow_up_of = found.case_id if found.same_enterprise else None
         proposal = triage.propose(case, DuplicateMatch(found.case_id, found.confidence, found.same_enterprise,
                                                        found.why), found.confidence)

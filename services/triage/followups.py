@@ -22,6 +22,14 @@ FOLLOW_UP = re.compile("|".join([
     "还是没有", "还没有动静", "没有下文", "没有回音", "没人回复", "没有答复", "没人处理", "催办", "催一下", "再次反映",
     "再次来电", "又来电", "二次来电", "多次来电", "多次反映", "重复反映", "进展如何", "进度如何", "办得怎么样",
     "扫码反映", "平台上反映", "上个月反映", "上周反映", "前几天反映",
+    # said before, through any channel ("之前问的", "此前已在平台反映", "已经报到市里平台", "前些天在平台反映")
+    "上次", "上回", "之前问", "之前提", "之前说", "之前已", "之前打过", "此前", "前些天", "前几天在", "早前",
+    "已经报到", "已报到", "已经通过", "已多次", "多次找", "再次", "仍在问", "还在问", "还是问",
+    # nothing happened since ("还没人回我", "说好来现场看的 到现在没人来")
+    "还没人回", "没人回我", "还没有回复", "还没回复", "说好", "到现在没", "至今没有人", "至今没人", "至今没有答复",
+    # it came back ("又堵了", "又开始了", "又被盗", "又全是坑了")
+    "又开始", "又被", "又堵", "又坏", "又不稳", "又不行", "又出现", "又停", "又全是", "又陷", "又烧", "又漫", "又发生",
+    "又来了", "又这样", "又下载不了",
 ]))
 # Same enterprise: a follow-up of the same unit shares little wording; without a follow-up word it must share more.
 SAME_UNIT_FOLLOW_UP = 0.0
@@ -31,6 +39,13 @@ SAME_ENTERPRISE_SIMILARITY = 0.35
 # enterprises share (a road, a park's power line) named by both and some of the same wording. Two enterprises'
 # own applications (a capacity increase, a permit) at one place are two cases however alike.
 OTHER_SIMILARITY = 0.7
+# The same enterprise and matter, some common wording, but no word of a follow-up: a link an officer confirms
+# (below the review threshold, so the case is proposed as new and waits for the officer with the link named).
+DOUBTFUL_SIMILARITY = 0.2
+# Within this many days the same enterprise telling the same matter again (through another channel, in other
+# words, without saying it asked before) is the same problem; later, it is usually a new one of that matter.
+RECENT_DAYS = 15
+DOUBTFUL = 0.5
 OTHER_SHARED_MATTER_SIMILARITY = 0.3
 
 NAME_NOISE = re.compile(r"^(浙江省|浙江|衢州市|衢州|开化县|开化)|(股份有限公司|有限责任公司|有限公司|分公司|公司|总厂|厂|"
@@ -133,6 +148,7 @@ class Earlier:
     closed: bool = False
     similarity: float = 0.0  # of the two matter texts (IDF-weighted bigram cosine)
     co_departments: tuple[str, ...] = field(default=())
+    age_days: float | None = None  # how long before the new case it was registered
 
 
 @dataclass(frozen=True)
@@ -153,14 +169,24 @@ def _same_problem(new: Probe, old: Earlier) -> tuple[float, str] | None:
     if new.region and old.region and new.region != old.region and not shared:
         return None  # another place: another problem
     if same:
+        # An enterprise raises several problems about related matters (a 民宿's licences, an exporter's
+        # subsidies): without words saying it asked before, only much of the same wording makes it the same one.
+        closeness = min(old.similarity, 0.3) / 10 + (0.02 if same_unit else 0.0)
         if new.matters and old.matters and not shared and not same_unit:
             return None  # both name matters, none in common, other units: another problem of the enterprise
-        if shared:
-            return 0.92 + (0.05 if new.follow_up else 0.0), "同一企业、同一事项"
+        if shared and new.follow_up:
+            return 0.93 + closeness, "同一企业就同一事项再次反映"
         if same_unit and new.follow_up and old.similarity >= SAME_UNIT_FOLLOW_UP:
-            return 0.9, "同一企业就同一单位的问题再次反映"
-        if same_unit and old.similarity >= SAME_UNIT_SIMILARITY:
-            return 0.8 + min(old.similarity, 0.15), "同一企业、同一承办单位、表述相近"
+            return 0.88 + closeness, "同一企业就同一单位的问题再次反映"
+        recent = old.age_days is not None and old.age_days <= RECENT_DAYS
+        if recent and shared:
+            return 0.86 + closeness, "同一企业近期就同一事项再次反映"
+        if recent and same_unit and old.similarity >= SAME_UNIT_SIMILARITY:
+            return 0.8 + closeness, "同一企业近期就同一单位的问题再次反映"
+        if (shared or same_unit) and old.similarity >= SAME_ENTERPRISE_SIMILARITY:
+            return 0.8 + closeness, "同一企业、同一事项、表述相近"
+        if shared and old.similarity >= DOUBTFUL_SIMILARITY:
+            return DOUBTFUL + closeness, "同一企业、同一事项，但未说明此前反映过"
         if old.similarity >= SAME_ENTERPRISE_SIMILARITY and (new.department is None or new.department in units_of_old):
             return 0.75 + min(old.similarity - SAME_ENTERPRISE_SIMILARITY, 0.2), "同一企业、表述相近"
         return None

@@ -25,8 +25,8 @@ def test_follow_up_words():
 
 
 def earlier(case_id="c1", identity=QR, department="gongdian", region="majin", matters=("电力增容",), closed=False,
-            similarity=0.05) -> Earlier:
-    return Earlier(case_id, identity, department, region, matters, closed, similarity)
+            similarity=0.05, age_days=None) -> Earlier:
+    return Earlier(case_id, identity, department, region, matters, closed, similarity, age_days=age_days)
 
 
 def test_follow_up_on_an_open_case_is_a_duplicate_of_it():
@@ -37,7 +37,7 @@ def test_follow_up_on_an_open_case_is_a_duplicate_of_it():
 
 
 def test_same_problem_after_closure_is_a_recurrence():
-    new = Probe(HOTLINE, "gongdian", "majin", ("电力增容",))
+    new = Probe(HOTLINE, "gongdian", "majin", ("电力增容",), follow_up=True)  # "增容的事又卡住了"
     assert link(new, [earlier(closed=True)]).kind == "recurrence"
     # an open case of the same problem wins over the closed one (a recurrence already reported)
     both = link(new, [earlier("old", closed=True), earlier("new")])
@@ -67,3 +67,26 @@ def test_other_enterprises_share_a_problem_only_about_a_shared_thing():
     # and never a recurrence of another enterprise's closed case
     assert link(Probe(someone, "jiaotong", "majin", ("农村公路建设与养护",), shared_matters=("农村公路建设与养护",)),
                 [earlier(department="jiaotong", matters=("农村公路建设与养护",), similarity=0.9, closed=True)]) is None
+
+
+def test_a_matter_named_again_long_after_without_follow_up_words_is_doubtful():
+    """An enterprise raises several problems about one matter over the months (a 民宿's licences): weeks later,
+    without words saying it asked before, the link is doubtful (below the review threshold: an officer decides);
+    a few days later it is the same problem told again through another channel."""
+    new = Probe(HOTLINE, "gongdian", "majin", ("电力增容",))
+    assert link(new, [earlier(similarity=0.05, age_days=40)]) is None  # little in common: another problem
+    doubtful = link(new, [earlier(similarity=0.25, age_days=40)])
+    assert doubtful is not None and doubtful.confidence < 0.6
+    assert link(new, [earlier(similarity=0.4, age_days=40)]).confidence >= 0.8  # much of the same wording
+    assert link(new, [earlier(similarity=0.05, age_days=3)]).confidence >= 0.8  # days later: told again
+    told = link(Probe(HOTLINE, "gongdian", "majin", ("电力增容",), follow_up=True),
+                [earlier(similarity=0.0, age_days=60)])
+    assert told.confidence >= 0.9  # "上次问的增容" weeks later: a follow-up
+
+
+def test_follow_up_words_of_other_channels_and_returns():
+    assert is_follow_up("之前问的消防验收和竣工验收合并的事 还没人回我")
+    assert is_follow_up("来电人反映：此前已在平台反映，乡镇称资金未到位")
+    assert is_follow_up("厂门口那个排水沟又堵了 上回疏通完没两个月")
+    assert is_follow_up("茶叶车间那个生产许可变更 说好来现场看的 到现在没人来")
+    assert not is_follow_up("我们民宿想办特种行业许可证 派出所说要先有消防意见 消防那边又说民宿不用出")
