@@ -19,6 +19,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route
 
+from shared import openapi
 from shared.clock import Clock
 from shared.contracts import topics
 from shared.contracts.case_events import UnreadableEvent, parse_case_event
@@ -68,16 +69,19 @@ class ServiceContext:
         return self.settings.jwt_secret.get_secret_value()
 
     def consume(self, topic: str, dead_letter_topic: str, decode: Callable[[bytes], Any],
-                handle: Callable[[Any], Awaitable[str]]) -> Consumer:
+                handle: Callable[[Any], Awaitable[str]], *, concurrency: int | None = None) -> Consumer:
+        """`concurrency`: how many keys of a batch are handled at once (default QHWY_CONSUMER_CONCURRENCY)."""
         consumer = Consumer(
             service=self.name, broker=self.broker, topic=self.settings.topic(topic),
             group_id=self.settings.group_id(self.name, topic), dead_letter_topic=self.settings.topic(dead_letter_topic),
-            decode=decode, handle=handle, metrics=self.metrics, log=self.log,
+            decode=decode, handle=handle, metrics=self.metrics, log=self.log, batch=self.settings.consumer_batch,
+            concurrency=self.settings.consumer_concurrency if concurrency is None else concurrency,
         )
         self.consumers.append(consumer)
         return consumer
 
-    def consume_case_events(self, handle: Callable[[tuple[CaseEvent, Any]], Awaitable[str]]) -> Consumer:
+    def consume_case_events(self, handle: Callable[[tuple[CaseEvent, Any]], Awaitable[str]], *,
+                            concurrency: int | None = None) -> Consumer:
         """Subscribe to the public case-events topic; unknown types and newer versions are skipped."""
 
         def decode(raw: bytes) -> tuple[CaseEvent, Any]:
@@ -89,7 +93,7 @@ class ServiceContext:
                 raise Skip()
             return parsed
 
-        return self.consume(topics.CASE_EVENTS, topics.CASE_EVENTS_DLQ, decode, handle)
+        return self.consume(topics.CASE_EVENTS, topics.CASE_EVENTS_DLQ, decode, handle, concurrency=concurrency)
 
     async def publish(self, events: Iterable[CaseEvent]) -> None:
         for event in events:
@@ -244,6 +248,9 @@ class Runtime:
         routes: list[BaseRoute] = [Route("/healthz", healthz), Route("/metrics", metrics)]
         for parts in self.parts.values():
             routes.extend(parts.routes)
+        # GET /openapi.json and /docs: this process's own routes, described (shared/openapi/)
+        title = None if len(self.parts) > 1 else f"企呼我应 (qhwy) {next(iter(self.parts))} HTTP API"
+        routes.extend(openapi.routes(lambda: routes, title))
         return Starlette(routes=routes, lifespan=lifespan)
 
 

@@ -183,9 +183,13 @@ async def test_open311_client_submits_and_follows(platform: PlatformProcess, cas
     listed = await asyncio.to_thread(client311.get_service_requests, service_request_id=request_id)
     assert [r["service_request_id"] for r in listed] == [request_id]
     async with httpx.AsyncClient(base_url=root) as http:
-        page1 = (await http.get("/requests.json", params={"page_size": 1, "page": 1})).json()
-        page2 = (await http.get("/requests.json", params={"page_size": 1, "page": 2})).json()
+        since = {"start_date": "2026-01-01T00:00:00Z"}  # the other channels' cases were submitted in March
+        page1 = (await http.get("/requests.json", params={"page_size": 1, "page": 1, **since})).json()
+        page2 = (await http.get("/requests.json", params={"page_size": 1, "page": 2, **since})).json()
         assert len(page1) == len(page2) == 1 and page1[0]["service_request_id"] != page2[0]["service_request_id"]
+        # without dates: the most recent 90 days (the specification's default)
+        recent = (await http.get("/requests.json")).json()
+        assert request_id in [r["service_request_id"] for r in recent]
         closed = (await http.get("/requests.json", params={"status": "closed"})).json()
         assert request_id not in [r["service_request_id"] for r in closed]
         assert (await http.get("/requests.json", params={"status": "weird"})).status_code == 400
