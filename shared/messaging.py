@@ -8,6 +8,7 @@
 """
 
 import asyncio
+from contextvars import ContextVar
 import logging
 import ssl
 import time
@@ -159,16 +160,31 @@ def _stop_retrying(state: RetryCallState) -> bool:
     return exc is not None and not _is_transient(exc) and state.attempt_number >= ATTEMPTS_FOR_OTHER_ERRORS
 
 
+# The record being handled (its partition, offset, key), for handlers that need more than the value.
+current_record: ContextVar[Any] = ContextVar("current_record", default=None)
+
+
+def current_partition() -> int | None:
+    record = current_record.get()
+    return record.partition if record is not None else None
+
+
 class Consumer:
-    """One topic, one handler, the platform's delivery rules."""
+    """One topic, one handler, the platform's delivery rules.
+
+    Records arrive in batches (up to `batch` at a time); a batch is grouped by partition and key: one key's records
+    are handled in order, different keys concurrently (at most `concurrency` at once), and the batch's offsets are
+    committed after every record's effect is stored and published. `concurrency=1` handles a batch in order, for
+    handlers whose decision depends on the records before it across keys (triage's duplicate search)."""
 
     def __init__(self, *, service: str, broker: KafkaBroker, topic: str, group_id: str, dead_letter_topic: str,
                  decode: Callable[[bytes], T], handle: Callable[[T], Awaitable[str]],
-                 metrics: PlatformMetrics, log: Any):
+                 metrics: PlatformMetrics, log: Any, batch: int = 100, concurrency: int = 1):
         self.service, self.broker, self.topic = service, broker, topic
         self.dead_letter_topic = dead_letter_topic
         self.decode, self.handle = decode, handle
         self.metrics, self.log = metrics, log
+        self.concurrency = max(1, concurrency)
         self.listener = JoinedListener(lambda ok: metrics.consumer_ready.labels(service, topic).set(int(ok)))
         broker.subscriber(
             topic,
@@ -176,10 +192,13 @@ class Consumer:
             auto_offset_reset="earliest",
             ack_policy=AckPolicy.NACK_ON_ERROR,
             listener=self.listener,
+            batch=True,
+            max_records=max(1, batch),
+            batch_timeout_ms=100,
             # our own decode reads msg.body; FastStream's JSON decoding would raise on a poison message (e.g. a
             # deeply nested array: RecursionError) before the handler runs, and NACK it for ever
             decoder=_raw_body,
-        )(self._on_message)
+        )(self._on_batch)
 
     @property
     def joined(self) -> bool:
@@ -190,10 +209,33 @@ class Consumer:
         """The partitions of `topic` this consumer owns at the moment."""
         return frozenset(self.listener.partitions)
 
-    async def _on_message(self, msg: KafkaMessage) -> None:
-        record = msg.raw_message
+    async def _on_batch(self, msg: KafkaMessage) -> None:
+        records = msg.raw_message
+        if not isinstance(records, (list, tuple)):  # a single record (not a batch subscriber)
+            records = (records,)
+        if self.concurrency == 1 or len(records) == 1:
+            for record in records:
+                await self._on_record(record)
+            return
+        lanes: dict[tuple[int, Any], list[Any]] = {}
+        for record in records:  # one lane per key, in offset order
+            lanes.setdefault((record.partition, record.key), []).append(record)
+        gate = asyncio.Semaphore(self.concurrency)
+
+        async def run(lane: list[Any]) -> None:
+            async with gate:
+                for record in lane:
+                    await self._on_record(record)
+
+        await asyncio.gather(*(run(lane) for lane in lanes.values()))
+
+    async def _on_record(self, record: Any) -> None:
         started = time.perf_counter()
-        outcome = await self._process(msg.body, record)
+        token = current_record.set(record)
+        try:
+            outcome = await self._process(record.value or b"", record)
+        finally:
+            current_record.reset(token)
         self.metrics.messages_processed.labels(self.service, self.topic, outcome).inc()
         self.metrics.handler_duration.labels(self.service, self.topic).observe(time.perf_counter() - started)
 

@@ -46,6 +46,10 @@ class Settings(BaseSettings):
     triage_review_threshold: float = 0.6
     # The channel code of the 12345 hotline, whose tickets get their results sent back.
     hotline_channel: str = "hotline"
+    # Consumers take up to this many records at a time and handle different keys of a batch concurrently (at
+    # most this many at once; a consumer that must see every record before the next says 1).
+    consumer_batch: int = 200
+    consumer_concurrency: int = 16
     sla_scan_interval_seconds: float = 15.0
     outbox_sweep_interval_seconds: float = 10.0
 

@@ -234,7 +234,7 @@ def build(ctx: ServiceContext) -> Parts:
             return await on_closed(event, data)
         return "skipped"
 
-    ctx.consume_case_events(on_case_event)
+    ctx.consume_case_events(on_case_event, concurrency=1)  # the duplicate search sees every earlier case
 
     # ------------------------------------------------------------------ officers
 
