@@ -9,7 +9,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 
 from shared.auth import AuthError, Staff, verify_token
-from shared.staff import default_directory
+from shared.staff import StaffSettings, default_directory
 
 # pydantic error type -> the message shown to people
 _MESSAGES = {
@@ -119,12 +119,29 @@ def client_address(request: Request, trusted_proxies: tuple[str, ...]) -> str:
     return peer
 
 
+_staff_settings: StaffSettings | None = None
+
+
+def _tokens_from_directory() -> bool:
+    global _staff_settings
+    if _staff_settings is None:
+        _staff_settings = StaffSettings()
+    return _staff_settings.staff_tokens_from_directory
+
+
 def staff_of(request: Request, secret: str, *, allow_service: bool = False) -> Staff:
     """The signed-in staff member. A `service` token (one service calling another) is refused unless the
     endpoint is one that services call, so a service credential opens nothing else."""
     staff = verify_token(secret, request.headers.get("authorization"))
-    if default_directory().is_disabled(staff.sub):  # a disabled account's tokens die with it (shared/staff.py)
+    directory = default_directory()
+    if directory.is_disabled(staff.sub):  # a disabled account's tokens die with it (shared/staff.py)
         raise AuthError(401, "该账号已停用")
+    if staff.role != "service" and _tokens_from_directory():
+        user = directory.get(staff.sub)
+        if user is None:
+            raise AuthError(401, "该账号不在工作人员名录中")
+        if user.role != staff.role or (user.unit or None) != (staff.unit or None):
+            raise AuthError(401, "登录凭证与工作人员名录不符（角色或单位已变更），请重新登录")
     if staff.role == "service" and not allow_service:
         raise AuthError(403, "服务凭证不能访问此接口")
     return staff

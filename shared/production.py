@@ -23,7 +23,11 @@ def shared_development_defaults(settings: Settings) -> list[str]:
         problems.append("QHWY_JWT_SECRET is the development secret published in the source")
     elif len(secret) < 32:
         problems.append("QHWY_JWT_SECRET is shorter than 32 characters")
-    staff_file = StaffSettings().staff_file
+    staff_settings = StaffSettings()
+    if not staff_settings.staff_tokens_from_directory:
+        problems.append("QHWY_STAFF_TOKENS_FROM_DIRECTORY=false: tokens of users missing from the staff file would "
+                        "be honoured")
+    staff_file = staff_settings.staff_file
     if staff_file is None:
         problems.append("QHWY_STAFF_FILE is unset: the packaged demo staff directory would be used")
     else:

@@ -29,6 +29,10 @@ class StaffSettings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="QHWY_", frozen=True, extra="ignore")
 
     staff_file: Path | None = None
+    # A staff token is honoured only for a user of the directory, with the role and unit the directory gives
+    # (a removed user or a changed role ends old tokens). Tests that mint tokens for made-up users turn it off;
+    # production mode refuses to start with it off.
+    staff_tokens_from_directory: bool = True
 
 
 class StaffUser(BaseModel):

@@ -65,6 +65,8 @@ class Namespace:
             # submission(n) gives every test enterprise nearly the same complaint: without this, triage links
             # them all as one shared problem (a module testing that linking turns it back on)
             "QHWY_TRIAGE_CROSS_ENTERPRISE_DUPLICATES": "false",
+            # tests mint tokens for made-up staff; test_case_access.py checks the directory rule with it on
+            "QHWY_STAFF_TOKENS_FROM_DIRECTORY": "false",
             "QHWY_SLA_SCAN_INTERVAL_SECONDS": "1",
             "QHWY_OUTBOX_SWEEP_INTERVAL_SECONDS": "2",
             "PYTHONUNBUFFERED": "1",

@@ -276,6 +276,7 @@ def test_production_mode_refuses_every_development_default(ns: Namespace, tmp_pa
     problems = " | ".join(line["problems"])
     assert "QHWY_JWT_SECRET" in problems and "QHWY_STAFF_FILE" in problems
     assert "QHWY_INTAKE_HOTLINE_TOKEN" in problems
+    assert "QHWY_STAFF_TOKENS_FROM_DIRECTORY=false" in problems  # the test harness's own development shortcut
     # the packaged demo directory copied to another path is still the demo
     demo = tmp_path / "staff.yaml"
     demo.write_text((REPO / "shared/data/staff.yaml").read_text(encoding="utf-8"), encoding="utf-8")
@@ -291,7 +292,7 @@ def test_production_mode_starts_without_development_defaults(ns: Namespace, tmp_
     staff.write_text(f"users:\n  - {{id: a.admin, name: 管理员, role: admin, password: '{hash_password('s3cret-x')}'}}\n",
                      encoding="utf-8")
     env = ns.env(QHWY_ENV="production", QHWY_STAFF_FILE=str(staff), QHWY_INTAKE_HOTLINE_TOKEN="hotline-token-x",
-                 QHWY_HTTP_PORT=str(_free_port()))
+                 QHWY_HTTP_PORT=str(_free_port()), QHWY_STAFF_TOKENS_FROM_DIRECTORY="true")
     proc = subprocess.Popen([sys.executable, "-m", "services.intake"], env=env, cwd=REPO,
                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     try:

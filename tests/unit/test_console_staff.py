@@ -82,5 +82,15 @@ def test_a_disabled_users_token_is_refused_everywhere_others_keep_working(tmp_pa
         staff_of(request_with(issue_token(SECRET, sub="gone", role="leader")), SECRET)
     assert refused.value.status == 401
     assert staff_of(request_with(issue_token(SECRET, sub="here", role="leader")), SECRET).sub == "here"
-    # tokens for people outside the directory (qhwy-token, tests) keep working
-    assert staff_of(request_with(issue_token(SECRET, sub="script", role="admin")), SECRET).sub == "script"
+    # a token for someone outside the directory, or with a role the directory no longer gives, is refused
+    # (outside probe: such tokens were accepted)
+    for token, message in ((issue_token(SECRET, sub="script", role="admin"), "该账号不在工作人员名录中"),
+                           (issue_token(SECRET, sub="here", role="admin"), "登录凭证与工作人员名录不符（角色或单位已变更），请重新登录"),
+                           (issue_token(SECRET, sub="here", role="unit_handler", unit="fagai"),
+                            "登录凭证与工作人员名录不符（角色或单位已变更），请重新登录")):
+        with pytest.raises(AuthError) as refused:
+            staff_of(request_with(token), SECRET)
+        assert (refused.value.status, refused.value.message) == (401, message)
+    # the platform's own services are not people: their tokens open only the routes made for them
+    assert staff_of(request_with(issue_token(SECRET, sub="rating", role="service")), SECRET,
+                    allow_service=True).sub == "rating"
