@@ -59,3 +59,13 @@ def test_every_relative_link_resolves(doc: str) -> None:
         assert file.exists(), f"{doc}: {target} does not exist"
         if anchor and file.suffix == ".md":
             assert anchor in anchors(file), f"{doc}: no heading #{anchor} in {file.relative_to(REPO)}"
+
+
+def test_every_alert_has_a_runbook_entry() -> None:
+    import yaml
+
+    rules = yaml.safe_load((REPO / "deploy/prometheus/alerts.yml").read_text(encoding="utf-8"))
+    alerts = [r["alert"] for group in rules["groups"] for r in group["rules"] if "alert" in r]
+    runbook = (REPO / "docs/operations.md").read_text(encoding="utf-8").split("## Alert runbook", 1)[1]
+    runbook = runbook.split("\n## ", 1)[0]
+    assert alerts and [a for a in alerts if f"**{a}**" not in runbook] == []
