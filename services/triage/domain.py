@@ -110,6 +110,7 @@ class ComplexityCues:
     overlap: tuple[str, ...] = ()
     important: tuple[str, ...] = ()
     held_back: tuple[str, ...] = ()
+    county: tuple[str, ...] = ()  # the case asks the county itself to decide (报请县委县政府研究决策)
 
     def complex_evidence(self, matter: str, units: int = 1) -> str | None:
         """The words that make a case complex under the policy (duties overlapping or unclear, and the county's
@@ -118,8 +119,11 @@ class ComplexityCues:
         overlap = [w for w in self.overlap if w in matter]
         important = [w for w in self.important if w in matter]
         held = [w for w in self.held_back if w in matter]
-        if overlap and (important or held or units >= 3):
+        county = [w for w in self.county if w in matter]
+        if overlap and (important or held or units >= 3 or county):
             return overlap[0]
+        if county and units >= 3:
+            return f"{county[0]}（涉及 {units} 个单位）"
         return f"{important[0]}+{held[0]}" if important and held else None
 
 
@@ -129,7 +133,7 @@ def load_complexity_cues(path: Path | None = None) -> ComplexityCues:
     else:
         text = Path(path).read_text(encoding="utf-8")
     data = yaml.safe_load(text) or {}
-    return ComplexityCues(*(tuple(data.get(k) or ()) for k in ("overlap", "important", "held_back")))
+    return ComplexityCues(*(tuple(data.get(k) or ()) for k in ("overlap", "important", "held_back", "county")))
 
 
 class TextScorer(Protocol):
