@@ -57,6 +57,16 @@ def load_corpus(split: str | None = None) -> list[dict[str, Any]]:
     return [c for c in cases if split is None or c["split"] == split]
 
 
+def load_folded() -> list[dict[str, Any]]:
+    """Independently written evaluation sets folded into training after they were scored (issue 16: "fold an old
+    blind set into training only after it has been used for scoring"): data/folded.jsonl, each case with its
+    `source` (set_a). Training only; the benchmark scores them as their own set."""
+    path = resources.files("services.triage.data").joinpath("folded.jsonl")
+    if not path.is_file():
+        return []
+    return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
+
+
 def example_of(case: dict[str, Any]) -> Example:
     label = case["label"]
     screening = ACCEPTED if label["screening"] == "duplicate" else label["screening"]  # a repeat is a real problem
@@ -132,6 +142,7 @@ def term_examples(words: Mapping[str, Iterable[str]]) -> list[Example]:
 
 def train(gazetteer: Gazetteer, words: Mapping[str, Iterable[str]] | None = None,
           extra: Iterable[Example] = (), segmenter: Any = None) -> TextModels:
-    """Fit on the corpus's train split, the rule and catalogue words, and any extra examples (officers')."""
-    examples = [example_of(c) for c in load_corpus("train")] + term_examples(words or {}) + list(extra)
+    """Fit on the corpus's train split, the folded evaluation sets, the rule and catalogue words, and any extra
+    examples (officers')."""
+    examples = [example_of(c) for c in load_corpus("train") + load_folded()] + term_examples(words or {}) + list(extra)
     return TextModels(gazetteer, segmenter).fit(examples)
