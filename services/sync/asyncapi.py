@@ -1,6 +1,8 @@
-"""The case-events topic as an AsyncAPI document, generated from the code (the pydantic models in
-shared/contracts). `faststream docs gen services.sync.asyncapi:app` needs an application object; this module is
-only that: a broker that is never started, with the public topics declared on it.
+"""Every topic the platform writes, as an AsyncAPI document generated from the code (the pydantic models in
+shared/contracts): the ingress topic, the case events, insight's events and the dead-letter topics
+(shared/contracts/topics.py's ALL; tests/unit/test_asyncapi.py keeps the two lists equal).
+`faststream docs gen services.sync.asyncapi:app` needs an application object; this module is only that: a broker
+that is never started, with the topics declared on it.
 
     make docs-asyncapi   # writes docs/asyncapi.yaml
 """
@@ -15,6 +17,8 @@ from pydantic import BaseModel, ConfigDict, Field, create_model
 
 from shared.contracts import topics
 from shared.contracts.case_events import DATA_MODELS
+from shared.contracts.dead_letter import DeadLetter
+from shared.contracts.insight_events import DATA_MODELS as INSIGHT_DATA_MODELS
 from shared.contracts.submissions import Submission
 
 DESCRIPTION = (
@@ -39,6 +43,31 @@ def _event_model(type_name: str, version: int, data_model: type[BaseModel]) -> t
 
 EVENT_MODELS = [_event_model(t, v, m) for t, (v, m) in DATA_MODELS.items()]
 
+INSIGHT_DESCRIPTION = (
+    "What insight finds in the case stream (key = the theme's key): `insight.warning`, a problem theme rising in a "
+    "region or an industry faster than its normal rate (苗头性问题预警). The event id derives from the theme, the "
+    "scope and the window, so a repeated detection is the same event.")
+DEAD_LETTER_DESCRIPTION = (
+    "Messages of {source} that could not be accepted, with the reason (each bad field named), the original topic, "
+    "partition and offset, and the original value with personal data masked; kept for people to inspect and replay.")
+
+
+def _insight_model(type_name: str, version: int, data_model: type[BaseModel]) -> type[BaseModel]:
+    name = "".join(part.capitalize() for part in type_name.replace(".", "_").split("_")) + "Event"
+    return create_model(  # type: ignore[call-overload,no-any-return]
+        name,
+        __config__=ConfigDict(title=name, json_schema_extra={"description": f"{type_name} v{version}"}),
+        event_id=(str, Field(description="unique; derived from the theme, the scope and the window")),
+        type=(Literal[type_name], ...),  # type: ignore[valid-type]
+        version=(int, Field(default=version, ge=1)),
+        key=(str, Field(description="the theme's key (also the message key)")),
+        occurred_at=(datetime, ...),
+        data=(data_model, ...),
+    )
+
+
+INSIGHT_MODELS = [_insight_model(t, v, m) for t, (v, m) in INSIGHT_DATA_MODELS.items()]
+
 
 def build_app() -> FastStream:
     broker = KafkaBroker("127.0.0.1:9092", description="The county platform's Kafka cluster")
@@ -53,9 +82,22 @@ def build_app() -> FastStream:
     async def register(submission: Submission) -> dict[str, Any]:  # pragma: no cover - documentation only
         raise NotImplementedError
 
+    insight_events = broker.publisher(
+        topics.INSIGHT_EVENTS, title=topics.INSIGHT_EVENTS, description=INSIGHT_DESCRIPTION,
+        schema=Union[tuple(INSIGHT_MODELS)] if len(INSIGHT_MODELS) > 1 else INSIGHT_MODELS[0])  # type: ignore[valid-type]
+    submissions_dlq = broker.publisher(
+        topics.SUBMISSIONS_DLQ, title=topics.SUBMISSIONS_DLQ, schema=DeadLetter,
+        description=DEAD_LETTER_DESCRIPTION.format(source=f"`{topics.SUBMISSIONS}` (and HTTP submissions refused "
+                                                          "as a reused submission_id)"))
+    case_events_dlq = broker.publisher(
+        topics.CASE_EVENTS_DLQ, title=topics.CASE_EVENTS_DLQ, schema=DeadLetter,
+        description=DEAD_LETTER_DESCRIPTION.format(source=f"`{topics.CASE_EVENTS}` that a service could not apply"))
+    del insight_events, submissions_dlq, case_events_dlq  # declared for the document only
+
     return FastStream(broker, specification=AsyncAPI(
-        broker, title="企呼我应 (qhwy) case events", version="1.0.0",
-        description="The public topics of the county platform (docs/contract.md).",
+        broker, title="企呼我应 (qhwy) topics", version="1.1.0",
+        description="Every topic the county platform writes (docs/contract.md): the ingress topic, the case events, "
+                    "insight's events and the dead-letter topics.",
         tags=[Tag(name="qhwy")]))
 
 
