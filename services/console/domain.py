@@ -142,13 +142,16 @@ def calendar_banner(status: dict[str, Any], role: str) -> dict[str, str] | None:
     if role not in ("admin", "leader") or not status:
         return None
     todo = "请在“工作日历”页面上传并应用" if role == "admin" else "请提醒系统管理员在“工作日历”页面上传并应用"
+    said = []
     if status.get("current_year_missing"):
-        return {"level": "error", "text": f"本年度节假日安排缺失，办理时限暂按周一至周五计算。{todo}国务院办公厅公布的安排。"}
+        said.append(f"本年度（{status['year'] - 1} 年）节假日安排缺失，办理时限暂按周一至周五计算。")
     if status.get("warning"):
-        return {"level": "warning",
-                "text": f"{status['year']} 年节假日安排尚未导入，距 1 月 1 日还有 {status['days_left']} 天；"
-                        f"未导入前，{status['year']} 年的办理时限将按周一至周五计算。{todo}国务院办公厅公布的安排。"}
-    return None
+        said.append(f"{status['year']} 年节假日安排尚未导入，距 1 月 1 日还有 {status['days_left']} 天；"
+                    f"未导入前，{status['year']} 年的办理时限将按周一至周五计算。")
+    if not said:
+        return None
+    return {"level": "error" if status.get("current_year_missing") else "warning",
+            "text": "".join(said) + f"{todo}国务院办公厅公布的安排。"}
 
 
 def _not_older(doc: dict[str, Any] | None, key: str, at: datetime) -> bool:

@@ -4,9 +4,11 @@ see the result, be refused what the role may not do. Screenshots of each page go
 The cases are real: submitted over HTTP, triaged, assigned by sla, rated by the enterprise through its link."""
 
 import asyncio
+import re
 import time
 from collections.abc import Callable, Iterator
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -20,11 +22,26 @@ from selenium.webdriver.support.ui import Select, WebDriverWait
 
 from services.rating import links
 from shared.auth import issue_token
+from shared.workdays import CalendarSettings, build_calendar
 from tests.e2e.conftest import REPO
-from tests.integration.harness import TEST_SECRET, PlatformProcess, TopicReader, events_of
+from tests.integration.harness import TEST_SECRET, Namespace, PlatformProcess, TopicReader, events_of
 
 pytestmark = pytest.mark.integration
 ARTIFACTS = REPO / "test-artifacts" / "console"
+UUID = re.compile(r"[0-9a-f]{8}-?[0-9a-f]{4}-?[0-9a-f]{4}-?[0-9a-f]{4}-?[0-9a-f]{12}|[0-9a-f]{32}")
+
+
+@pytest.fixture(scope="module")
+def platform_env(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
+    """The calendar file of this module's platform: never the checkout's var/."""
+    return {"QHWY_CALENDAR_FILE": str(tmp_path_factory.mktemp("calendar") / "calendar.yaml")}
+
+
+def no_ids(text: str) -> None:
+    """What a person reads holds no case UUID and no login id."""
+    assert not UUID.search(text), text
+    for login in ("wang.wu", "zhou.yanpan", "li.si", "sun.huifang", "qian.jiwei", "zhang.admin", "chen.fagai"):
+        assert login not in text, (login, text)
 PASSWORD = "kaihua-dev-2026"  # the packaged development directory's password (README)
 SIMPLE = "我们公司在马金镇工业园区申请电力增容三个月没有答复，经常停电影响生产"
 DOUBTFUL = "华埠镇和马金镇两个厂区都需要电力增容，报装一直没有答复"
@@ -152,6 +169,10 @@ def test_unit_handler_works_the_inbox_by_deadline(platform: PlatformProcess, des
     assert "王五" in who and "承办单位经办人" in who and "国网开化县供电公司" in who
     row = until_shown(desk, "#/inbox", lambda d: d.find_element(By.CSS_SELECTOR, f'tr[data-case="{case_id}"]'))
     assert "小时" in row.find_element(By.CLASS_NAME, "time-left").text and "待签收" in row.text
+    # a person reads the tracking number, the enterprise and the first words, never the case's id
+    assert cases["simple"]["tracking_no"] in row.text and "开化县控制台测试纸业有限公司" in row.text
+    assert "我们公司在马金镇工业园区申请电力增容" in row.text
+    no_ids(desk.find_element(By.ID, "view").text)
     shot(desk, "1-handler-inbox")
 
     row.find_element(By.CSS_SELECTOR, 'button[data-action="accept"]').click()
@@ -187,6 +208,13 @@ def test_unit_handler_works_the_inbox_by_deadline(platform: PlatformProcess, des
         d.find_element(By.ID, "timeline").text))
     for step in ("受理登记", "研判", "交办", "签收", "办理进展", "办结"):
         assert step in labels, labels
+    for words in ("经办人：王五", "承办单位：国网开化县供电公司", "属地：马金镇", "研判方式：系统自动研判"):
+        assert words in labels, labels
+    header = desk.find_element(By.ID, "case-header").text
+    assert "已办结，待评价" in desk.find_element(By.ID, "case-status").text, header
+    no_ids(desk.find_element(By.ID, "view").text)
+    for code in ("gongdian", "majin", "qrcode", "accepted", "case."):
+        assert code not in desk.find_element(By.ID, "view").text, code
     shot(desk, "4-handler-timeline")
 
 
@@ -222,7 +250,8 @@ async def test_triage_officer_decides_from_the_queue(platform: PlatformProcess, 
     shot(desk, "6-triage-case")
     desk.find_element(By.CSS_SELECTOR, 'button[data-decision="reroute"]').click()
     fill_action_form(desk, {"department": "jingxin", "reason": "两地厂区用电统筹，由经信局牵头"})
-    assert "case.assigned" in notice_says(desk, "已改派")
+    said = notice_says(desk, "已改派")
+    assert "交办" in said and "case." not in said, said
     values = await case_events.wait_for(lambda v: any(
         e["type"] == "case.triaged" and e["data"]["decided_by"] == "officer" for e in events_of(v, case_id)),
         what="the officer's decision")
@@ -254,12 +283,19 @@ async def test_supervisor_and_revisit_staff_and_leader(platform: PlatformProcess
     sign_in(desk, platform.base_url, "qian.jiwei")
     assert "纪检监督" in signed_in(desk)
     link = until_shown(desk, "#/supervision", lambda d: d.find_element(By.CSS_SELECTOR, "a.supervision-link"))
+    listed = desk.find_element(By.ID, "view").text
+    assert cases["simple"]["tracking_no"] in listed and "开化县控制台测试纸业有限公司" in listed, listed
+    no_ids(listed)
     shot(desk, "8-supervision-list")
     link.click()
-    wait(desk).until(lambda d: case_id in d.find_element(By.ID, "case-file").text)
+    wait(desk).until(lambda d: "受理登记" in d.find_element(By.ID, "case-file").text)
+    assert cases["simple"]["tracking_no"] in desk.find_element(By.CSS_SELECTOR, "#view h1").text
+    no_ids(desk.find_element(By.ID, "view").text)
     desk.find_element(By.CSS_SELECTOR, 'button[data-supervise="findings"]').click()
     fill_action_form(desk, {"note": "承办单位答复与实际不符"})
     notice_says(desk, "已保存")
+    wait(desk).until(lambda d: "钱纪检" in d.find_element(By.ID, "view").text)  # the record names who, by name
+    no_ids(desk.find_element(By.ID, "view").text)
     shot(desk, "9-supervision-finding")
     go(desk, "#/admin")  # refused: the organisation file is the administrator's
     assert "无权限" in error_text(desk)
@@ -267,6 +303,9 @@ async def test_supervisor_and_revisit_staff_and_leader(platform: PlatformProcess
     sign_in(desk, platform.base_url, "sun.huifang")
     assert "领导" in signed_in(desk)
     button = until_shown(desk, "#/revisits", lambda d: d.find_element(By.CSS_SELECTOR, "button[data-task]"))
+    listed = desk.find_element(By.ID, "view").text
+    assert cases["simple"]["tracking_no"] in listed and "开化县控制台测试纸业有限公司" in listed, listed
+    no_ids(listed)
     shot(desk, "10-revisits")
     button.click()
     fill_action_form(desk, {"said": "企业反映增容已完成，但仍偶有停电", "solved": ""})
@@ -277,6 +316,16 @@ async def test_supervisor_and_revisit_staff_and_leader(platform: PlatformProcess
     go(desk, "#/dashboard")
     wait(desk).until(lambda d: d.find_elements(By.ID, "figures") or d.find_element(By.ID, "view-error").is_displayed())
     assert not desk.find_element(By.ID, "view-error").is_displayed(), desk.find_element(By.ID, "view-error").text
+    # the charts: drawn by the console's own copy of ECharts, this week's cases in them
+    for chart in ("chart-weeks", "chart-units", "chart-regions"):
+        wait(desk).until(lambda d, c=chart: d.find_elements(By.CSS_SELECTOR, f"#{c} svg"))
+    assert desk.execute_script("return !!window.echarts && [...document.scripts].some(s => s.src.includes('/console/static/echarts.min.js'))")
+    units = desk.execute_script("return echarts.getInstanceByDom(document.getElementById('chart-units')).getOption()")
+    assert "国网开化县供电公司" in units["xAxis"][0]["data"], units["xAxis"]
+    assert [s["name"] for s in units["series"]] == ["受理", "办结", "按期办结", "满意"]
+    regions = desk.execute_script("return echarts.getInstanceByDom(document.getElementById('chart-regions')).getOption()")
+    assert "马金镇" in regions["xAxis"][0]["data"], regions["xAxis"]
+    desk.execute_script("document.getElementById('charts').scrollIntoView()")
     shot(desk, "12-dashboard")
     go(desk, f"#/triage/{cases['doubtful']['case_id']}")  # leaders read the queue but do not decide
     wait(desk).until(EC.visibility_of_element_located((By.ID, "proposal")))
@@ -295,7 +344,7 @@ def test_admin_checks_an_organisation_edit_with_an_audit_trail(platform: Platfor
     desk.find_element(By.ID, "org-note").send_keys("新设乡镇")
     desk.find_element(By.ID, "org-check").click()
     result = wait(desk).until(lambda d: (lambda t: t if "校验" in t else None)(d.find_element(By.ID, "org-result").text))
-    assert "校验通过" in result and "xinzhen" in result
+    assert "校验通过" in result and "测试新镇" in result and "新增" in result and "乡镇（街道）" in result
     raw["regions"].append(raw["regions"][0])
     text = desk.find_element(By.ID, "org-text")
     desk.execute_script("arguments[0].value = arguments[1]", text, yaml.safe_dump(raw, allow_unicode=True))
@@ -304,7 +353,8 @@ def test_admin_checks_an_organisation_edit_with_an_audit_trail(platform: Platfor
     assert "duplicate codes in regions" in desk.find_element(By.ID, "org-result").text
     desk.refresh()
     trail = wait(desk).until(lambda d: (lambda t: t if "新设乡镇" in t else None)(d.find_element(By.ID, "view").text))
-    assert "通过" in trail and "未通过" in trail
+    assert "通过" in trail and "未通过" in trail and "张管理" in trail
+    no_ids(trail)
     shot(desk, "13-admin-org")
     desk.set_window_size(820, 1180)  # a tablet, upright: the same page, the columns stacked
     desk.refresh()
@@ -355,7 +405,7 @@ async def test_admin_calendar_years_settings_and_officers(platform: PlatformProc
     desk.find_element(By.ID, "year-note").send_keys("2031年安排")
     desk.find_element(By.ID, "year-check").click()
     result = wait(desk).until(lambda d: (lambda t: t if "校验" in t else None)(d.find_element(By.ID, "year-result").text))
-    assert "校验通过" in result and "2031" in result and "2031-04-05" in result and "重启" in result
+    assert "校验通过" in result and "2031" in result and "2031-04-05" in result and "无需重启" in result
     desk.execute_script("arguments[0].value = arguments[1]", desk.find_element(By.ID, "year-text"),
                         "year: 2031\nholidays: [2031-01-01]\nworkdays: [2031-01-01]")
     desk.find_element(By.ID, "year-check").click()
@@ -385,6 +435,135 @@ async def test_admin_calendar_years_settings_and_officers(platform: PlatformProc
     assert "联络员乙" in desk.find_element(By.ID, "officers-table").text
     shot(desk, "17-admin-officers")
     desk.find_element(By.ID, "logout").click()
+
+
+def test_a_unit_without_cases_sees_empty_charts_that_say_so(platform: PlatformProcess, desk: WebDriver) -> None:
+    sign_in(desk, platform.base_url, "chen.fagai")  # 发改局: no case of this module is its
+    signed_in(desk)
+    go(desk, "#/dashboard")
+    for chart in ("chart-weeks", "chart-units", "chart-regions"):
+        box = wait(desk).until(EC.visibility_of_element_located((By.ID, chart)))
+        assert box.text == "暂无数据" and box.get_attribute("data-empty") == "true"
+    shot(desk, "12b-dashboard-empty")
+
+
+async def test_not_found_and_server_error_pages_are_in_chinese(platform: PlatformProcess, desk: WebDriver) -> None:
+    desk.get(f"{platform.base_url}/console/no-such-page")
+    assert wait(desk).until(lambda d: d.find_element(By.ID, "error-title")).text == "页面不存在"
+    assert "Not Found" not in desk.find_element(By.TAG_NAME, "body").text
+    shot(desk, "19-not-found")
+    async with httpx.AsyncClient(base_url=platform.base_url) as client:
+        page = await client.get("/console/static/no-such-file.js", headers={"accept": "text/html"})
+        assert page.status_code == 404 and "页面不存在" in page.text and page.headers["content-type"].startswith("text/html")
+        script = await client.get("/console/static/no-such-file.js")  # a script tag does not ask for a page
+        assert script.status_code == 404 and "页面不存在" not in script.text
+    sign_in(desk, platform.base_url, "li.si")
+    signed_in(desk)
+    go(desk, "#/no-such-page")  # inside the console: its own words, not another page
+    assert wait(desk).until(EC.visibility_of_element_located((By.ID, "not-found"))).text == "页面不存在"
+
+
+async def test_the_server_error_page_reads_in_chinese() -> None:
+    from starlette.applications import Starlette
+    from starlette.routing import Route
+
+    from shared import error_pages
+
+    async def broken(_: Any) -> Any:
+        raise RuntimeError("boom")
+
+    app = Starlette(routes=[Route("/broken", broken)], exception_handlers=error_pages.HANDLERS)
+    transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)
+    async with httpx.AsyncClient(transport=transport, base_url="http://console") as client:
+        page = await client.get("/broken", headers={"accept": "text/html,application/xhtml+xml"})
+        assert page.status_code == 500 and "系统出错了" in page.text and "boom" not in page.text
+        assert (await client.get("/broken")).text == "Internal Server Error"
+
+
+NEXT_YEAR = """year: 2041
+source: 国务院办公厅关于2041年部分节假日安排的通知（测试）
+holidays:
+  - {from: 2041-01-01, to: 2041-01-01}
+  - {from: 2041-10-01, to: 2041-10-07}
+workdays:
+  - 2041-09-29
+"""
+
+
+def metric(text: str, name: str) -> float | None:
+    found = re.search(rf"^{re.escape(name)} ([0-9.e+-]+)$", text, re.MULTILINE)
+    return float(found.group(1)) if found else None
+
+
+async def test_the_yearly_calendar_task_from_the_warning_to_the_applied_year(
+        ns: Namespace, desk: WebDriver, tmp_path: Path) -> None:
+    """2 November 2040 on the platform's clock, 2041 unknown: the gauge and the banner warn; the administrator
+    applies the checked year from the console, without a restart; any service reading the file takes it."""
+    calendar_file = tmp_path / "calendar.yaml"
+    (tmp_path / "holidays").mkdir()
+    (tmp_path / "holidays" / "2040.yaml").write_text(NEXT_YEAR.replace("2041", "2040").replace("09-29", "09-30"),
+                                                     encoding="utf-8")  # this year is known: next year is the task
+    console = PlatformProcess(ns, "services.console", tmp_path, QHWY_CLOCK_START="2040-11-02T09:00:00+08:00",
+                              QHWY_CALENDAR_FILE=str(calendar_file), QHWY_HOLIDAYS_DIR=str(tmp_path / "holidays"), QHWY_CALENDAR_RELOAD_SECONDS="0.5",
+                              QHWY_CONSOLE_CALENDAR_CHECK_SECONDS="1").start()
+    try:
+        await console.wait_healthy(90)
+        base = console.base_url
+        async with httpx.AsyncClient(base_url=base) as client:
+            scraped = (await client.get("/metrics")).text
+        assert metric(scraped, 'qhwy_calendar_next_year_missing{year="2041"}') == 1.0, scraped
+        assert metric(scraped, "qhwy_calendar_next_year_days_left") == 60.0  # 2 November -> 1 January
+
+        sign_in(desk, base, "li.si")  # a leader is told, and told whom to ask
+        signed_in(desk)
+        banner = wait(desk).until(EC.visibility_of_element_located((By.ID, "banner"))).text
+        assert "2041 年节假日安排尚未导入" in banner and "60 天" in banner and "提醒系统管理员" in banner
+        shot(desk, "20-calendar-banner-leader")
+        sign_in(desk, base, "chen.fagai")  # a unit handler is not
+        signed_in(desk)
+        assert not desk.find_element(By.ID, "banner").is_displayed()
+
+        sign_in(desk, base, "zhang.admin")
+        signed_in(desk)
+        assert "2041 年节假日安排尚未导入" in wait(desk).until(EC.visibility_of_element_located((By.ID, "banner"))).text
+        go(desk, "#/calendar")
+        assert "2041" in wait(desk).until(EC.visibility_of_element_located((By.ID, "calendar-missing"))).text
+        desk.execute_script("arguments[0].value = arguments[1]", desk.find_element(By.ID, "year-text"), NEXT_YEAR)
+        desk.find_element(By.ID, "year-note").send_keys("国办发明电2040年安排")
+        desk.find_element(By.ID, "year-check").click()
+        wait(desk).until(lambda d: "校验通过" in d.find_element(By.ID, "year-result").text)
+        desk.find_element(By.CSS_SELECTOR, "#year-result button[data-apply]").click()
+        notice_says(desk, "2041 年节假日安排已应用")
+        wait(desk).until(lambda d: not d.find_element(By.ID, "banner").is_displayed())
+        years = wait(desk).until(EC.visibility_of_element_located((By.ID, "calendar-years"))).text
+        assert "2041" in years and "张管理" in years and "在工作台应用" in years
+        trail = desk.find_element(By.ID, "calendar-audit").text
+        assert "应用" in trail and "校验" in trail and "张管理" in trail
+        no_ids(desk.find_element(By.ID, "view").text)
+        shot(desk, "21-calendar-applied")
+
+        # another service's calendar (here: one built in this process from the same settings) has the year
+        calendar = build_calendar(CalendarSettings(calendar_file=calendar_file), on_missing_year=None)
+        assert not calendar.is_working_day(date(2041, 10, 2)) and calendar.is_working_day(date(2041, 9, 29))
+        deadline = time.monotonic() + 10
+        while True:  # the gauge follows at the console's next look
+            async with httpx.AsyncClient(base_url=base) as client:
+                scraped = (await client.get("/metrics")).text
+            if metric(scraped, 'qhwy_calendar_next_year_missing{year="2041"}') == 0.0:
+                break
+            assert time.monotonic() < deadline, scraped
+            await asyncio.sleep(0.5)
+        admin_token = issue_token(TEST_SECRET, sub="zhang.admin", role="admin")
+        async with httpx.AsyncClient(base_url=base, headers={"authorization": f"Bearer {admin_token}"}) as client:
+            unknown = await client.post("/api/v1/console/calendar/apply", json={"audit_id": "nope"})
+            assert unknown.status_code == 404, unknown.text
+            leader = issue_token(TEST_SECRET, sub="li.si", role="leader")
+            refused = await client.post("/api/v1/console/calendar/apply", json={"audit_id": "nope"},
+                                        headers={"authorization": f"Bearer {leader}"})
+            assert refused.status_code == 403
+        assert "2041" in calendar_file.read_text(encoding="utf-8")
+    finally:
+        assert console.stop() == 0, console.logs()[-3000:]
 
 
 async def test_repeated_bad_sign_ins_are_refused_for_a_while(platform: PlatformProcess, desk: WebDriver) -> None:
