@@ -15,7 +15,7 @@ from selenium.webdriver.support.ui import Select, WebDriverWait
 from tests.e2e.conftest import ARTIFACTS
 from shared.contracts import case_events as ce
 from shared.contracts.envelope import CaseEvent
-from tests.integration.harness import Namespace, PlatformProcess, Producer, valid_uscc
+from tests.integration.harness import Namespace, PlatformProcess, Producer, staff_headers, valid_uscc
 
 pytestmark = pytest.mark.integration
 PHONE = "13800005678"
@@ -54,7 +54,11 @@ async def test_submit_then_track_until_assigned_then_rate(platform: PlatformProc
 
     browser.find_element(By.ID, "track-link").click()
     wait(browser).until(EC.url_contains("/e/track"))
+    # the receipt's link is signed: it opens the case at once, no digits asked
+    wait(browser).until(EC.visibility_of_element_located((By.ID, "case")))
     assert browser.find_element(By.ID, "tracking_no").get_attribute("value") == tracking
+    assert "token=" in browser.current_url
+    browser.save_screenshot(str(ARTIFACTS / "2b-opened-by-receipt-link.png"))
     browser.find_element(By.ID, "phone_last4").send_keys("0000")
     browser.find_element(By.ID, "track-button").click()
     wait(browser).until(lambda d: "不正确" in d.find_element(By.ID, "track-error").text)
@@ -80,7 +84,9 @@ async def test_submit_then_track_until_assigned_then_rate(platform: PlatformProc
     assert browser.find_element(By.ID, "case-status").text == "已交办"
     browser.save_screenshot(str(ARTIFACTS / "4-assigned.png"))
     async with httpx.AsyncClient(base_url=platform.base_url) as client:
-        case = (await client.get("/api/v1/cases", params={"tracking_no": tracking, "phone_last4": PHONE[-4:]})).json()
+        # the enterprise's view names no ids; staff find the case
+        listed = (await client.get("/api/v1/staff/cases", params={"limit": 200}, headers=staff_headers())).json()
+    case = next(c for c in listed["items"] if c["tracking_no"] == tracking)
     assert case["channel"] == "qrcode" and case["category"] == "utilities"
 
     # the unit resolves the case (published as sla would): the tracking page offers the five levels

@@ -124,6 +124,7 @@
       .then(function (r) { return r.json().then(function (data) { return {status: r.status, data: data}; }); })
       .then(function (answer) {
         if (answer.status === 200) {
+          document.getElementById("tracking_no").value = answer.data.tracking_no;
           show(answer.data);
           proof = {token: answer.data.proof_token, tracking: answer.data.tracking_no};
           loadRating();
