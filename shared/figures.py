@@ -107,19 +107,28 @@ def responded(r: Record, closes: Closes, now: datetime) -> Rate:
     return Rate(0, 1) if due is not None and now > due else Rate(0, 0)
 
 
-def office_day_close(calendar: Any) -> Closes:
-    """The close of the office day of an instant, or of the next office day when it falls after hours or on a rest
-    day (一般不过夜), by a shared.workdays.WorkCalendar."""
-    from datetime import timedelta
+RESPONSE_LATE_SECONDS = 2 * 3600.0  # less office time than this left in the day: the next working morning
+
+
+def response_deadline(calendar: Any, assigned_at: datetime, late_seconds: float = RESPONSE_LATE_SECONDS) -> datetime:
+    """The unit's response deadline (签收) for an assignment at `assigned_at`, "一般不过夜、最多过一夜": the close of
+    that office day, or the end of the next working morning when less than `late_seconds` of office time is left
+    that day (or it came after hours or on a rest day). The one definition: sla's timers and 响应率, insight's
+    boards and reports all use it (docs/metrics.md)."""
+    local = assigned_at.astimezone(calendar.tz)
+    closes = calendar.end_of_office_day(local)
+    if closes is not None and calendar.working_seconds_between(local, closes) >= late_seconds:
+        return closes
+    day = local.date() if calendar.is_working_day(local.date()) and local.time() < calendar.hours.opens \
+        else calendar.next_working_day(local.date())
+    return datetime.combine(day, calendar.hours.periods[0][1], tzinfo=calendar.tz)
+
+
+def office_day_close(calendar: Any, late_seconds: float = RESPONSE_LATE_SECONDS) -> Closes:
+    """`closes` for responded(): the response deadline of an assignment, by a shared.workdays.WorkCalendar."""
 
     def closes(at: datetime) -> datetime:
-        same_day = calendar.end_of_office_day(at)
-        if same_day is not None:
-            return same_day
-        day = at.astimezone(calendar.tz).date() + timedelta(days=1)
-        while not calendar.is_working_day(day):
-            day += timedelta(days=1)
-        return datetime.combine(day, calendar.hours.closes, tzinfo=calendar.tz)
+        return response_deadline(calendar, at, late_seconds)
 
     return closes
 

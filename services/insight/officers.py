@@ -1,7 +1,7 @@
 """Liaison officers' names, asked of intake (`GET /api/v1/liaison/officers`), the owner of the officer registry.
 
 Events carry an officer's id only (a name is personal data); people read names. insight asks with the caller's
-own staff token when there is one (so intake's rules for that caller apply), else with a `leader` token of its
+own staff token when there is one (so intake's rules for that caller apply), else with a `service` token of its
 own (sub `insight`, minted from QHWY_JWT_SECRET) for scheduled reports. When intake cannot be asked, the id is
 shown: a ranking never fails for want of a name.
 """
@@ -25,7 +25,8 @@ class OfficerNames:
         self._fetched_at = float("-inf")
 
     def _token(self) -> str:
-        return issue_token(self.secret, sub="insight", role="leader", ttl_seconds=600)
+        # a service token: insight is not a person of the staff directory (intake lets services read the list)
+        return issue_token(self.secret, sub="insight", role="service", ttl_seconds=600)
 
     async def names(self, bearer: str | None = None, log: Any = None) -> dict[str, str]:
         """officer id -> name; the last good answer for `ttl_seconds`; {} (ids shown) when intake cannot answer."""

@@ -310,8 +310,9 @@ def build(ctx: ServiceContext) -> Parts:
                 "units": record.get("units", []), "enterprises": record.get("enterprises", [])}
 
     async def list_officers(request: Request) -> Any:
-        staff = staff_of(request, ctx.jwt_secret)
-        require_role(staff, *STAFF_ROLES)
+        # services read it too (insight names officers in its scheduled reports; phones stay masked for them)
+        staff = staff_of(request, ctx.jwt_secret, allow_service=True)
+        require_role(staff, *STAFF_ROLES, "service")
         unit = staff.unit if staff.role == "unit_handler" else request.query_params.get("unit")
         limit = int_query(request, "limit", 100, 1, 500)
         skip = int_query(request, "offset", 0, 0, 10_000_000)

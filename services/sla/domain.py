@@ -26,6 +26,7 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
 from typing import Any
 
+from shared import figures
 from shared.contracts.case_events import Escalated, Overdue, Reminded
 from shared.contracts.envelope import CaseEvent
 from shared.store import Change
@@ -63,14 +64,9 @@ class Policy:
 
 
 def response_due(calendar: WorkCalendar, assigned_at: datetime, late_seconds: float) -> datetime:
-    """The unit's response deadline (签收) for an assignment at `assigned_at`: "一般不过夜、最多过一夜"."""
-    local = assigned_at.astimezone(calendar.tz)
-    closes = calendar.end_of_office_day(local)
-    if closes is not None and calendar.working_seconds_between(local, closes) >= late_seconds:
-        return closes
-    day = local.date() if calendar.is_working_day(local.date()) and local.time() < calendar.hours.opens \
-        else calendar.next_working_day(local.date())
-    return datetime.combine(day, calendar.hours.periods[0][1], tzinfo=calendar.tz)
+    """The unit's response deadline (签收) for an assignment at `assigned_at`: "一般不过夜、最多过一夜" (the one
+    definition lives in shared/figures.py)."""
+    return figures.response_deadline(calendar, assigned_at, late_seconds)
 
 
 def follow_up_instant(calendar: WorkCalendar, day: date | str) -> datetime:

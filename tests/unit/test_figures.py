@@ -85,3 +85,23 @@ def test_weights_from_the_organisation_file(tmp_path: Path):
     (tmp_path / "bad.yaml").write_text(yaml.safe_dump(data, allow_unicode=True), encoding="utf-8")
     with pytest.raises(ValueError):
         load_organisation(tmp_path / "bad.yaml")
+
+
+def test_the_response_deadline_is_one_definition_for_sla_and_insight():
+    """一般不过夜、最多过一夜 (written by hand; office hours 08:30-12:00, 14:00-17:30, 2026 calendar)."""
+    from services.sla.domain import response_due
+    from shared.workdays import default_calendar
+
+    calendar, tz = default_calendar(), ZoneInfo("Asia/Shanghai")
+    cases = [
+        (datetime(2026, 3, 2, 9, 0, tzinfo=tz), datetime(2026, 3, 2, 17, 30, tzinfo=tz)),  # Monday morning: same day
+        (datetime(2026, 3, 2, 16, 0, tzinfo=tz), datetime(2026, 3, 3, 12, 0, tzinfo=tz)),  # 1.5 h left: next morning
+        (datetime(2026, 3, 2, 20, 0, tzinfo=tz), datetime(2026, 3, 3, 12, 0, tzinfo=tz)),  # evening
+        (datetime(2026, 3, 6, 16, 30, tzinfo=tz), datetime(2026, 3, 9, 12, 0, tzinfo=tz)),  # Friday late: Monday
+        (datetime(2026, 3, 3, 7, 0, tzinfo=tz), datetime(2026, 3, 3, 17, 30, tzinfo=tz)),  # before opening: that day
+        (datetime(2026, 9, 30, 16, 0, tzinfo=tz), datetime(2026, 10, 9, 12, 0, tzinfo=tz)),  # National Day holidays
+    ]
+    closes = f.office_day_close(calendar)
+    for assigned, due in cases:
+        assert f.response_deadline(calendar, assigned) == due, assigned
+        assert closes(assigned) == due and response_due(calendar, assigned, 2 * 3600) == due
