@@ -99,7 +99,7 @@ def test_the_response_deadline_is_one_definition_for_sla_and_insight():
         (datetime(2026, 3, 2, 20, 0, tzinfo=tz), datetime(2026, 3, 3, 12, 0, tzinfo=tz)),  # evening
         (datetime(2026, 3, 6, 16, 30, tzinfo=tz), datetime(2026, 3, 9, 12, 0, tzinfo=tz)),  # Friday late: Monday
         (datetime(2026, 3, 3, 7, 0, tzinfo=tz), datetime(2026, 3, 3, 17, 30, tzinfo=tz)),  # before opening: that day
-        (datetime(2026, 9, 30, 16, 0, tzinfo=tz), datetime(2026, 10, 9, 12, 0, tzinfo=tz)),  # National Day holidays
+        (datetime(2026, 9, 30, 16, 0, tzinfo=tz), datetime(2026, 10, 8, 12, 0, tzinfo=tz)),  # National Day: 1-7 Oct off
     ]
     closes = f.office_day_close(calendar)
     for assigned, due in cases:
