@@ -96,8 +96,9 @@ bench-sync: setup
 docs-asyncapi: venv
 	$(VENV)/bin/faststream docs gen services.sync.asyncapi:app --yaml --out docs/asyncapi.yaml
 
-# triage: per-field accuracy and duplicate precision/recall/F1 on the corpus's dev split (never trained on), and
-# cases per second through the triage service on the real broker (its own namespace). BENCH_TRIAGE_ARGS="--cases 100".
+# triage: per-field accuracy and duplicate precision/recall/F1 side by side on the corpus's dev split, sets A and C
+# (bench/blind/) and the final blind set B when present (aggregates only), and cases per second through the
+# triage service on the real broker (its own namespace). BENCH_TRIAGE_ARGS="--cases 100" or "--no-blind".
 bench-triage: setup
 	$(PY) bench/triage.py $(BENCH_TRIAGE_ARGS)
 

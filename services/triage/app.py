@@ -20,6 +20,7 @@ from services.triage.peers import PeerFeed
 from services.triage.domain import (DUPLICATE, UNCLEAR, Case, DutyRules, Proposal, Triage, events_for,
                                     load_complexity_cues, load_lexicon, urged_event)
 from services.triage.segment import Segmenter
+from services.triage.units import load_unit_names
 from services.triage.gazetteer import load_gazetteer
 from services.triage.settings import TriageSettings
 from services.triage.store import QUEUE_SORTS, QUEUE_VIEWS, TriageStore
@@ -47,6 +48,7 @@ def build(ctx: ServiceContext) -> Parts:
     rules = DutyRules.build(ctx.org, load_lexicon(settings.lexicon))
     cues = load_complexity_cues(settings.complexity_cues)
     catalogue = load_catalogue(ctx.org, settings.matters)
+    unit_names = load_unit_names(ctx.org, settings.unit_names)
     segmenter = Segmenter.build(ctx.org, {**catalogue.words(), **{k: list(v) for k, v in rules.words.items()}})
     vocabulary = duplicates.Vocabulary.build(c["content"] for c in classifier.load_corpus("train"))
     memory = OfficerMemory(vocabulary)
@@ -70,7 +72,7 @@ def build(ctx: ServiceContext) -> Parts:
         words = {**catalogue.words(), **{k: list(v) for k, v in rules.words.items()}}
         models = await asyncio.to_thread(classifier.train, gazetteer, words, extra, segmenter)
         state["triage"] = Triage(ctx.org, gazetteer, rules, models, ctx.settings.triage_review_threshold, cues,
-                                 catalogue, segmenter, memory)
+                                 catalogue, segmenter, memory, unit_names)
         ctx.log.info("triage_models_trained", examples=models.trained_on, officer_examples=len(extra))
 
     async def refit_later() -> None:

@@ -42,9 +42,6 @@ CATALOGUE_SCREENING_WEIGHT = 2.0  # a matter of the catalogue counts like a duty
 DERIVED_CONFIDENCE = 0.85  # a complexity derived from the units found in the catalogue
 OFFICER_CONFIDENCE = 0.9
 ADDRESSED_CONFIDENCE = 0.85  # the enterprise asks a unit by name to act ("希望水利部门上门指导")
-import os as _os
-def _X(name: str) -> bool:
-    return _os.environ.get("TRI_" + name, "1") == "1"
 # The text says that several units are involved ("税务和财政两边口径不一致", "涉及多个部门").
 SEVERAL_UNITS = re.compile("多个部门|两个部门|几个部门|多部门|两边|各部门|部门之间|互相|相互|分别|涉及.{0,12}部门|都说|两家|几家单位")  # a case worded like one an officer decided takes that decision
 
@@ -271,14 +268,13 @@ class Triage:
             lead_conf = max(lead_conf, 0.9)  # the duty and the examples agree
         named = self.units.mentioned(matter) if self.units is not None else []
         asked = self.units.addressed(matter) if self.units is not None else []
-        if asked and _X("ASK"):
+        if asked:
             if asked[0] != lead:
                 lead, lead_conf = asked[0], max(ADDRESSED_CONFIDENCE, fused.get(asked[0], 0.0))
             else:
                 lead_conf = max(lead_conf, ADDRESSED_CONFIDENCE)
         co = self.co_departments(lead, found, rules, several=SEVERAL_UNITS.search(matter) is not None)
-        if _X("NAMED"):
-            co = tuple(dict.fromkeys([*co, *(c for c in named if c != lead)]))
+        co = tuple(dict.fromkeys([*co, *(c for c in named if c != lead)]))  # the units it says are involved
         evidence = self.cues.complex_evidence(matter, units=len(co) + 1)
         complexity, complexity_conf = self.complexity_of(scores.complexity, co, evidence, derived=bool(found))
         confidence = {"screening": screening_conf, "department": lead_conf,

@@ -16,6 +16,8 @@ class TriageSettings(BaseSettings):
     complexity_cues: Path | None = None
     # The catalogue of administrative matters; default: the packaged shared/data/matters.yaml.
     matters: Path | None = None
+    # How enterprises name the units ("派出所", "环保", "找财政"); default: the packaged data/unit_names.yaml.
+    unit_names: Path | None = None
     # A case repeats an earlier one only if that one is still open or was registered within this many days; a
     # closed case's problem coming back within this window is a recurrence (recurrence_of), not a new problem.
     duplicate_window_days: int = 90
