@@ -117,3 +117,23 @@ def test_the_timeline_reads_in_words_with_names_not_codes_or_login_ids() -> None
         assert raw not in everything, raw
     # a colleague missing from the directory is not shown by login id
     assert Names.of(org).person("zhao.liu") == "其他工作人员"
+
+
+def test_lists_name_a_case_by_tracking_number_enterprise_and_first_words() -> None:
+    doc = fold([REGISTERED])
+    assert domain.brief(doc) == {"tracking_no": "QH2026030200007", "enterprise": "开化县某某纸业有限公司",
+                                 "title": "电力增容三个月没有答复", "department": None, "region": None}
+    long = {"content": "我们公司在马金镇工业园区申请电力增容三个月没有答复，经常停电影响生产，请尽快解决"}
+    assert domain.brief(long)["title"] == "我们公司在马金镇工业园区申请电力增容三个月没有答复，经常停电…"  # 30 characters
+
+
+def test_the_calendar_banner_is_for_admins_and_leaders_and_says_what_to_do() -> None:
+    status = {"year": 2027, "known": False, "days_left": 25, "warning": True, "current_year_missing": False}
+    admin = domain.calendar_banner(status, "admin")
+    assert admin == {"level": "warning", "text": "2027 年节假日安排尚未导入，距 1 月 1 日还有 25 天；未导入前，2027 年的办理时限"
+                     "将按周一至周五计算。请在“工作日历”页面上传并应用国务院办公厅公布的安排。"}
+    assert "提醒系统管理员" in domain.calendar_banner(status, "leader")["text"]
+    assert domain.calendar_banner(status, "unit_handler") is None
+    assert domain.calendar_banner({**status, "warning": False, "known": True}, "admin") is None
+    both = domain.calendar_banner({**status, "current_year_missing": True}, "admin")
+    assert both["level"] == "error" and both["text"].startswith("本年度（2026 年）节假日安排缺失")

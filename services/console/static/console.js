@@ -564,7 +564,7 @@ function chart(id, title, categories, counts) {
     const echarts = await loadECharts();
     const instance = echarts.init(box, null, { renderer: "svg" });
     instance.setOption({
-      color: ["#5470c6", "#91cc75", "#fac858", "#ee6666"],
+      animation: false, color: ["#5470c6", "#91cc75", "#fac858", "#ee6666"],
       tooltip: { trigger: "axis" }, legend: { top: 0 },
       grid: { left: 40, right: 16, top: 36, bottom: categories.length > 6 ? 70 : 30 },
       xAxis: { type: "category", data: categories, axisLabel: { interval: 0, rotate: categories.length > 6 ? 30 : 0 } },
