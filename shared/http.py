@@ -1,6 +1,7 @@
 """HTTP helpers shared by the services' routes: JSON answers, 422s that name each bad field (in Chinese), auth."""
 
 import json
+import re
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -41,15 +42,66 @@ def json_response(body: Any, status: int = 200, headers: dict[str, str] | None =
     return JSONResponse(body, status_code=status, media_type="application/json; charset=utf-8", headers=headers)
 
 
+# Developer messages of our own validators -> what people are told (what is wrong and what is expected).
+_VALUE_MESSAGES = [
+    (re.compile(r"must be 18 characters"), "统一社会信用代码应为18位"),
+    (re.compile(r"contains characters a credit code cannot have"), "统一社会信用代码只能由数字和大写字母（不含I、O、Z、S、V）组成"),
+    (re.compile(r"check character"), "统一社会信用代码的校验位不正确，请核对"),
+    (re.compile(r"^invalid unified social credit code"), "统一社会信用代码不正确，请核对"),
+    (re.compile(r"^not a phone number"), "不是有效的电话号码（手机11位，座机请带区号）"),
+    (re.compile(r"^not a mobile number"), "不是有效的手机号码"),
+    (re.compile(r"^unknown channel"), "渠道代码不存在（应为组织文件中的渠道代码）"),
+    (re.compile(r"^unknown region"), "乡镇（街道）不存在，请从列表中选择"),
+    (re.compile(r"^unknown category"), "问题类别不存在，请从列表中选择"),
+    (re.compile(r"^unknown units"), "单位代码不存在（应为组织文件中的单位代码）"),
+]
+_PATTERNS = {
+    r"^\d{4}$": "应为4位数字",
+    r"^\d{6}$": "应为6位数字",
+    r"^[A-Za-z0-9._:\-]+$": "只能包含英文字母、数字和 . _ : -",
+}
+
+
+def _message(error: dict[str, Any]) -> str:
+    """What people read about one bad field: what is wrong and, where it can be said, what is expected."""
+    kind, ctx = error["type"], error.get("ctx") or {}
+    detail = error["msg"].removeprefix("Value error, ")
+    if kind == "string_too_long":
+        return f"内容过长（最多{ctx.get('max_length')}个字符）"
+    if kind == "string_too_short":
+        low = ctx.get("min_length", 1)
+        return "不能为空" if low <= 1 else f"过短（至少{low}个字符）"
+    if kind == "string_pattern_mismatch":
+        return _PATTERNS.get(str(ctx.get("pattern")), "格式不正确")
+    if kind in ("literal_error", "enum"):
+        return f"取值无效，应为以下之一：{ctx.get('expected', '')}"
+    if kind in ("datetime_parsing", "datetime_from_date_parsing", "datetime_type"):
+        return "时间格式不正确（应如 2026-03-02T09:15:00+08:00）"
+    if kind == "timezone_aware":
+        return "时间需带时区（如 2026-03-02T09:15:00+08:00）"
+    if kind in ("greater_than_equal", "greater_than"):
+        return f"应不小于{ctx.get('ge', ctx.get('gt'))}"
+    if kind in ("less_than_equal", "less_than"):
+        return f"应不大于{ctx.get('le', ctx.get('lt'))}"
+    if kind in ("too_long", "too_short"):
+        return f"项数不符合要求（{ctx.get('min_length', 0)}至{ctx.get('max_length', '不限')}项）"
+    if kind == "extra_forbidden":
+        return "不接受该字段"
+    if kind == "value_error":
+        for pattern, text in _VALUE_MESSAGES:
+            if pattern.search(detail):
+                return text
+    return _MESSAGES.get(kind, "取值无效")
+
+
 def field_errors(exc: ValidationError) -> list[dict[str, Any]]:
     """One entry per bad field: its dotted path, the developer message and the message for people."""
     out = []
     for error in exc.errors(include_url=False, include_input=False):
         loc = [str(p) for p in error["loc"]]
         detail = error["msg"].removeprefix("Value error, ")
-        message = _MESSAGES.get(error["type"], "取值无效")
         out.append({"field": ".".join(loc) or "body", "loc": loc, "type": error["type"], "msg": detail,
-                    "message": f"{'.'.join(loc) or '请求体'}: {message}"})
+                    "message": f"{'.'.join(loc) or '请求体'}: {_message(error)}"})
     return out
 
 

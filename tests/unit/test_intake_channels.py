@@ -94,7 +94,9 @@ def test_unknown_region_and_category_named(org):
         Submission.model_validate(body(region_hint="火星镇", category="teleport"), context={"org": org, "strict": True})
     assert sorted(tuple(e["loc"]) for e in info.value.errors()) == [("category",), ("region_hint",)]
     messages = {e["field"]: e["message"] for e in field_errors(info.value)}
-    assert messages["region_hint"] == "region_hint: 取值无效"
+    # what is wrong and what is expected (issue 17, item 15: "取值无效" alone said neither)
+    assert messages["region_hint"] == "region_hint: 乡镇（街道）不存在，请从列表中选择"
+    assert messages["category"] == "category: 问题类别不存在，请从列表中选择"
 
 
 def test_new_optional_fields_round_trip(org):
@@ -346,3 +348,20 @@ def test_timeline_waiting_for_an_officer_and_screened_out(org):
         h("case.triaged", {"screening": "non_business", "needs_review": False}, "2026-03-02T09:15:02+08:00")]}
     steps = timeline(doc, org, SHANGHAI)
     assert [s["step"] for s in steps] == ["received", "screened"] and "不属于" in steps[1]["detail"]
+
+
+def test_refusals_say_what_is_expected(org):
+    bad = body(channel="nowhere", submitted_at="昨天", content="", submission_id="a b",
+               enterprise={"name": "企" * 201, "contact_phone": "12", "uscc": "123"})
+    with pytest.raises(ValidationError) as info:
+        Submission.model_validate(bad, context={"org": org})
+    messages = {e["field"]: e["message"] for e in field_errors(info.value)}
+    assert messages == {
+        "submission_id": "submission_id: 只能包含英文字母、数字和 . _ : -",
+        "channel": "channel: 渠道代码不存在（应为组织文件中的渠道代码）",
+        "submitted_at": "submitted_at: 时间格式不正确（应如 2026-03-02T09:15:00+08:00）",
+        "enterprise.name": "enterprise.name: 内容过长（最多200个字符）",
+        "enterprise.uscc": "enterprise.uscc: 统一社会信用代码应为18位",
+        "enterprise.contact_phone": "enterprise.contact_phone: 过短（至少5个字符）",
+        "content": "content: 不能为空",
+    }
