@@ -151,11 +151,17 @@ def configure_logging(level: str = "INFO", fmt: str = "auto", timezone: str | tz
     root.setLevel(level.upper())
     for name in QUIET_LOGGERS:
         logging.getLogger(name).setLevel(max(logging.WARNING, root.level))
-    # uvicorn keeps its own handlers unless told otherwise (run() passes log_config=None): through the root
-    for name in ("uvicorn", "uvicorn.error", "uvicorn.access"):
-        logger = logging.getLogger(name)
-        logger.handlers[:] = []
-        logger.propagate = True
+    # Libraries that install their own console handler (FastStream's colourised one on "faststream", with
+    # propagate off; uvicorn's unless told otherwise): theirs removed, their records through the root's handler
+    for name in ("uvicorn", "uvicorn.error", "uvicorn.access", "faststream", "faststream.access"):
+        logging.getLogger(name)
+    for logger in list(logging.root.manager.loggerDict.values()):
+        if isinstance(logger, logging.Logger):
+            streams = [h for h in logger.handlers if type(h) is logging.StreamHandler]
+            for h in streams:
+                logger.removeHandler(h)
+            if streams or logger.name.split(".")[0] in ("uvicorn", "faststream"):
+                logger.propagate = True
     logging.captureWarnings(True)
 
 

@@ -7,6 +7,7 @@ import logging
 from collections.abc import Iterator
 from typing import Any
 
+import faststream.kafka  # noqa: F401  (FastStream installs its own colourised stderr handler when imported)
 import pytest
 
 from shared.logging import configure_logging, get_logger
