@@ -17,7 +17,7 @@ class IntakeSettings(BaseSettings):
     reporter_channels: tuple[str, ...] = ("forum", "deputy", "cppcc", "chamber", "industry_chain")
     # Shared secret the hotline system sends in the X-Hotline-Token header; unset: the webhook is open (dev).
     hotline_token: SecretStr | None = None
-    # Open311 API keys allowed to create requests (comma separated); empty: anyone may (dev).
+    # Open311 API keys allowed to create requests (a JSON list, e.g. ["key-1","key-2"]); empty: anyone may (dev).
     open311_api_keys: tuple[str, ...] = ()
     batch_max_rows: int = 2000
     # Open311 listings show the (masked) case text only when the county allows it (CONTRACT.md section 5).
