@@ -113,3 +113,26 @@ bench: setup
 # store (real broker and store, its own database and topics, removed afterwards). BENCH_CONSOLE_ARGS="--cases 20000".
 bench-console: setup
 	$(PY) bench/console.py $(BENCH_CONSOLE_ARGS)
+
+# A local three-broker Kafka cluster (KRaft, replication 3, min.insync.replicas 2; data under QHWY_DATA_DIR,
+# ports QHWY_KAFKA_CLUSTER_PORTS, default 29092-29094): docs/operations.md, "A three-broker Kafka cluster".
+# Point the services at it with QHWY_KAFKA_BOOTSTRAP=$$(deploy/kafka-cluster.sh bootstrap).
+.PHONY: cluster-up cluster-down cluster-status test-cluster bench-scale
+cluster-up: provision
+	deploy/kafka-cluster.sh start
+
+cluster-down:
+	deploy/kafka-cluster.sh stop
+
+cluster-status:
+	deploy/kafka-cluster.sh status
+
+# The cluster tests alone (also part of `make test`): a broker killed under load on a private three-broker cluster,
+# and two counties side by side on one set of brokers.
+test-cluster: setup
+	$(PY) -m pytest -q -ra tests/integration/test_cluster.py tests/integration/test_counties.py $(PYTEST_ARGS)
+
+# Every service at 1, 2 and 3 instances on a private three-broker cluster: cases/s and p50/p99 per count
+# (~10 min on 2 cores). BENCH_SCALE_ARGS="--instances 1,2 --count 150" for a shorter run.
+bench-scale: setup
+	$(PY) bench/scale.py $(BENCH_SCALE_ARGS)

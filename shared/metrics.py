@@ -16,6 +16,7 @@ class PlatformMetrics:
     cases_open: Gauge
     cases_overdue: Gauge
     consumer_ready: Gauge
+    consumer_lag: Gauge
 
 
 _BY_REGISTRY: "WeakKeyDictionary[CollectorRegistry, PlatformMetrics]" = WeakKeyDictionary()
@@ -44,6 +45,11 @@ def platform_metrics(registry: CollectorRegistry) -> PlatformMetrics:
             "qhwy_cases_overdue", "Open cases past their deadline", ["service", "department"], registry=registry),
         consumer_ready=Gauge(
             "qhwy_consumer_ready", "1 once the consumer has joined its group", ["service", "topic"], registry=registry),
+        # Each instance exports the partitions it owns (a partition belongs to one instance of a group at a time):
+        # sum by (group) is the group's backlog. shared.messaging.LagReporter updates it periodically.
+        consumer_lag=Gauge(
+            "qhwy_consumer_lag", "Records of a partition not yet handled by the group: end offset minus the "
+            "group's committed offset", ["service", "group", "topic", "partition"], registry=registry),
     )
     _BY_REGISTRY[registry] = metrics
     return metrics
