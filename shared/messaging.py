@@ -8,8 +8,10 @@
 """
 
 import asyncio
+import contextlib
 from contextvars import ContextVar
 import logging
+import os
 import ssl
 import time
 from collections.abc import Awaitable, Callable
@@ -29,6 +31,7 @@ from pymongo.errors import ConnectionFailure, OperationFailure
 from tenacity import AsyncRetrying, RetryCallState, retry_if_exception, retry_if_exception_type, wait_exponential_jitter
 
 from shared.contracts.dead_letter import DeadLetter
+from shared.store import UnitOfWork, current_unit_of_work
 from shared.logging import get_logger
 from shared.metrics import PlatformMetrics
 from shared.settings import Settings
@@ -88,7 +91,12 @@ def broker_security(options: dict[str, Any]) -> BaseSecurity | None:
 
 def make_broker(bootstrap: str, service: str, registry: CollectorRegistry, logger: Any,
                 client_options: dict[str, Any] | None = None) -> KafkaBroker:
-    """`client_options`: kafka_client_options(settings); None connects without authentication."""
+    """`client_options`: kafka_client_options(settings); None connects without authentication.
+
+    Producers wait for every in-sync replica (acks=all: with the cluster's min.insync.replicas=2 a published event
+    is on two brokers before publish returns) and are idempotent: a batch retried after a lost answer or a leader
+    change is written once, and aiokafka keeps one batch in flight per partition, so one key's events (one
+    partition) stay in order through retries."""
     return KafkaBroker(
         bootstrap,
         client_id=f"qhwy-{service}",
@@ -108,18 +116,34 @@ _NOT_ALLOWED = {29: "TOPIC_AUTHORIZATION_FAILED", 31: "CLUSTER_AUTHORIZATION_FAI
 _ALREADY_EXISTS = 36
 
 
+def replication_for(brokers: int) -> tuple[int, int]:
+    """(replication factor, min.insync.replicas) for a cluster of `brokers`: 3 and 2 on three or more brokers (one
+    may be lost with nothing lost and every partition writable), 1 and 1 on a single development broker."""
+    brokers = max(1, brokers)
+    return min(3, brokers), min(2, brokers)
+
+
 async def ensure_topics(bootstrap: str, names: list[str], partitions: int,
                         client_options: dict[str, Any] | None = None) -> None:
     """Create the topics the platform uses, so consumers never wait for auto-creation.
 
-    A principal that may not create topics (every service principal in production, where the admin's init step
-    creates them: deploy/kafka-acls.py --create-topics) leaves them to the admin: logged, not an error."""
+    Replication fits the cluster found (replication_for the brokers the metadata lists: start a cluster whole before
+    the first start, topics are created once); `partitions` (QHWY_TOPIC_PARTITIONS) bounds how many instances of a
+    service share the work: docs/operations.md, "Scaling out". A principal that may not create topics (every
+    service principal in production, where the admin's init step creates them: deploy/kafka-acls.py
+    --create-topics) leaves them to the admin: logged, not an error."""
     admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap, client_id="qhwy-admin", **(client_options or {}))
     await admin.start()
     try:
         existing = set(await admin.list_topics())
-        missing = [NewTopic(n, num_partitions=partitions, replication_factor=1) for n in names if n not in existing]
+        brokers = len((await admin.describe_cluster()).get("brokers") or ())
+        replication, min_isr = replication_for(brokers)
+        missing = [NewTopic(n, num_partitions=partitions, replication_factor=replication,
+                            topic_configs={"min.insync.replicas": str(min_isr)})
+                   for n in names if n not in existing]
         if missing:
+            get_logger("qhwy.messaging").info("creating_topics", topics=len(missing), partitions=partitions,
+                                              replication_factor=replication, min_insync_replicas=min_isr)
             try:
                 response = await admin.create_topics(missing)
             except TopicAlreadyExistsError:
@@ -130,6 +154,39 @@ async def ensure_topics(bootstrap: str, names: list[str], partitions: int,
                                                   hint="this principal may not create topics (or see them)")
     finally:
         await admin.close()
+
+
+def lag_interval_seconds() -> float:
+    """How often each process updates qhwy_consumer_lag (QHWY_CONSUMER_LAG_INTERVAL_SECONDS, default 15)."""
+    return float(os.environ.get("QHWY_CONSUMER_LAG_INTERVAL_SECONDS", "15"))
+
+
+class LagReporter:
+    """Keeps qhwy_consumer_lag{service,group,topic,partition} current for a process's consumers: the partitions each
+    owns now (a revoked partition's series is removed; the instance that took it over exports it). A consumer whose
+    offsets cannot be read this time (broker unreachable) keeps its last values."""
+
+    def __init__(self, metrics: PlatformMetrics, consumers: Callable[[], list[tuple[str, "Consumer"]]]):
+        self.metrics, self.consumers = metrics, consumers
+        self._exported: set[tuple[str, str, str, str]] = set()
+
+    async def update(self) -> None:
+        exported: set[tuple[str, str, str, str]] = set()
+        for service, consumer in self.consumers():
+            try:
+                lags = await asyncio.wait_for(consumer.lag(), timeout=10)
+            except Exception as exc:  # noqa: BLE001 - a gauge must never disturb the consumers: try again next time
+                get_logger("qhwy.messaging").debug("consumer_lag_unavailable", topic=consumer.topic, error=repr(exc))
+                exported |= {k for k in self._exported if k[:3] == (service, consumer.group_id, consumer.topic)}
+                continue
+            for partition, lag in lags.items():
+                labels = (service, consumer.group_id, consumer.topic, str(partition))
+                self.metrics.consumer_lag.labels(*labels).set(lag)
+                exported.add(labels)
+        for labels in self._exported - exported:
+            with contextlib.suppress(KeyError):
+                self.metrics.consumer_lag.remove(*labels)
+        self._exported = exported
 
 
 class JoinedListener(ConsumerRebalanceListener):
@@ -179,14 +236,17 @@ class Consumer:
 
     def __init__(self, *, service: str, broker: KafkaBroker, topic: str, group_id: str, dead_letter_topic: str,
                  decode: Callable[[bytes], T], handle: Callable[[T], Awaitable[str]],
-                 metrics: PlatformMetrics, log: Any, batch: int = 100, concurrency: int = 1):
+                 metrics: PlatformMetrics, log: Any, batch: int = 100, concurrency: int = 1,
+                 unit_of_work: Callable[[], UnitOfWork] | None = None):
         self.service, self.broker, self.topic = service, broker, topic
         self.dead_letter_topic = dead_letter_topic
         self.decode, self.handle = decode, handle
         self.metrics, self.log = metrics, log
         self.concurrency = max(1, concurrency)
+        self.unit_of_work = unit_of_work  # each batch's store writes, flushed together before the commit
+        self.group_id = group_id
         self.listener = JoinedListener(lambda ok: metrics.consumer_ready.labels(service, topic).set(int(ok)))
-        broker.subscriber(
+        self.subscriber = broker.subscriber(
             topic,
             group_id=group_id,
             auto_offset_reset="earliest",
@@ -198,11 +258,30 @@ class Consumer:
             # our own decode reads msg.body; FastStream's JSON decoding would raise on a poison message (e.g. a
             # deeply nested array: RecursionError) before the handler runs, and NACK it for ever
             decoder=_raw_body,
-        )(self._on_batch)
+        )
+        self.subscriber(self._on_batch)
 
     @property
     def joined(self) -> bool:
         return self.listener.joined
+
+    async def lag(self) -> dict[int, int]:
+        """Per partition of `topic` this instance owns now: the end offset minus the group's committed offset (the
+        records not yet handled and committed). Empty before the consumer has started or joined."""
+        client = getattr(self.subscriber, "consumer", None)  # FastStream's aiokafka consumer, once started
+        if client is None:
+            return {}
+        owned = sorted((tp for tp in client.assignment() if tp.topic == self.topic), key=lambda tp: tp.partition)
+        if not owned:
+            return {}
+        ends = await client.end_offsets(owned)
+        lags: dict[int, int] = {}
+        for tp in owned:
+            committed = await client.committed(tp)
+            if committed is None:  # nothing committed yet: the group starts at the beginning (earliest)
+                committed = (await client.beginning_offsets([tp]))[tp]
+            lags[tp.partition] = max(0, ends[tp] - committed)
+        return lags
 
     @property
     def partitions(self) -> frozenset[int]:
@@ -213,6 +292,20 @@ class Consumer:
         records = msg.raw_message
         if not isinstance(records, (list, tuple)):  # a single record (not a batch subscriber)
             records = (records,)
+        uow = self.unit_of_work() if self.unit_of_work is not None else None
+        token = current_unit_of_work.set(uow)
+        try:
+            await self._handle_batch(records)
+        except BaseException:
+            if uow is not None:
+                uow.abandon()
+            raise
+        finally:
+            current_unit_of_work.reset(token)
+        if uow is not None:
+            await uow.flush()  # raises on failure: the batch is not committed and comes again
+
+    async def _handle_batch(self, records: Any) -> None:
         if self.concurrency == 1 or len(records) == 1:
             for record in records:
                 await self._on_record(record)

@@ -20,17 +20,19 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route
 
 from shared import openapi
+from shared import error_pages
 from shared.clock import Clock
 from shared.contracts import topics
 from shared.contracts.case_events import UnreadableEvent, parse_case_event
 from shared.contracts.envelope import CaseEvent
 from shared.logging import configure_logging, get_logger
-from shared.messaging import BadMessage, Consumer, Skip, ensure_topics, kafka_client_options, make_broker
+from shared.messaging import (BadMessage, Consumer, LagReporter, Skip, ensure_topics, kafka_client_options,
+                              lag_interval_seconds, make_broker)
 from shared.metrics import PlatformMetrics, platform_metrics
 from shared.org import Organisation, load_organisation
 from shared.production import shared_development_defaults
 from shared.settings import DEV_JWT_SECRET, Settings
-from shared.store import CaseDocuments, mongo_client
+from shared.store import CaseDocuments, UnitOfWork, current_unit_of_work, mongo_client
 
 
 def utc_now() -> datetime:
@@ -76,6 +78,7 @@ class ServiceContext:
             group_id=self.settings.group_id(self.name, topic), dead_letter_topic=self.settings.topic(dead_letter_topic),
             decode=decode, handle=handle, metrics=self.metrics, log=self.log, batch=self.settings.consumer_batch,
             concurrency=self.settings.consumer_concurrency if concurrency is None else concurrency,
+            unit_of_work=lambda: UnitOfWork(self.publish_pipelined),
         )
         self.consumers.append(consumer)
         return consumer
@@ -102,8 +105,20 @@ class ServiceContext:
             self.metrics.events_published.labels(self.name, event.type).inc()
             self.log.debug("event_published", type=event.type, case_id=event.case_id, event_id=event.event_id)
 
+    async def publish_pipelined(self, events: list[CaseEvent]) -> None:
+        """Publish many cases' events at once: each case's in order, the cases concurrently."""
+        by_case: dict[str, list[CaseEvent]] = {}
+        for event in events:
+            by_case.setdefault(event.case_id, []).append(event)
+        await asyncio.gather(*(self.publish(case_events) for case_events in by_case.values()))
+
     async def emit(self, docs: CaseDocuments, key: str, events: list[CaseEvent]) -> None:
-        """Publish what a store write put in its outbox, then clear it (at least once; ids make repeats harmless)."""
+        """Publish what a store write put in its outbox, then clear it (at least once; ids make repeats harmless).
+        Within a consumer's batch the batch publishes them when it stores its writes (shared.store.UnitOfWork)."""
+        uow = current_unit_of_work.get()
+        if uow is not None and not uow.closed:
+            uow.defer(docs, key, events)
+            return
         ids = [e.event_id for e in events]
         try:
             await self.publish(events)
@@ -169,6 +184,7 @@ class Runtime:
         self.contexts: dict[str, ServiceContext] = {}
         self.parts: dict[str, Parts] = {}
         self._heartbeat: asyncio.Task[None] | None = None
+        self._lag: asyncio.Task[None] | None = None
         self._handled: dict[str, int] = {}
         for name, build in builders.items():
             broker = make_broker(self.settings.kafka_bootstrap, name, self.registry, logging.getLogger(f"faststream.{name}"),
@@ -190,6 +206,9 @@ class Runtime:
             await self.contexts[name].broker.start()
             self.log.info("service_started", service=name)
         self._heartbeat = asyncio.create_task(_every(self.settings.heartbeat_seconds, self.heartbeat))
+        # qhwy_consumer_lag of every consumer of this process (docs/operations.md, "Consumer lag")
+        lag = LagReporter(self.metrics, lambda: [(n, c) for n, ctx in self.contexts.items() for c in ctx.consumers])
+        self._lag = asyncio.create_task(_every(lag_interval_seconds(), lag.update))
 
     async def heartbeat(self) -> None:
         """One INFO line per service: alive, consuming or not, messages handled since the last one."""
@@ -206,10 +225,11 @@ class Runtime:
             self._handled[name] = handled
 
     async def stop(self) -> None:
-        if self._heartbeat is not None:
-            self._heartbeat.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._heartbeat
+        for task in (self._heartbeat, self._lag):
+            if task is not None:
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
         for name in reversed(list(self.parts)):
             await self.parts[name].stop()
             await self.contexts[name].broker.stop()
@@ -251,7 +271,9 @@ class Runtime:
         # GET /openapi.json and /docs: this process's own routes, described (shared/openapi/)
         title = None if len(self.parts) > 1 else f"企呼我应 (qhwy) {next(iter(self.parts))} HTTP API"
         routes.extend(openapi.routes(lambda: routes, title))
-        return Starlette(routes=routes, lifespan=lifespan)
+        # a browser that asks for a page that does not exist (or meets a fault) gets a Chinese page, API clients
+        # a Chinese JSON refusal (shared/error_pages.py)
+        return Starlette(routes=routes, lifespan=lifespan, exception_handlers=error_pages.HANDLERS)
 
 
 class _Server(uvicorn.Server):

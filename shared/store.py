@@ -13,18 +13,20 @@ process per collection across processes. The `rev` check still protects MongoDB 
 
 import asyncio
 import atexit
+import copy
 import json
 import os
 import threading
 import time
 from collections import defaultdict
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
+from contextvars import ContextVar
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 from weakref import WeakValueDictionary
 
-from pymongo import ASCENDING, AsyncMongoClient, monitoring
+from pymongo import ASCENDING, AsyncMongoClient, ReplaceOne, UpdateOne, monitoring
 from pymongo.asynchronous.collection import AsyncCollection
 from pymongo.errors import DuplicateKeyError
 
@@ -107,6 +109,94 @@ class ConcurrentWriteError(RuntimeError):
     pass
 
 
+class UnitOfWork:
+    """One consumer batch's writes to case documents, stored together (FerretDB has no multi-document
+    transactions, but a bulk write of whole documents by `_id` is one round trip instead of one per change).
+
+    While a batch runs, `CaseDocuments.apply` stages each new document here (state, processed cause, outbox) and
+    `ServiceContext.emit` defers publishing. `flush` then writes every staged document (one bulk write per
+    collection), publishes the batch's events (each case's in order, cases concurrently), clears the outboxes
+    (one bulk write per collection) and only then lets the consumer commit the batch's offsets. A crash before
+    the first write loses nothing (the batch is delivered again and decided again); a crash after it leaves the
+    outboxes for the redelivery or the sweep to publish. Anyone else applying to a staged document (an HTTP
+    route, a timer) waits for the flush."""
+
+    def __init__(self, publish: Callable[[list[CaseEvent]], Awaitable[None]]):
+        self.publish = publish
+        self.flushed = asyncio.Event()
+        self.closed = False
+        self.stored_rev: dict[tuple[int, str], int | None] = {}  # (docs, key) -> rev in the store (None: new)
+        self.touched: dict[int, tuple["CaseDocuments", list[str]]] = {}
+        self.deferred: list[tuple["CaseDocuments", str, list[CaseEvent]]] = []
+
+    def stage(self, docs: "CaseDocuments", key: str, stored_rev: int | None) -> None:
+        if (id(docs), key) not in self.stored_rev:
+            self.stored_rev[(id(docs), key)] = stored_rev
+            self.touched.setdefault(id(docs), (docs, []))[1].append(key)
+
+    def defer(self, docs: "CaseDocuments", key: str, events: list[CaseEvent]) -> None:
+        if events:
+            self.deferred.append((docs, key, events))
+
+    def abandon(self) -> None:
+        """The batch failed before its flush: nothing of it is written (it will be delivered again)."""
+        self.closed = True
+        for docs, keys in self.touched.values():
+            docs._unstage(keys, self)
+        for docs, _, batch in self.deferred:
+            docs.release([e.event_id for e in batch])
+        self.flushed.set()
+
+    async def flush(self) -> None:
+        try:
+            for docs, keys in self.touched.values():
+                await docs._write_staged(keys, self)
+            # only this batch's events: a staged document's outbox may also hold events another writer (an HTTP
+            # route) stored and is publishing itself
+            events: dict[str, CaseEvent] = {}
+            for _, _, batch in self.deferred:
+                events.update((e.event_id, e) for e in batch)
+            if events:
+                await self.publish(list(events.values()))
+                for docs, keys in self.touched.values():
+                    await docs._clear_outboxes(keys, set(events))
+                staged = {(id(d), k) for d, keys in self.touched.values() for k in keys}
+                for docs, key, batch in self.deferred:
+                    if (id(docs), key) not in staged:  # a repeat's leftovers from the store's outbox
+                        await docs.mark_published(key, [e.event_id for e in batch])
+        finally:
+            self.closed = True
+            for docs, keys in self.touched.values():
+                docs._unstage(keys, self)
+            for docs, _, batch in self.deferred:
+                docs.release([e.event_id for e in batch])
+            self.flushed.set()
+
+
+# The batch the current task works for (set by the consumer; HTTP requests and timers have none).
+current_unit_of_work: ContextVar[UnitOfWork | None] = ContextVar("current_unit_of_work", default=None)
+
+
+def _with_change(doc: dict[str, Any] | None, key: str, change: Change, cause: str, outbox: dict[str, Any],
+                 now: datetime) -> dict[str, Any]:
+    """The document after `change`, as the store's update would make it (dotted `set` paths included)."""
+    new = copy.deepcopy(doc) if doc is not None else {"_id": key, "processed": [], "outbox": {}, "rev": 0,
+                                                       "pending_since": None}
+    for path, value in change.set.items():
+        target, *parents = new, *path.split(".")[:-1]
+        for part in parents:
+            target = target.setdefault(part, {})
+        target[path.split(".")[-1]] = copy.deepcopy(value)
+    for name, value in change.push.items():
+        new.setdefault(name, []).append(copy.deepcopy(value))
+    new.setdefault("processed", []).append(cause)
+    new.setdefault("outbox", {}).update(outbox)
+    if outbox and new.get("pending_since") is None:
+        new["pending_since"] = now
+    new["rev"] = new.get("rev", 0) + 1
+    return new
+
+
 class CaseDocuments:
     """A collection of per-case documents changed at most once per cause (an event id or submission id)."""
 
@@ -122,6 +212,8 @@ class CaseDocuments:
         # (Updates are the expensive round trip on FerretDB: see docs/operations.md "Load benchmark".)
         self._written: dict[str, tuple[int, frozenset[str]]] = {}
         self._guarded: bool | None = None  # filter writes on `rev`? decided once, by the server (see _guarded_writes)
+        self._staged: dict[str, UnitOfWork] = {}  # key -> the batch whose write of it is pending
+        self._staged_docs: dict[str, dict[str, Any]] = {}
 
     async def _guarded_writes(self) -> bool:
         """Whether writes carry the optimistic `rev` filter. MongoDB: yes, it is cheap and it works.
@@ -145,7 +237,14 @@ class CaseDocuments:
         await self.collection.create_index([("pending_since", ASCENDING)])
 
     async def get(self, key: str) -> dict[str, Any] | None:
+        staged = self._staged_docs.get(key)
+        if staged is not None:
+            return copy.deepcopy(staged)
         return await self.collection.find_one({"_id": key})
+
+    async def _wait_for_other_batches(self, key: str, uow: UnitOfWork | None) -> None:
+        while (owner := self._staged.get(key)) is not None and owner is not uow:
+            await owner.flushed.wait()
 
     async def apply(self, key: str, cause: str, decide: Callable[[dict[str, Any] | None], Change | None]) -> Applied:
         """Apply `decide` to the document unless `cause` was applied already.
@@ -154,8 +253,80 @@ class CaseDocuments:
         The returned events must be handed to `ServiceContext.emit` (publish, mark published, release).
         Optimistic concurrency on `rev` keeps concurrent writers in different processes apart (on MongoDB).
         """
-        async with self._lock(key):
-            return await self._apply(key, cause, decide)
+        uow = current_unit_of_work.get()
+        if uow is not None and uow.closed:
+            uow = None  # a task the batch started that outlived it
+        while True:
+            await self._wait_for_other_batches(key, uow)
+            async with self._lock(key):
+                owner = self._staged.get(key)
+                if owner is not None and owner is not uow:
+                    continue  # a batch staged it while we waited for the lock: its write comes first
+                if uow is not None:
+                    return await self._stage(uow, key, cause, decide)
+                return await self._apply(key, cause, decide)
+
+    async def _stage(self, uow: UnitOfWork, key: str, cause: str,
+                     decide: Callable[[dict[str, Any] | None], Change | None]) -> Applied:
+        """apply() within a batch: decide on the staged (or stored) document and stage the result."""
+        doc = self._staged_docs.get(key)
+        if doc is None:
+            doc = await self.collection.find_one({"_id": key})
+            stored_rev = doc["rev"] if doc is not None else None
+        else:
+            stored_rev = uow.stored_rev[(id(self), key)]
+        if doc is not None and cause in doc.get("processed", ()):
+            pending = [CaseEvent.model_validate(e) for e in doc.get("outbox", {}).values()
+                       if e["cause"] == cause and e["event_id"] not in self._in_flight]
+            self._in_flight.update(e.event_id for e in pending)
+            return Applied(copy.deepcopy(doc), pending, duplicate=True)
+        change = decide(copy.deepcopy(doc) if doc is not None else None) or Change()
+        outbox = {e.event_id: {**e.model_dump(mode="json"), "cause": cause} for e in change.events}
+        new_doc = _with_change(doc, key, change, cause, outbox, self.clock())
+        uow.stage(self, key, stored_rev)
+        uow.defer(self, key, list(change.events))
+        self._staged[key], self._staged_docs[key] = uow, new_doc
+        self._in_flight.update(e.event_id for e in change.events)
+        return Applied(copy.deepcopy(new_doc), list(change.events), duplicate=False)
+
+    async def _write_staged(self, keys: list[str], uow: UnitOfWork) -> None:
+        """One bulk write of the batch's documents of this collection (whole documents by `_id`)."""
+        guarded = await self._guarded_writes()
+        ops = []
+        for key in keys:
+            stored_rev = uow.stored_rev[(id(self), key)]
+            doc = self._staged_docs[key]
+            if stored_rev is None:
+                ops.append(ReplaceOne({"_id": key}, doc, upsert=True))
+            else:
+                ops.append(ReplaceOne({"_id": key, "rev": stored_rev} if guarded else {"_id": key}, doc))
+        result = await self.collection.bulk_write(ops, ordered=False)
+        if guarded and result.matched_count + result.upserted_count < len(ops):
+            raise ConcurrentWriteError(f"{len(ops) - result.matched_count - result.upserted_count} documents of "
+                                       f"{self.collection.name} changed under the batch")
+        for key in keys:
+            self._remember(key, self._staged_docs[key]["rev"], self._staged_docs[key].get("outbox") or {})
+
+    async def _clear_outboxes(self, keys: list[str], published: set[str]) -> None:
+        ops = []
+        for key in keys:
+            outbox = self._staged_docs[key].get("outbox") or {}
+            done = [eid for eid in outbox if eid in published]
+            if not done:
+                continue
+            update: dict[str, Any] = {"$unset": {f"outbox.{eid}": "" for eid in done}}
+            if not set(outbox) - set(done):
+                update["$set"] = {"pending_since": None}
+            ops.append(UpdateOne({"_id": key}, update))
+            self._written.pop(key, None)
+        if ops:
+            await self.collection.bulk_write(ops, ordered=False)
+
+    def _unstage(self, keys: list[str], uow: UnitOfWork) -> None:
+        for key in keys:
+            if self._staged.get(key) is uow:
+                del self._staged[key]
+                self._staged_docs.pop(key, None)
 
     async def _apply(self, key: str, cause: str, decide: Callable[[dict[str, Any] | None], Change | None]) -> Applied:
         for _ in range(20):
@@ -218,6 +389,10 @@ class CaseDocuments:
             await self._mark_published(key, event_ids)
 
     async def _mark_published(self, key: str, event_ids: list[str]) -> None:
+        staged = self._staged_docs.get(key)
+        if staged is not None:  # a batch will write its copy of the document: it must not bring these back
+            for eid in event_ids:
+                (staged.get("outbox") or {}).pop(eid, None)
         unset = {f"outbox.{eid}": "" for eid in event_ids}
         written = self._written.pop(key, None)
         if not await self._guarded_writes():  # FerretDB: read by _id, then one update by _id (both indexed)
