@@ -9,13 +9,15 @@ from html import escape
 
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
-from starlette.responses import HTMLResponse, PlainTextResponse, Response
+from starlette.responses import HTMLResponse, JSONResponse, Response
 
 PAGES = {
     404: ("页面不存在", "您访问的页面不存在，可能地址有误或页面已移除。"),
     405: ("不支持此操作", "该地址不支持这种访问方式。"),
     500: ("系统出错了", "服务暂时出现问题，工作人员已收到记录。请稍后再试；如多次出现，请联系系统管理员。"),
 }
+# What API clients read instead (JSON, like every endpoint's own refusals).
+API_ERRORS = {404: "接口地址不存在", 405: "该接口不支持这种请求方法", 500: "系统出错了，请稍后再试"}
 LINKS = (("/console/", "工作人员工作台"), ("/e/submit", "企业反映问题"), ("/e/track", "查询办理进度"))
 
 
@@ -48,15 +50,14 @@ async def http_error(request: Request, exc: Exception) -> Response:
     status = exc.status_code if isinstance(exc, HTTPException) else 500
     if wants_html(request):
         return HTMLResponse(page(status), status_code=status, headers={"cache-control": "no-store"})
-    text = {404: "Not Found", 405: "Method Not Allowed"}.get(status, "Internal Server Error")
     headers = getattr(exc, "headers", None) or None
-    return PlainTextResponse(text, status_code=status, headers=headers)
+    return JSONResponse({"error": API_ERRORS.get(status, API_ERRORS[500])}, status_code=status, headers=headers)
 
 
 async def server_error(request: Request, exc: Exception) -> Response:
     if wants_html(request):
         return HTMLResponse(page(500), status_code=500, headers={"cache-control": "no-store"})
-    return PlainTextResponse("Internal Server Error", status_code=500)
+    return JSONResponse({"error": API_ERRORS[500]}, status_code=500)
 
 
 HANDLERS = {404: http_error, 405: http_error, 500: server_error}

@@ -382,6 +382,7 @@ def build(ctx: ServiceContext) -> Parts:
         for code in departments:  # the platform-wide gauges every service dashboard already shows
             ctx.metrics.cases_open.labels(NAME, code).set(open_by_department.get(code, 0))
             ctx.metrics.cases_overdue.labels(NAME, code).set(overdue_by_department.get(code, 0))
+        metrics.calendar_year_missing.clear()  # a year applied from the console leaves missing_years
         for year in sorted(policy.calendar.missing_years):
             metrics.calendar_year_missing.labels(str(year)).set(1)
 
