@@ -68,9 +68,13 @@ STAFF_MATRIX: dict[tuple[str, str], tuple[int, ...]] = {
     ("GET", "/api/v1/rating/awaiting"): (403, 403, 403, 200, 200, 200, 401),
     ("GET", "/api/v1/rating/inbox"): (403, 200, 403, 200, 200, 200, 401),
     ("GET", "/api/v1/rating/cases/{case_id}"): (403, 200, 403, 200, 200, 200, 401),
-    ("GET", "/api/v1/rating/revisits"): (403, 403, 403, 200, 403, 200, 401),
-    ("GET", "/api/v1/rating/revisits/{task_id}"): (403, 403, 403, 404, 403, 404, 401),
-    ("POST", "/api/v1/rating/revisits/{task_id}/record"): (403, 403, 403, 422, 403, 422, 401),
+    # revisits: 营商办 staff do them too (issue 17 item 12)
+    ("GET", "/api/v1/rating/revisits"): (200, 403, 403, 200, 403, 200, 401),
+    ("GET", "/api/v1/rating/revisits/{task_id}"): (404, 403, 403, 404, 403, 404, 401),
+    ("POST", "/api/v1/rating/revisits/{task_id}/record"): (422, 403, 403, 422, 403, 422, 401),
+    # 营商办's own evaluation of a resolution and a third-party survey's import (issue 17 item 7)
+    ("POST", "/api/v1/rating/evaluations"): (422, 403, 403, 403, 403, 422, 401),
+    ("POST", "/api/v1/rating/surveys"): (422, 403, 403, 403, 403, 422, 401),
     ("GET", "/api/v1/rating/supervisions"): (403, 403, 403, 403, 200, 200, 401),
     ("GET", "/api/v1/rating/supervisions/{case_id}/{round:int}"): (403, 403, 403, 403, 404, 404, 401),
     ("POST", "/api/v1/rating/supervisions/{case_id}/{round:int}/{action}"): (403, 403, 403, 403, 404, 403, 401),
@@ -89,6 +93,7 @@ STAFF_MATRIX: dict[tuple[str, str], tuple[int, ...]] = {
     ("POST", "/api/v1/sync/figures/{period}/report"): (403, 403, 403, 403, 403, 200, 401),
     # insight
     ("GET", "/api/v1/insight/figures"): (200, 200, 403, 200, 200, 200, 401),
+    ("GET", "/api/v1/insight/liaison"): (200, 403, 403, 200, 200, 200, 401),
     ("GET", "/api/v1/insight/trend"): (200, 200, 403, 200, 200, 200, 401),
     ("GET", "/api/v1/insight/rankings"): (200, 403, 403, 200, 200, 200, 401),
     ("GET", "/api/v1/insight/groups"): (200, 200, 403, 200, 200, 200, 401),
@@ -114,6 +119,8 @@ STAFF_MATRIX: dict[tuple[str, str], tuple[int, ...]] = {
     ("GET", "/api/v1/console/org/audit/{audit_id}/file"): (403, 403, 403, 403, 403, 404, 401),
     ("GET", "/api/v1/console/calendar"): (403, 403, 403, 403, 403, 200, 401),
     ("POST", "/api/v1/console/calendar/check"): (403, 403, 403, 403, 403, 422, 401),
+    ("POST", "/api/v1/console/calendar/apply"): (403, 403, 403, 403, 403, 422, 401),
+    ("GET", "/api/v1/console/cases/brief"): (200, 200, 200, 200, 200, 200, 401),
     ("GET", "/api/v1/console/calendar/audit"): (403, 403, 403, 403, 403, 200, 401),
     ("GET", "/api/v1/console/calendar/audit/{audit_id}/file"): (403, 403, 403, 403, 403, 404, 401),
     ("GET", "/api/v1/console/settings"): (403, 403, 403, 403, 403, 200, 401),
@@ -127,14 +134,14 @@ PUBLIC_ROUTES = {
     ("POST", "/api/v1/internal/proofs"),  # a service token: checked in test_case_access.py
     ("GET", "/dev/sms"),  # development only: the SMS simulator
     ("POST", "/api/v1/channels/hotline/tickets"), ("POST", "/api/v1/channels/{channel}/submissions"),
-    ("GET", "/open311/v2/services.json"), ("GET", "/open311/v2/services/{code}.json"),
-    ("POST", "/open311/v2/requests.json"), ("GET", "/open311/v2/requests.json"),
-    ("GET", "/open311/v2/requests/{request_id}.json"),
+    ("GET", "/open311/discovery.{fmt}"), ("GET", "/open311/v2/discovery.{fmt}"), ("GET", "/open311/v2/services.{fmt}"),
+    ("GET", "/open311/v2/services/{code}.{fmt}"), ("GET", "/open311/v2/requests.{fmt}"),
+    ("POST", "/open311/v2/requests.{fmt}"), ("GET", "/open311/v2/requests/{request_id}.{fmt}"),
     ("GET", "/e/"), ("GET", "/e/submit"), ("GET", "/e/track"), ("GET", "/e/options.json"), ("GET", "/e/qrcode.png"),
     ("GET", "/e/rate/{token}"), ("POST", "/e/rate/{token}"),
     ("POST", "/api/v1/rating/ratings"), ("POST", "/api/v1/rating/tracked-ratings"), ("GET", "/api/v1/rating/status"),
     ("POST", "/api/v1/rating/resend"), ("GET", "/api/v1/sync/asyncapi.json"),
-    ("GET", "/console"), ("GET", "/console/"), ("POST", "/api/v1/console/login"),  # the console's page and sign-in
+    ("GET", "/console"), ("POST", "/api/v1/console/login"),  # the console's page and sign-in
 }
 
 

@@ -53,6 +53,8 @@ def assert_refusal(answer: httpx.Response, status: int | tuple[int, ...]) -> dic
     statuses = status if isinstance(status, tuple) else (status,)
     assert answer.status_code in statuses, (answer.status_code, answer.text[:300])
     body = answer.json()
+    if isinstance(body, list):  # Open311's own error form: [{"code", "description"}]
+        body = {"error": body[0]["description"]}
     assert any("\u4e00" <= ch <= "\u9fff" for ch in body["error"]), body  # a reason people can read
     return body
 
