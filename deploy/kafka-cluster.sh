@@ -109,9 +109,24 @@ kill_node() {
   rm -f "$(pidfile "$n")"
 }
 
+# All nodes at once: a node stopping alone shuts down in order with the quorum's help, the last one would wait for
+# a quorum that is gone (30 s, then kill -9).
 stop() {
-  local n
-  for n in 3 2 1; do stop_pidfile "kafka cluster node $n" "$(pidfile "$n")"; done
+  local n pids=() i
+  for n in "${NODES[@]}"; do
+    if pid_alive "$(pidfile "$n")"; then
+      pids+=("$(cat "$(pidfile "$n")")"); log "stopping kafka cluster node $n (pid ${pids[-1]})"; kill -TERM "${pids[-1]}" 2>/dev/null || true
+    fi
+    rm -f "$(pidfile "$n")"
+  done
+  for i in $(seq 1 300); do
+    local alive=0 pid
+    for pid in "${pids[@]}"; do kill -0 "$pid" 2>/dev/null && alive=1; done
+    [ "$alive" = 0 ] && return 0
+    sleep 0.1
+  done
+  log "kafka cluster nodes did not stop in 30 s, killing"
+  for pid in "${pids[@]}"; do kill -KILL "$pid" 2>/dev/null || true; done
 }
 
 status() {

@@ -98,7 +98,8 @@ def make_broker(bootstrap: str, service: str, registry: CollectorRegistry, logge
     change is written once, and aiokafka keeps one batch in flight per partition, so one key's events (one
     partition) stay in order through retries."""
     return KafkaBroker(
-        bootstrap,
+        # a cluster's "host:port,host:port,...": FastStream takes one address per list item
+        [server.strip() for server in bootstrap.split(",") if server.strip()],
         client_id=f"qhwy-{service}",
         acks="all",
         enable_idempotence=True,
