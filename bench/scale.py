@@ -28,8 +28,31 @@ from typing import Any
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from bench.common import delete_namespace  # noqa: E402
-from bench.load import CASE_EVENTS, INGRESS, Observer, Processes, Stage, free_port, summarise, wait_healthy  # noqa: E402
+from bench.load import (CASE_EVENTS, INGRESS, Observer, Processes, Stage, free_port, summarise,  # noqa: E402
+                        wait_healthy)
+
+
+async def delete_run(bootstrap: str, mongo_url: str, namespace: str) -> None:
+    """The run's topics, and its databases by name (listing the databases of a FerretDB holding many takes minutes)."""
+    from aiokafka.admin import AIOKafkaAdminClient
+    from pymongo import AsyncMongoClient
+
+    from shared.backup import SERVICE_DATABASES
+
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
+    await admin.start()
+    try:
+        mine = [t for t in await admin.list_topics() if t.startswith(f"{namespace}.")]
+        if mine:
+            await admin.delete_topics(mine)
+    finally:
+        await admin.close()
+    client: AsyncMongoClient = AsyncMongoClient(mongo_url, directConnection=True)
+    try:
+        for service in SERVICE_DATABASES:
+            await client.drop_database(f"{namespace}_{service}")
+    finally:
+        await client.close()
 
 
 class Cluster:
@@ -51,7 +74,8 @@ async def one_count(n: int, args: argparse.Namespace, bootstrap: str, log_dir: P
 
     namespace = f"scale{n}x{uuid.uuid4().hex[:6]}"
     env = {**os.environ, "PYTHONUNBUFFERED": "1", "QHWY_KAFKA_BOOTSTRAP": bootstrap, "QHWY_MONGO_URL": args.mongo,
-           "QHWY_TOPIC_NAMESPACE": namespace, "QHWY_DB_PREFIX": namespace, "QHWY_TOPIC_PARTITIONS": str(args.partitions),
+           "QHWY_TOPIC_NAMESPACE": namespace, "QHWY_DB_PREFIX": namespace,
+           "QHWY_TOPIC_PARTITIONS": str(args.partitions),
            "QHWY_LOG_LEVEL": "WARNING", "QHWY_LOG_FORMAT": "json"}
     folder = log_dir / f"instances-{n}"
     folder.mkdir(parents=True, exist_ok=True)
@@ -91,13 +115,14 @@ async def one_count(n: int, args: argparse.Namespace, bootstrap: str, log_dir: P
         finally:
             await observer.stop()
         summary.update(instances=n, processes=len(ports))
-        print(f"  {n} instance(s): {summary['triaged']}/{summary['sent']} triaged, {summary['throughput']:.1f} cases/s, "
+        print(f"  {n} instance(s): {summary['triaged']}/{summary['sent']} triaged, "
+              f"{summary['throughput']:.1f} cases/s, "
               f"p99 to assigned {summary['assigned_p99']:.0f} ms{'' if summary['complete'] else ' (did not drain)'}",
               flush=True)
         return summary
     finally:
         procs.stop()
-        await delete_namespace(bootstrap, args.mongo, namespace)
+        await delete_run(bootstrap, args.mongo, namespace)
 
 
 async def bench(args: argparse.Namespace) -> list[dict[str, Any]]:
