@@ -78,7 +78,7 @@ class ServiceContext:
             group_id=self.settings.group_id(self.name, topic), dead_letter_topic=self.settings.topic(dead_letter_topic),
             decode=decode, handle=handle, metrics=self.metrics, log=self.log, batch=self.settings.consumer_batch,
             concurrency=self.settings.consumer_concurrency if concurrency is None else concurrency,
-            unit_of_work=lambda: UnitOfWork(self.publish_pipelined),
+            unit_of_work=(lambda: UnitOfWork(self.publish_pipelined)) if self.settings.consumer_unit_of_work else None,
         )
         self.consumers.append(consumer)
         return consumer

@@ -29,7 +29,8 @@ PAGES = {
     "library": "案例库", "admin": "组织配置", "calendar": "工作日历", "settings": "规则参数", "officers": "联络员",
 }
 MENU: dict[str, tuple[str, ...]] = {
-    "triage_officer": ("triage", "search", "dashboard", "library"),
+    # 营商办 also presses units (催办) on the overdue board and does revisits (issue 17 item 12)
+    "triage_officer": ("triage", "boards", "revisits", "search", "dashboard", "library"),
     "unit_handler": ("inbox", "problems", "search", "dashboard", "library"),
     "leader": ("boards", "problems", "revisits", "search", "dashboard", "library"),
     "supervisor": ("supervision", "search", "dashboard", "library"),

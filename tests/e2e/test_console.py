@@ -322,7 +322,7 @@ async def test_supervisor_and_revisit_staff_and_leader(platform: PlatformProcess
     assert desk.execute_script("return !!window.echarts && [...document.scripts].some(s => s.src.includes('/console/static/echarts.min.js'))")
     units = desk.execute_script("return echarts.getInstanceByDom(document.getElementById('chart-units')).getOption()")
     assert "国网开化县供电公司" in units["xAxis"][0]["data"], units["xAxis"]
-    assert [s["name"] for s in units["series"]] == ["受理", "办结", "按期办结", "满意"]
+    assert [s["name"] for s in units["series"]] == ["受理（件）", "已办结（件）", "按期办结（次）", "满意评价（次）"]
     regions = desk.execute_script("return echarts.getInstanceByDom(document.getElementById('chart-regions')).getOption()")
     assert "马金镇" in regions["xAxis"][0]["data"], regions["xAxis"]
     desk.execute_script("document.getElementById('charts').scrollIntoView()")
