@@ -139,7 +139,8 @@ class UnitOfWork:
             self.deferred.append((docs, key, events))
 
     def abandon(self) -> None:
-        """The batch failed before its flush: nothing of it is written (it will be delivered again)."""
+        """The batch is over: its staged documents are dropped (written by its flush, or, when it failed before,
+        not at all: it will be delivered again) and whoever waited for it goes on."""
         self.closed = True
         for docs, keys in self.touched.values():
             docs._unstage(keys, self)
@@ -165,12 +166,7 @@ class UnitOfWork:
                     if (id(docs), key) not in staged:  # a repeat's leftovers from the store's outbox
                         await docs.mark_published(key, [e.event_id for e in batch])
         finally:
-            self.closed = True
-            for docs, keys in self.touched.values():
-                docs._unstage(keys, self)
-            for docs, _, batch in self.deferred:
-                docs.release([e.event_id for e in batch])
-            self.flushed.set()
+            self.abandon()  # written or not, the batch is over: other writers may go on
 
 
 # The batch the current task works for (set by the consumer; HTTP requests and timers have none).
