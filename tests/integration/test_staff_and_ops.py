@@ -98,8 +98,9 @@ async def test_sla_announces_an_overdue_case_once(ns: Namespace, platform: Platf
                                                   case_events: TopicReader) -> None:
     """An assignment whose deadline has passed gets exactly one `case.overdue` from the sla scan."""
     due = datetime.now(UTC) - timedelta(minutes=5)
+    # assigned minutes ago: its response deadline (一般不过夜) is still ahead, so no escalation comes first
     assigned = {"event_id": "overdue-test-assigned", "type": "case.assigned", "version": 1, "case_id": "case-overdue-1",
-                "occurred_at": (due - timedelta(days=1)).isoformat(),
+                "occurred_at": (due - timedelta(minutes=5)).isoformat(),
                 "data": {"department": "fagai", "co_departments": [], "region": None, "complexity": "simple",
                          "escalation_level": 1, "due_at": due.isoformat()}}
     async with Producer(ns.infra["QHWY_KAFKA_BOOTSTRAP"]) as producer:

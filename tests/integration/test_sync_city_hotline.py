@@ -257,7 +257,8 @@ async def test_reconciliation_resends_what_the_city_lost_and_parked_deliveries_r
     async def delivered_after_replay() -> bool:
         return len(synced(case_events.values(), refused)) >= 2
 
-    await until(delivered_after_replay, what="the replayed escalation and the update behind it delivered")
+    await until(delivered_after_replay, timeout=120,  # a loaded machine: the breaker's reset and the retry backoff
+                what="the replayed escalation and the update behind it delivered")
 
 
 async def test_asyncapi_document_is_served(http: httpx.AsyncClient) -> None:
