@@ -8,7 +8,7 @@ FerretDB document must have one writer at a time (see shared/store.py)."""
 
 import asyncio
 from collections.abc import Callable
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -49,6 +49,7 @@ class IntakeStore:
         await col.create_index([("received_at", DESCENDING)])
         await col.create_index([("category", ASCENDING), ("received_at", DESCENDING)])
         await self.registrations.collection.create_index([("enterprise_id", ASCENDING), ("received_at", DESCENDING)])
+        await self.registrations.collection.create_index([("received_at", DESCENDING)])
         await self.registrations.collection.create_index([("visit_id", ASCENDING)])
         await self.enterprises.create_index([("aliases", ASCENDING)])
         await self.personal_data_reads.create_index([("case_id", ASCENDING), ("at", DESCENDING)])
@@ -156,8 +157,21 @@ class IntakeStore:
             query["status"] = status
         if start or end:
             query["received_at"] = {k: v for k, v in (("$gte", start), ("$lt", end)) if v}
-        cursor = self.cases.collection.find(query, {"outbox": 0, "processed": 0})
-        return await cursor.sort("received_at", DESCENDING).skip(skip).limit(limit).to_list()
+        # A request accepted a moment ago has its registration but not yet its case view: list it all the same.
+        # Only the last hour's registrations are looked at; a view follows its registration within seconds.
+        views = self.cases.collection.find(query, {"outbox": 0, "processed": 0})
+        found = {d["tracking_no"]: d for d in await views.sort("received_at", DESCENDING).limit(skip + limit).to_list()}
+        recent = self.registrations.clock() - timedelta(hours=1)
+        pending_query = {**query, "received_at": {**query.get("received_at", {}), "$gte": max(recent, start or recent)}}
+        pending = await self.registrations.collection.find(pending_query, {"submission": 0, "outbox": 0,
+                                                                           "processed": 0}).sort(
+            "received_at", DESCENDING).limit(skip + limit + 1000).to_list()
+        if unseen := [d for d in pending if d["tracking_no"] not in found]:
+            viewed = {d["tracking_no"] async for d in self.cases.collection.find(
+                {"tracking_no": {"$in": [d["tracking_no"] for d in unseen]}}, {"tracking_no": 1})}
+            found.update((d["tracking_no"], d) for d in unseen if d["tracking_no"] not in viewed)
+        ordered = sorted(found.values(), key=lambda d: d["received_at"], reverse=True)
+        return ordered[skip:skip + limit]
 
     # ---------------------------------------------------------------- proofs, idempotency keys, audit
 
