@@ -12,6 +12,8 @@ from typing import Literal
 
 import jwt
 
+from shared.refusal import Refusal
+
 # "service": one platform service calling another (e.g. rating asking intake for a contact); never a person.
 ROLES = ("triage_officer", "unit_handler", "leader", "supervisor", "admin", "service")
 Role = Literal["triage_officer", "unit_handler", "leader", "supervisor", "admin", "service"]
@@ -19,11 +21,8 @@ ALGORITHM = "HS256"
 ISSUER = "qhwy"
 
 
-class AuthError(Exception):
-    def __init__(self, status: int, message: str):
-        super().__init__(message)
-        self.status = status
-        self.message = message
+class AuthError(Refusal):
+    """Who the caller is, or may do, refused (401/403)."""
 
 
 @dataclass(frozen=True)

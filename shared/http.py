@@ -3,13 +3,16 @@
 import json
 import re
 from collections.abc import Awaitable, Callable
-from typing import Any
+from dataclasses import dataclass, field
+from typing import Any, Generic, TypeVar
 
 from pydantic import ValidationError
 from starlette.requests import Request
-from starlette.responses import JSONResponse
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
 
-from shared.auth import AuthError, Staff, verify_token
+from shared.auth import AuthError, Staff, require_role, verify_token
+from shared.refusal import Refusal
 from shared.staff import StaffSettings, default_directory
 
 # pydantic error type -> the message shown to people
@@ -32,10 +35,7 @@ _MESSAGES = {
 }
 
 
-class HttpError(Exception):
-    def __init__(self, status: int, message: str, *, headers: dict[str, str] | None = None, **extra: Any):
-        super().__init__(message)
-        self.status, self.message, self.extra, self.headers = status, message, extra, headers or {}
+HttpError = Refusal  # the name routes used before the one refusal type; both are shared.refusal.Refusal
 
 
 def json_response(body: Any, status: int = 200, headers: dict[str, str] | None = None) -> JSONResponse:
@@ -140,19 +140,18 @@ async def read_json(request: Request, max_bytes: int = 1_000_000) -> Any:
 Handler = Callable[[Request], Awaitable[Any]]
 
 
-def endpoint(handler: Handler) -> Callable[[Request], Awaitable[JSONResponse]]:
-    """Turn a handler that returns a body (or raises HttpError/ValidationError/AuthError) into a Starlette endpoint."""
+def endpoint(handler: Handler) -> Callable[[Request], Awaitable[Response]]:
+    """Turn a handler that returns a body (or raises Refusal/ValidationError) into a Starlette endpoint. The one
+    place a refusal becomes an HTTP answer (AuthError is a Refusal too)."""
 
-    async def run(request: Request) -> JSONResponse:
+    async def run(request: Request) -> Response:
         try:
             result = await handler(request)
         except ValidationError as exc:
             return validation_response(exc)
-        except AuthError as exc:
-            return json_response({"error": exc.message}, exc.status)
-        except HttpError as exc:
+        except Refusal as exc:
             return json_response({"error": exc.message, **exc.extra}, exc.status, exc.headers or None)
-        if isinstance(result, JSONResponse):
+        if isinstance(result, Response):
             return result
         return json_response(result)
 
@@ -208,3 +207,112 @@ def int_query(request: Request, name: str, default: int, lowest: int, highest: i
     except ValueError:
         raise HttpError(422, f"参数 {name} 应为整数", detail=[{"field": name, "msg": "not an integer"}])
     return min(max(value, lowest), highest)
+
+
+def page_of(request: Request, *, default: int = 50, highest: int = 200) -> tuple[int, int]:
+    """`limit` and `offset` of a listing, both checked (422 naming the parameter): (limit, offset)."""
+    return int_query(request, "limit", default, 1, highest), int_query(request, "offset", 0, 0, 10_000_000)
+
+
+# ---------------------------------------------------------------- routes that declare who may call them
+
+D = TypeVar("D")
+
+
+@dataclass(frozen=True)
+class Call(Generic[D]):
+    """One HTTP call as a route handler sees it: the request, the service's dependencies and the caller (None on
+    public routes)."""
+
+    request: Request
+    deps: D
+    staff: Staff | None
+
+    @property
+    def caller(self) -> Staff:
+        assert self.staff is not None, "a public route has no signed-in caller"
+        return self.staff
+
+    def query(self, name: str, default: str | None = None) -> str | None:
+        return self.request.query_params.get(name, default)
+
+    def path(self, name: str) -> str:
+        return str(self.request.path_params[name])
+
+    def page(self, *, default: int = 50, highest: int = 200) -> tuple[int, int]:
+        return page_of(self.request, default=default, highest=highest)
+
+    def unit_scope(self, requested: str | None = None) -> str | None:
+        """The unit whose data this caller may see: a unit handler only their own (403 for another), the
+        county-wide roles the unit asked for, or every unit (None)."""
+        staff = self.caller
+        if staff.role == "unit_handler":
+            if requested and requested != staff.unit:
+                raise Refusal(403, "只能查看本单位的数据")
+            return staff.unit
+        return requested
+
+
+RouteHandler = Callable[[Call[Any]], Awaitable[Any]]
+
+
+@dataclass(frozen=True)
+class _Entry:
+    method: str
+    path: str
+    handler: RouteHandler
+    roles: tuple[str, ...] | None
+    public: bool
+    service: bool
+
+
+@dataclass
+class RouteTable:
+    """A service's routes as module-level functions, each declaring who may call it:
+
+        routes = RouteTable("/api/v1/insight")
+
+        @routes.get("/figures", roles=COUNTY_ROLES + ("unit_handler",))
+        async def figures(call: Call[Deps]) -> Any: ...
+
+    `public=True`: no sign-in (the handler proves the caller itself); `service=True`: a service token may call it;
+    `roles`: the staff roles allowed (None: any signed-in staff member). `bind(deps, secret)` makes the routes."""
+
+    prefix: str = ""
+    entries: list[_Entry] = field(default_factory=list)
+
+    def route(self, method: str, path: str, *, roles: tuple[str, ...] | None = None, public: bool = False,
+              service: bool = False) -> Callable[[RouteHandler], RouteHandler]:
+        def register(handler: RouteHandler) -> RouteHandler:
+            self.entries.append(_Entry(method, self.prefix + path, handler, roles, public, service))
+            return handler
+        return register
+
+    def get(self, path: str, **access: Any) -> Callable[[RouteHandler], RouteHandler]:
+        return self.route("GET", path, **access)
+
+    def post(self, path: str, **access: Any) -> Callable[[RouteHandler], RouteHandler]:
+        return self.route("POST", path, **access)
+
+    def put(self, path: str, **access: Any) -> Callable[[RouteHandler], RouteHandler]:
+        return self.route("PUT", path, **access)
+
+    def delete(self, path: str, **access: Any) -> Callable[[RouteHandler], RouteHandler]:
+        return self.route("DELETE", path, **access)
+
+    def bind(self, deps: Any, secret: str) -> list[Route]:
+        return [Route(e.path, endpoint(_bound(e, deps, secret)), methods=[e.method]) for e in self.entries]
+
+
+def _bound(entry: _Entry, deps: Any, secret: str) -> Handler:
+    async def run(request: Request) -> Any:
+        staff = None
+        if not entry.public:
+            staff = staff_of(request, secret, allow_service=entry.service)
+            if entry.roles is not None and staff.role != "service":
+                require_role(staff, *entry.roles)
+        return await entry.handler(Call(request, deps, staff))
+
+    run.__name__ = entry.handler.__name__
+    run.__doc__ = entry.handler.__doc__
+    return run

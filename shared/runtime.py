@@ -4,7 +4,7 @@ import asyncio
 import contextlib
 import logging
 import sys
-from collections.abc import Awaitable, Callable, Iterable
+from collections.abc import Awaitable, Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -33,6 +33,11 @@ from shared.org import Organisation, load_organisation
 from shared.production import shared_development_defaults
 from shared.settings import DEV_JWT_SECRET, Settings
 from shared.store import CaseDocuments, UnitOfWork, current_unit_of_work, mongo_client
+
+
+# A module-level handler of one case-event type: (event, its typed data, the service's dependencies) -> outcome
+# ("ok", "duplicate", "skipped"...; None means "ok").
+CaseEventHandler = Callable[[CaseEvent, Any, Any], Awaitable[str | None]]
 
 
 def utc_now() -> datetime:
@@ -97,6 +102,20 @@ class ServiceContext:
             return parsed
 
         return self.consume(topics.CASE_EVENTS, topics.CASE_EVENTS_DLQ, decode, handle, concurrency=concurrency)
+
+    def on_case_events(self, table: Mapping[str, CaseEventHandler], deps: Any, *,
+                       concurrency: int | None = None) -> Consumer:
+        """Subscribe a service's handler table: each event goes to `table[event.type]` (or `table["*"]`) as
+        `handler(event, data, deps)`; types the table does not name are skipped."""
+
+        async def dispatch(parsed: tuple[CaseEvent, Any]) -> str:
+            event, data = parsed
+            handler = table.get(event.type) or table.get("*")
+            if handler is None:
+                return "skipped"
+            return await handler(event, data, deps) or "ok"
+
+        return self.consume_case_events(dispatch, concurrency=concurrency)
 
     async def publish(self, events: Iterable[CaseEvent]) -> None:
         for event in events:

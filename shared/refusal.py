@@ -1,0 +1,27 @@
+"""One refusal type for the whole platform: a domain core or a route raises `Refusal(status, message)` and the
+HTTP layer (shared/http.py `endpoint`) answers it once, as `{"error": message, ...}` with that status.
+
+Pure (no HTTP import), so domain cores can refuse with the status a person should see."""
+
+from typing import Any
+
+
+class Refusal(Exception):
+    """Not done, and why, in Chinese for the person who asked. `extra` goes into the JSON body beside `error`."""
+
+    def __init__(self, status: int, message: str, *, headers: dict[str, str] | None = None, **extra: Any):
+        super().__init__(message)
+        self.status, self.message, self.extra, self.headers = status, message, extra, headers or {}
+
+
+def not_found(message: str = "未找到") -> Refusal:
+    return Refusal(404, message)
+
+
+def conflict(message: str, **extra: Any) -> Refusal:
+    return Refusal(409, message, **extra)
+
+
+def unprocessable(message: str, field: str | None = None) -> Refusal:
+    """422 naming the field at fault (`detail` in the shape of the validation errors)."""
+    return Refusal(422, message, **({"detail": [{"field": field, "message": message}]} if field else {}))
