@@ -45,9 +45,6 @@ class Registered(_Data):
     liaison_officer: str | None = None
 
 
-Screening = Literal["accepted", "non_business", "unclear", "duplicate"]
-
-
 class Triaged(_Data):
     screening: str
     duplicate_of: str | None = None
