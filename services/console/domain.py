@@ -15,7 +15,7 @@ from typing import Any
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from services.console.names import Names
+from services.console.names import ORG_CHANGES, ORG_SECTIONS, Names
 from shared.org import Organisation
 from shared.workdays import YearSchedule, parse_year_file
 
@@ -269,6 +269,22 @@ def org_changes(old: Organisation, new: Organisation) -> list[dict[str, Any]]:
 
 def _key(item: Any) -> str:
     return str(getattr(item, "code", None) or getattr(item, "level", None) or item)
+
+
+def org_change_text(change: dict[str, Any], current: Organisation, checked: Organisation | None = None
+                    ) -> dict[str, str]:
+    """One change of the organisation file in words: its section, the item by its name (the running file's name
+    over the checked file's), what changed. An item only the file knows is named by the code written in it."""
+    section = change.get("section", "")
+    code = change.get("code", "")
+    item = ""
+    for org in (checked, current) if checked is not None else (current,):
+        for i in getattr(org, section, ()) if section != "county" else (org.county,):
+            if str(getattr(i, "code", None) or getattr(i, "level", "")) == str(code):
+                item = i.name
+    return {"section": ORG_SECTIONS.get(section, "其他"), "item": item or f"编码 {code}",
+            "change": ORG_CHANGES.get(change.get("change", ""), "修改")
+            + (f"（{len(change['fields'])} 处）" if change.get("fields") else "")}
 
 
 def org_overview(org: Organisation) -> dict[str, Any]:

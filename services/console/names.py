@@ -19,8 +19,6 @@ REVISIT_METHODS = {"phone": "电话回访", "onsite": "上门回访"}
 REVIEW_DECISIONS = {"upheld": "维持评价", "excluded": "评价不计入"}
 SUPERVISION_ACTIONS = {"finding": "问题认定", "pressed": "督促整改", "closed": "办结监督",
                        "findings": "问题认定", "press": "督促整改", "close": "办结监督", "referred": "移送监督"}
-SUPERVISION_STATES = {"open": "监督中", "referred": "已移送", "pressed": "督促整改中", "closed": "已办结",
-                      "findings": "已认定问题", "finding": "已认定问题"}
 REMINDER_KINDS = {"triage_due": "研判时限将到", "response_missed": "超时未签收", "follow_up": "跟踪日期到",
                   "end_of_day": "下班前提醒（一般不过夜）"}
 COORDINATION = {"lead": "请牵头单位协调", "leadership": "提请领导协调"}

@@ -3,7 +3,7 @@
 from datetime import date
 
 from services.console import domain
-from services.console.app import _steering_settings
+from services.console.routes import _steering_settings
 from services.triage.settings import TriageSettings
 from shared.settings import Settings
 from shared.workdays import YearSchedule, library_schedules
