@@ -45,74 +45,102 @@ def _optional_code(value: Any) -> str | None:
 
 def fold(facts: Facts | None, event: CaseEvent) -> Facts | None:
     """The fields that `event` sets on its case's facts (None: nothing). Counters add to what `facts` holds."""
-    data, facts = event.data, facts or {}
-    kind = event.type
-    if kind == "case.registered":
-        enterprise = data.get("enterprise") or {}
-        return {
-            "received_at": _when(data.get("received_at")) or event.occurred_at,
-            "channel": data.get("channel"), "tracking_no": data.get("tracking_no"),
-            "enterprise": enterprise.get("name"), "content": data.get("content", ""), "title": data.get("title"),
-            "liaison": _optional_code(data.get("liaison_officer") or data.get("liaison")),
-            "visit_id": data.get("visit_id"),
-            "industry": _optional_code(data.get("industry") or enterprise.get("industry")),
-            "state": facts.get("state") or "registered",
-        }
-    if kind == "case.triaged":
-        screening = data.get("screening")
-        out: Facts = {"screening": screening, "duplicate": screening == "duplicate"}
-        if data.get("recurrence_of"):
-            out["recurrence_of"] = data["recurrence_of"]  # 回头件: a problem back after its case was closed
-        for field in ("department", "region", "complexity"):
-            if data.get(field):
-                out[field] = data[field]
-        if facts.get("state") in (None, "registered", "triaged", "screened_out", "awaiting_detail", "duplicate"):
-            out["state"] = STATE_AFTER_SCREENING.get(screening, "triaged")
-        return out
-    if kind == "case.assigned":
-        return {"department": data["department"], "region": data.get("region") or facts.get("region"),
-                "complexity": data.get("complexity"), "assigned_at": facts.get("assigned_at") or event.occurred_at,
-                "due_at": _when(data["due_at"]), "escalation_level": data.get("escalation_level", 0),
-                "state": "assigned"}
-    if kind == "case.accepted":
-        out = {"state": "in_progress", "department": data.get("department") or facts.get("department")}
-        if not facts.get("accepted_at"):
-            out |= {"accepted_at": event.occurred_at, "accepted_by": data.get("by")}
-        return out
-    if kind == "case.resolved":
-        number = facts.get("resolutions", 0) + 1
-        return {"state": "resolved", "resolved_at": _when(data["resolved_at"]), "on_time": bool(data["on_time"]),
-                "resolution": data.get("resolution", ""), "resolved_by": data.get("by"), "resolutions": number,
-                "rounds": _round(facts, number, on_time=bool(data["on_time"]))}
-    if kind == "case.rated":
-        number = data.get("round") or facts.get("resolutions") or 1
-        if (facts.get("rounds") or {}).get(str(number), {}).get("rated") is not None:
-            return None  # each resolution is rated once
-        return {"rating_level": data.get("level"), "satisfied": bool(data.get("satisfied")),
-                "rated_at": event.occurred_at, "rounds": _round(facts, number, rated=bool(data.get("satisfied")))}
-    if kind == "case.rating_reviewed":
-        number = str(data.get("round") or 1)
-        return {"rounds": _round(facts, int(number), excluded=data.get("decision") == "excluded")}
-    if kind == "case.evaluated":
-        number = int(data.get("round") or facts.get("resolutions") or 1)
-        field = {"business_office": "office", "third_party": "third_party"}.get(data.get("source"))
-        if field is None or (facts.get("rounds") or {}).get(str(number), {}).get(field) is not None:
-            return None  # one evaluation per source and round
-        return {"rounds": _round(facts, number, **{field: bool(data.get("satisfied"))})}
-    if kind == "case.reopened":
-        return {"state": "reopened", "reopened": facts.get("reopened", 0) + 1, "due_at": _when(data["due_at"])}
-    if kind == "case.escalated":
-        return {"escalations": facts.get("escalations", 0) + 1, "escalation_level": data.get("to_level")}
-    if kind == "case.overdue":
-        return {"overdue": facts.get("overdue", 0) + 1}
-    if kind == "case.referred":
-        return {"referred": True}
-    if kind == "case.returned":
-        return {"returns": facts.get("returns", 0) + 1}
-    if kind == "case.closed":
-        return {"state": "closed", "closed_at": _when(data.get("closed_at")) or event.occurred_at,
-                "closed_unit": facts.get("department")}
-    return None
+    folder = _FOLDS.get(event.type)
+    return folder(event.data, facts or {}, event) if folder is not None else None
+
+
+def _registered(data: dict[str, Any], facts: Facts, event: CaseEvent) -> Facts | None:
+    enterprise = data.get("enterprise") or {}
+    return {
+        "received_at": _when(data.get("received_at")) or event.occurred_at,
+        "channel": data.get("channel"), "tracking_no": data.get("tracking_no"),
+        "enterprise": enterprise.get("name"), "content": data.get("content", ""), "title": data.get("title"),
+        "liaison": _optional_code(data.get("liaison_officer") or data.get("liaison")),
+        "visit_id": data.get("visit_id"),
+        "industry": _optional_code(data.get("industry") or enterprise.get("industry")),
+        "state": facts.get("state") or "registered",
+    }
+
+
+def _triaged(data: dict[str, Any], facts: Facts, event: CaseEvent) -> Facts | None:
+    screening = data.get("screening")
+    out: Facts = {"screening": screening, "duplicate": screening == "duplicate"}
+    if data.get("recurrence_of"):
+        out["recurrence_of"] = data["recurrence_of"]  # 回头件: a problem back after its case was closed
+    for field in ("department", "region", "complexity"):
+        if data.get(field):
+            out[field] = data[field]
+    if facts.get("state") in (None, "registered", "triaged", "screened_out", "awaiting_detail", "duplicate"):
+        out["state"] = STATE_AFTER_SCREENING.get(screening, "triaged")
+    return out
+
+
+def _assigned(data: dict[str, Any], facts: Facts, event: CaseEvent) -> Facts | None:
+    return {"department": data["department"], "region": data.get("region") or facts.get("region"),
+            "complexity": data.get("complexity"), "assigned_at": facts.get("assigned_at") or event.occurred_at,
+            "due_at": _when(data["due_at"]), "escalation_level": data.get("escalation_level", 0),
+            "state": "assigned"}
+
+
+def _accepted(data: dict[str, Any], facts: Facts, event: CaseEvent) -> Facts | None:
+    out = {"state": "in_progress", "department": data.get("department") or facts.get("department")}
+    if not facts.get("accepted_at"):
+        out |= {"accepted_at": event.occurred_at, "accepted_by": data.get("by")}
+    return out
+
+
+def _resolved(data: dict[str, Any], facts: Facts, event: CaseEvent) -> Facts | None:
+    number = facts.get("resolutions", 0) + 1
+    return {"state": "resolved", "resolved_at": _when(data["resolved_at"]), "on_time": bool(data["on_time"]),
+            "resolution": data.get("resolution", ""), "resolved_by": data.get("by"), "resolutions": number,
+            "rounds": _round(facts, number, on_time=bool(data["on_time"]))}
+
+
+def _rated(data: dict[str, Any], facts: Facts, event: CaseEvent) -> Facts | None:
+    number = data.get("round") or facts.get("resolutions") or 1
+    if (facts.get("rounds") or {}).get(str(number), {}).get("rated") is not None:
+        return None  # each resolution is rated once
+    return {"rating_level": data.get("level"), "satisfied": bool(data.get("satisfied")),
+            "rated_at": event.occurred_at, "rounds": _round(facts, number, rated=bool(data.get("satisfied")))}
+
+
+def _rating_reviewed(data: dict[str, Any], facts: Facts, event: CaseEvent) -> Facts | None:
+    number = str(data.get("round") or 1)
+    return {"rounds": _round(facts, int(number), excluded=data.get("decision") == "excluded")}
+
+
+def _evaluated(data: dict[str, Any], facts: Facts, event: CaseEvent) -> Facts | None:
+    number = int(data.get("round") or facts.get("resolutions") or 1)
+    field = {"business_office": "office", "third_party": "third_party"}.get(data.get("source"))
+    if field is None or (facts.get("rounds") or {}).get(str(number), {}).get(field) is not None:
+        return None  # one evaluation per source and round
+    return {"rounds": _round(facts, number, **{field: bool(data.get("satisfied"))})}
+
+
+def _closed(data: dict[str, Any], facts: Facts, event: CaseEvent) -> Facts | None:
+    return {"state": "closed", "closed_at": _when(data.get("closed_at")) or event.occurred_at,
+            "closed_unit": facts.get("department")}
+
+
+# event type -> the fields it sets (data, facts so far, event)
+_FOLDS: dict[str, Callable[[dict[str, Any], Facts, CaseEvent], Facts | None]] = {
+    "case.registered": _registered,
+    "case.triaged": _triaged,
+    "case.assigned": _assigned,
+    "case.accepted": _accepted,
+    "case.resolved": _resolved,
+    "case.rated": _rated,
+    "case.rating_reviewed": _rating_reviewed,
+    "case.evaluated": _evaluated,
+    "case.reopened": lambda data, facts, _: {"state": "reopened", "reopened": facts.get("reopened", 0) + 1,
+                                             "due_at": _when(data["due_at"])},
+    "case.escalated": lambda data, facts, _: {"escalations": facts.get("escalations", 0) + 1,
+                                              "escalation_level": data.get("to_level")},
+    "case.overdue": lambda _, facts, __: {"overdue": facts.get("overdue", 0) + 1},
+    "case.referred": lambda *_: {"referred": True},
+    "case.returned": lambda _, facts, __: {"returns": facts.get("returns", 0) + 1},
+    "case.closed": _closed,
+}
 
 
 def _round(facts: Facts, number: int, **values: Any) -> dict[str, dict[str, Any]]:
@@ -395,10 +423,6 @@ def liaison_board(facts: Iterable[Facts], names: dict[str, str], by: str = "solv
     for place, e in enumerate(entries, start=1):
         e["place"] = place
     return entries
-
-
-def figure_value(figs: dict[str, dict[str, Any]], metric: str) -> tuple[float | None, int]:
-    return figs[metric]["value"], figs[metric]["n"]
 
 
 def cases_behind(cases: list[Facts], metric: str, polarity: str) -> list[Facts]:

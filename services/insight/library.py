@@ -7,6 +7,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from services.insight.domain import SOLVED_STATES
+from shared.refusal import Refusal
 
 
 class LibraryEntryBody(BaseModel):
@@ -32,8 +33,11 @@ class MechanismBody(BaseModel):
     document_ref: str | None = Field(default=None, max_length=200)  # e.g. the number of the policy document
 
 
-class NotTypical(ValueError):
-    pass
+class NotTypical(Refusal):
+    """The case cannot be a typical case (409 to whoever asked)."""
+
+    def __init__(self, message: str):
+        super().__init__(409, message)
 
 
 def library_entry(body: LibraryEntryBody, facts: dict[str, Any], marked_by: str, now: datetime) -> dict[str, Any]:

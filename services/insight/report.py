@@ -168,114 +168,164 @@ def render_html(content: dict[str, Any], images: dict[str, bytes]) -> str:
 
 
 def render_pdf(content: dict[str, Any], images: dict[str, bytes], font_file: str) -> bytes:
-    from reportlab.lib import colors
-    from reportlab.lib.pagesizes import A4
-    from reportlab.lib.styles import ParagraphStyle
-    from reportlab.lib.units import mm
-    from reportlab.pdfbase import pdfmetrics
-    from reportlab.pdfbase.ttfonts import TTFont
-    from reportlab.platypus import Image, PageBreak, Paragraph, SimpleDocTemplate, Spacer, Table, TableStyle
+    pdf = _PdfStory(images, font_file)
+    _pdf_overview(pdf, content)
+    _pdf_units(pdf, content)
+    _pdf_problems(pdf, content)
+    _pdf_themes(pdf, content)
+    _pdf_boards(pdf, content)
+    return pdf.build(content)
 
-    if "QhwyCJK" not in pdfmetrics.getRegisteredFontNames():
-        pdfmetrics.registerFont(TTFont("QhwyCJK", font_file, subfontIndex=0))
-    body = ParagraphStyle("body", fontName="QhwyCJK", fontSize=9.5, leading=14, wordWrap="CJK")
-    small = ParagraphStyle("small", parent=body, fontSize=8, leading=11)
-    h1 = ParagraphStyle("h1", parent=body, fontSize=18, leading=24, alignment=1, spaceAfter=4)
-    h2 = ParagraphStyle("h2", parent=body, fontSize=12.5, leading=18, spaceBefore=8, spaceAfter=4,
-                        textColor=colors.HexColor("#08306b"))
-    width = A4[0] - 36 * mm
 
-    def para(text: Any, style: ParagraphStyle) -> Paragraph:
-        return Paragraph(pdf_text(text), style)
+class _PdfStory:
+    """The PDF's flowables in order, with its styles, text width and chart images (reportlab is imported here, when
+    a PDF is first made)."""
 
-    def table(rows: list[list[Any]], widths: list[float]) -> Table:
-        cells = [[Paragraph(pdf_text(c, CELL_LIMIT), small) for c in row] for row in rows]
-        t = Table(cells, colWidths=[w * width for w in widths], repeatRows=1)
+    def __init__(self, images: dict[str, bytes], font_file: str):
+        from reportlab.lib import colors
+        from reportlab.lib.pagesizes import A4
+        from reportlab.lib.styles import ParagraphStyle
+        from reportlab.lib.units import mm
+        from reportlab.pdfbase import pdfmetrics
+        from reportlab.pdfbase.ttfonts import TTFont
+
+        if "QhwyCJK" not in pdfmetrics.getRegisteredFontNames():
+            pdfmetrics.registerFont(TTFont("QhwyCJK", font_file, subfontIndex=0))
+        self.body = ParagraphStyle("body", fontName="QhwyCJK", fontSize=9.5, leading=14, wordWrap="CJK")
+        self.small = ParagraphStyle("small", parent=self.body, fontSize=8, leading=11)
+        self.h1 = ParagraphStyle("h1", parent=self.body, fontSize=18, leading=24, alignment=1, spaceAfter=4)
+        self.h2 = ParagraphStyle("h2", parent=self.body, fontSize=12.5, leading=18, spaceBefore=8, spaceAfter=4,
+                                 textColor=colors.HexColor("#08306b"))
+        self.sub = ParagraphStyle("sub", parent=self.body, alignment=1)
+        self.width = A4[0] - 36 * mm
+        self.images = images
+        self.items: list[Any] = []
+
+    def para(self, text: Any, style: Any = None) -> Any:
+        from reportlab.platypus import Paragraph
+
+        return Paragraph(pdf_text(text), style or self.body)
+
+    def table(self, rows: list[list[Any]], widths: list[float]) -> Any:
+        from reportlab.lib import colors
+        from reportlab.platypus import Paragraph, Table, TableStyle
+
+        cells = [[Paragraph(pdf_text(c, CELL_LIMIT), self.small) for c in row] for row in rows]
+        t = Table(cells, colWidths=[w * self.width for w in widths], repeatRows=1)
         t.setStyle(TableStyle([("GRID", (0, 0), (-1, -1), 0.4, colors.grey),
                                ("BACKGROUND", (0, 0), (-1, 0), colors.HexColor("#deebf7")),
                                ("VALIGN", (0, 0), (-1, -1), "TOP")]))
         return t
 
-    def image(name: str) -> Image:
-        png = images[name]
-        from reportlab.lib.utils import ImageReader
+    def table_or(self, header: list[str], rows: list[list[Any]], widths: list[float], empty: str) -> Any:
+        """A table of `rows` under `header`, or the sentence `empty` when there are none."""
+        return self.table([header] + rows, widths) if rows else self.para(empty)
 
+    def image(self, name: str) -> Any:
+        from reportlab.lib.utils import ImageReader
+        from reportlab.platypus import Image
+
+        png = self.images[name]
         w, h = ImageReader(io.BytesIO(png)).getSize()
-        return Image(io.BytesIO(png), width=width, height=width * h / w)
+        return Image(io.BytesIO(png), width=self.width, height=self.width * h / w)
+
+    def build(self, content: dict[str, Any]) -> bytes:
+        """The PDF of the story, each page with the report's title and its page number at the foot."""
+        from reportlab.lib.pagesizes import A4
+        from reportlab.lib.units import mm
+        from reportlab.platypus import SimpleDocTemplate
+
+        def footer(canvas: Any, doc: Any) -> None:
+            canvas.setFont("QhwyCJK", 8)
+            canvas.drawCentredString(A4[0] / 2, 10 * mm,
+                                     f"{content['title']} · {content['period_title']} · 第{doc.page}页")
+
+        buffer = io.BytesIO()
+        SimpleDocTemplate(buffer, pagesize=A4, leftMargin=18 * mm, rightMargin=18 * mm, topMargin=16 * mm,
+                          bottomMargin=16 * mm, title=f"{content['title']} {content['period_title']}",
+                          author="企呼我应").build(self.items, onFirstPage=footer, onLaterPages=footer)
+        return buffer.getvalue()
+
+
+def _pdf_overview(pdf: _PdfStory, content: dict[str, Any]) -> None:
+    from reportlab.platypus import Spacer
 
     o = content["overall"]
-    story: list[Any] = [
-        para(content["title"], h1),
-        para(f"{content['period_title']}　　生成时间：{content['generated_at']}", ParagraphStyle(
-            "sub", parent=body, alignment=1)),
+    pdf.items += [
+        pdf.para(content["title"], pdf.h1),
+        pdf.para(f"{content['period_title']}　　生成时间：{content['generated_at']}", pdf.sub),
         Spacer(1, 6),
-        para("一、总体情况", h2),
-        para(summary_text(content), body),
-        table([["指标", "数值（依据件数）"]] + [[domain.FIGURE_NAMES[k], figure_text(k, o[k])] for k in SUMMARY_FIGURES],
-              [0.4, 0.6]),
-        Spacer(1, 4), image("trend"),
-        para("二、各单位办理情况", h2),
+        pdf.para("一、总体情况", pdf.h2),
+        pdf.para(summary_text(content)),
+        pdf.table([["指标", "数值（依据件数）"]] + [[domain.FIGURE_NAMES[k], figure_text(k, o[k])]
+                                                for k in SUMMARY_FIGURES], [0.4, 0.6]),
+        Spacer(1, 4), pdf.image("trend"),
     ]
-    if "units" in images:
-        story.append(image("units"))
-    story.append(table([["单位", "受理", "签收", "按期办结率", "解决率", "满意率", "超期", "不满意", "回头件"]] + [
+
+
+def _pdf_units(pdf: _PdfStory, content: dict[str, Any]) -> None:
+    pdf.items.append(pdf.para("二、各单位办理情况", pdf.h2))
+    if "units" in pdf.images:
+        pdf.items.append(pdf.image("units"))
+    pdf.items.append(pdf.table([["单位", "受理", "签收", "按期办结率", "解决率", "满意率", "超期", "不满意", "回头件"]] + [
         [u["name"], u["figures"]["received"]["value"], u["figures"]["accepted"]["value"],
          rate_text(u["figures"]["on_time_rate"]), rate_text(u["figures"]["resolution_rate"]),
          rate_text(u["figures"]["satisfaction_rate"]), u["figures"]["overdue"]["value"],
          u["figures"]["dissatisfied"]["value"], u["figures"]["closed_recurrences"]["value"]] for u in content["units"]],
         [0.2, 0.07, 0.07, 0.14, 0.14, 0.14, 0.08, 0.08, 0.08]))
-    story.append(para(evaluation_note(content), small))
-    story.append(table([["单位", *(name for _, name in SOURCE_COLUMNS), "综合满意率"]] + [
+    pdf.items.append(pdf.para(evaluation_note(content), pdf.small))
+    pdf.items.append(pdf.table([["单位", *(name for _, name in SOURCE_COLUMNS), "综合满意率"]] + [
         [u["name"], *(rate_text(u["figures"]["evaluation"][s]) for s, _ in SOURCE_COLUMNS),
          percent(u["figures"]["evaluation"]["combined"])] for u in content["units"]],
         [0.24, 0.19, 0.19, 0.19, 0.19]))
-    story += [para(f"三、超期问题（共{content['overdue_total']}件）", h2)]
-    story.append(table([["受理编号", "单位", "企业", "问题", "超期天数"]] + [
+
+
+def _pdf_problems(pdf: _PdfStory, content: dict[str, Any]) -> None:
+    """Sections three and four: the overdue cases and the ones rated unsatisfied."""
+    pdf.items.append(pdf.para(f"三、超期问题（共{content['overdue_total']}件）", pdf.h2))
+    pdf.items.append(pdf.table_or(["受理编号", "单位", "企业", "问题", "超期天数"], [
         [c["tracking_no"] or c["case_id"], c["department_name"] or "", _short(c["enterprise"] or "", 60),
-         _short(c["content"], 40), c["overdue_days"]] for c in content["overdue"]], [0.18, 0.17, 0.2, 0.35, 0.1])
-        if content["overdue"] else para("本期无超期问题。", body))
-    story += [para(f"四、不满意问题（共{content['dissatisfied_total']}件）", h2)]
-    story.append(table([["受理编号", "单位", "企业", "问题", "评价"]] + [
+         _short(c["content"], 40), c["overdue_days"]] for c in content["overdue"]], [0.18, 0.17, 0.2, 0.35, 0.1],
+        "本期无超期问题。"))
+    pdf.items.append(pdf.para(f"四、不满意问题（共{content['dissatisfied_total']}件）", pdf.h2))
+    pdf.items.append(pdf.table_or(["受理编号", "单位", "企业", "问题", "评价"], [
         [c["tracking_no"] or c["case_id"], c["department_name"] or "", _short(c["enterprise"] or "", 60),
-         _short(c["content"], 40), c["rating"] or ""] for c in content["dissatisfied"]], [0.18, 0.17, 0.2, 0.33, 0.12])
-        if content["dissatisfied"] else para("本期无不满意问题。", body))
-    story += [PageBreak(), para("五、高频共性问题（举一反三）", h2)]
-    if "themes" in images:
-        story.append(image("themes"))
-    story.append(table([["共性问题", "关键词", "累计件数", "本期件数", "已解决", "主要单位"]] + [
+         _short(c["content"], 40), c["rating"] or ""] for c in content["dissatisfied"]],
+        [0.18, 0.17, 0.2, 0.33, 0.12], "本期无不满意问题。"))
+
+
+def _pdf_themes(pdf: _PdfStory, content: dict[str, Any]) -> None:
+    """Sections five and six: the common problems (举一反三) and the early warnings."""
+    from reportlab.platypus import PageBreak
+
+    pdf.items += [PageBreak(), pdf.para("五、高频共性问题（举一反三）", pdf.h2)]
+    if "themes" in pdf.images:
+        pdf.items.append(pdf.image("themes"))
+    pdf.items.append(pdf.table_or(["共性问题", "关键词", "累计件数", "本期件数", "已解决", "主要单位"], [
         [_short(t["label"], 40), _short("、".join(t["keywords"]), 60), t["size"], t["in_period"], t["solved"],
-         "、".join(t["units"])] for t in content["themes"]], [0.32, 0.2, 0.1, 0.1, 0.1, 0.18])
-        if content["themes"] else para("暂无共性问题。", body))
-    story += [para("六、苗头性问题预警", h2)]
-    story.append(table([["共性问题", "范围", "近期件数", "常态件数", "倍数"]] + [
+         "、".join(t["units"])] for t in content["themes"]], [0.32, 0.2, 0.1, 0.1, 0.1, 0.18], "暂无共性问题。"))
+    pdf.items.append(pdf.para("六、苗头性问题预警", pdf.h2))
+    pdf.items.append(pdf.table_or(["共性问题", "范围", "近期件数", "常态件数", "倍数"], [
         [_short(w.get("label", w["theme"]), 40), w["scope_name"], w["count"], w["baseline"], w["ratio"]]
-        for w in content["warnings"]], [0.4, 0.2, 0.13, 0.13, 0.14])
-        if content["warnings"] else para("本期无预警。", body))
-    story += [para("七、晾晒（红榜与黑榜）", h2)]
+        for w in content["warnings"]], [0.4, 0.2, 0.13, 0.13, 0.14], "本期无预警。"))
+
+
+def _pdf_boards(pdf: _PdfStory, content: dict[str, Any]) -> None:
+    """Sections seven and eight: the 红榜 and 黑榜, and the liaison officers' ranking."""
+    pdf.items.append(pdf.para("七、晾晒（红榜与黑榜）", pdf.h2))
     for side, side_name in (("positive", "红榜"), ("negative", "黑榜")):
         for board in content["rankings"][side]:
-            story.append(para(f"【{side_name}】{board['name']}", body))
+            pdf.items.append(pdf.para(f"【{side_name}】{board['name']}"))
             if board["entries"]:
-                story.append(table([["对象", "数值", "依据件数", "相关问题数"]] + [
+                pdf.items.append(pdf.table([["对象", "数值", "依据件数", "相关问题数"]] + [
                     [e["name"], board_value(board, e), e["n"], len(e["case_ids"])] for e in board["entries"]],
                     [0.4, 0.2, 0.2, 0.2]))
             else:
-                story.append(para("无。", small))
-    story += [para("八、助企联络员晾晒", h2)]
-    story.append(table([["名次", "联络员", "走访次数", "发现问题", "解决问题", "满意率"]] + [
+                pdf.items.append(pdf.para("无。", pdf.small))
+    pdf.items.append(pdf.para("八、助企联络员晾晒", pdf.h2))
+    pdf.items.append(pdf.table_or(["名次", "联络员", "走访次数", "发现问题", "解决问题", "满意率"], [
         [e["place"], e["name"], e["visits"], e["found"], e["solved"], rate_text(e["satisfaction"])]
-        for e in content["liaison"]], [0.08, 0.28, 0.14, 0.14, 0.14, 0.22])
-        if content["liaison"] else para("本期无助企联络员发现的问题。", body))
-    buffer = io.BytesIO()
-
-    def footer(canvas: Any, doc: Any) -> None:
-        canvas.setFont("QhwyCJK", 8)
-        canvas.drawCentredString(A4[0] / 2, 10 * mm, f"{content['title']} · {content['period_title']} · 第{doc.page}页")
-
-    SimpleDocTemplate(buffer, pagesize=A4, leftMargin=18 * mm, rightMargin=18 * mm, topMargin=16 * mm,
-                      bottomMargin=16 * mm, title=f"{content['title']} {content['period_title']}",
-                      author="企呼我应").build(story, onFirstPage=footer, onLaterPages=footer)
-    return buffer.getvalue()
+        for e in content["liaison"]], [0.08, 0.28, 0.14, 0.14, 0.14, 0.22], "本期无助企联络员发现的问题。"))
 
 
 SUMMARY_FIGURES = ("received", "accepted", "response_hours", "on_time_rate", "resolution_rate", "satisfaction_rate",

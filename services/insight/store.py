@@ -18,10 +18,16 @@ from bson import Binary
 from pymongo import ASCENDING, DESCENDING, ReplaceOne
 from pymongo.asynchronous.database import AsyncDatabase
 
+from services.insight import domain
 from services.insight.domain import FACT_FIELDS
 from shared.store import CaseDocuments
 
 FACTS_PROJECTION = {"processed": 0, "outbox": 0, "pending_since": 0, "rev": 0}
+
+
+def stored_instant(instant: datetime) -> datetime:
+    """Stored datetimes have millisecond precision (BSON): answer what will be read back."""
+    return instant.replace(microsecond=instant.microsecond // 1000 * 1000)
 
 
 class InsightStore:
@@ -57,6 +63,12 @@ class InsightStore:
             {"received_at": {"$gte": start, "$lt": end}, "recurrence_of": {"$exists": True, "$ne": None}},
             {"_id": 1, "recurrence_of": 1, "department": 1}).to_list()
 
+    async def closed_recurrences(self, start: datetime, end: datetime) -> dict[str, list[str]]:
+        """回头件 received in [start, end), by the unit that closed the earlier case."""
+        found = await self.recurrences_between(start, end)
+        earlier = await self.facts_by_ids({f["recurrence_of"] for f in found})
+        return domain.closed_recurrences(found, earlier)
+
     async def facts_by_ids(self, ids: Iterable[str]) -> dict[str, dict[str, Any]]:
         ids = list(ids)
         if not ids:
@@ -66,9 +78,6 @@ class InsightStore:
 
     async def fact(self, case_id: str) -> dict[str, Any] | None:
         return await self.facts.collection.find_one({"_id": case_id}, FACTS_PROJECTION)
-
-    async def all_facts(self) -> list[dict[str, Any]]:
-        return await self.facts.collection.find({}, FACTS_PROJECTION).to_list()
 
     async def write_rebuilt(self, cases: dict[str, dict[str, Any]], processed: dict[str, list[str]], *,
                             empty: bool, batch: int = 1000) -> None:
@@ -121,9 +130,6 @@ class InsightStore:
 
     async def library_entries(self) -> list[dict[str, Any]]:
         return await self.library.find({}).sort("marked_at", DESCENDING).to_list()
-
-    async def library_entry(self, case_id: str) -> dict[str, Any] | None:
-        return await self.library.find_one({"_id": case_id})
 
     async def put_mechanism(self, doc: dict[str, Any]) -> None:
         await self.mechanisms.replace_one({"_id": doc["_id"]}, doc, upsert=True)

@@ -27,6 +27,9 @@ THEMES = [
 VARIANTS = ["，请尽快协调解决", "，已经影响正常经营", "，多次反映未果", "", "，希望相关部门帮助"]
 
 
+Step = tuple[str, datetime, dict[str, Any]]  # (event type, when, data) of one event to make
+
+
 def generate(org: Organisation, cases: int, start: datetime, *, seed: int = 7, days: int = 120,
              liaisons: int = 12, industries: tuple[str, ...] = ("造纸", "新材料", "食品加工", "旅游")
              ) -> Iterator[CaseEvent]:
@@ -42,7 +45,7 @@ def generate(org: Organisation, cases: int, start: datetime, *, seed: int = 7, d
             department = org.departments[0].code
         region = rng.choice(regions)
         received = start + timedelta(seconds=rng.randrange(days * 86400))
-        events: list[tuple[str, datetime, dict[str, Any]]] = []
+        events: list[Step] = []
         events.append(("case.registered", received, {
             "submission_id": f"syn-{seed}-{index}", "channel": rng.choice(["hotline", "qrcode", "liaison"]),
             "tracking_no": f"QH{received:%Y%m%d}{index:06d}", "received_at": received.isoformat(),
@@ -56,40 +59,55 @@ def generate(org: Organisation, cases: int, start: datetime, *, seed: int = 7, d
             "screening": "duplicate" if duplicate else "accepted", "department": department, "region": region,
             "complexity": "normal", "decided_by": "auto", "needs_review": False}))
         if not duplicate:
-            due = t + timedelta(days=rng.choice([1, 2, 3]))
-            events.append(("case.assigned", t, {"department": department, "region": region, "complexity": "normal",
-                                                "escalation_level": 0, "due_at": due.isoformat()}))
-            t += timedelta(hours=rng.uniform(0.2, 30))
-            events.append(("case.accepted", t, {"department": department, "by": f"{department}.h{rng.randrange(4)}"}))
-            late = rng.random() < 0.12
-            if late:
-                events.append(("case.overdue", due, {"due_at": due.isoformat(), "escalation_level": 0}))
-                if rng.random() < 0.5:
-                    events.append(("case.escalated", due + timedelta(hours=1),
-                                   {"from_level": 0, "to_level": 1, "reason": "overdue"}))
-            open_case = rng.random() < 0.08
-            if not open_case:
-                done = due + timedelta(days=rng.uniform(0.1, 6)) if late else t + timedelta(hours=rng.uniform(1, 40))
-                done = min(done, due - timedelta(minutes=1)) if not late else done
-                by = f"{department}.h{rng.randrange(4)}"
-                events.append(("case.resolved", done, {"resolution": resolution, "resolved_at": done.isoformat(),
-                                                       "on_time": not late, "by": by}))
-                level = levels[0] if rng.random() < 0.6 else rng.choice(levels)
-                events.append(("case.rated", done + timedelta(hours=5), {
-                    "level": level.code, "satisfied": level.satisfied, "comment": None}))
-                if not level.satisfied and rng.random() < 0.5:
-                    again = done + timedelta(days=1)
-                    events.append(("case.reopened", again, {"reason": "不满意", "due_at": (again + timedelta(days=3))
-                                                            .isoformat()}))
-                    if rng.random() < 0.2:
-                        events.append(("case.referred", again, {"to": "jiwei", "reason": "多次不满意"}))
-                    fixed = again + timedelta(days=1)
-                    events.append(("case.resolved", fixed, {"resolution": resolution + "（再次办理）",
-                                                            "resolved_at": fixed.isoformat(), "on_time": True,
-                                                            "by": by}))
-                    events.append(("case.rated", fixed + timedelta(hours=2), {
-                        "level": levels[1].code, "satisfied": levels[1].satisfied, "comment": None}))
+            events += _handled(rng, department, region, t, resolution, levels)
         for kind, at, data in events:
             # model_construct: these are made here, not read; validating a million of them would dominate
             yield CaseEvent.model_construct(event_id=derived_id(case_id, kind, at.isoformat()), type=kind,
                                             version=1, case_id=case_id, occurred_at=at, data=data)
+
+
+def _handled(rng: random.Random, department: str, region: str, t: datetime, resolution: str,
+             levels: list[Any]) -> list[Step]:
+    """A screened case from its assignment on: accepted, maybe overdue and escalated, mostly resolved."""
+    events: list[Step] = []
+    due = t + timedelta(days=rng.choice([1, 2, 3]))
+    events.append(("case.assigned", t, {"department": department, "region": region, "complexity": "normal",
+                                        "escalation_level": 0, "due_at": due.isoformat()}))
+    t += timedelta(hours=rng.uniform(0.2, 30))
+    events.append(("case.accepted", t, {"department": department, "by": f"{department}.h{rng.randrange(4)}"}))
+    late = rng.random() < 0.12
+    if late:
+        events.append(("case.overdue", due, {"due_at": due.isoformat(), "escalation_level": 0}))
+        if rng.random() < 0.5:
+            events.append(("case.escalated", due + timedelta(hours=1),
+                           {"from_level": 0, "to_level": 1, "reason": "overdue"}))
+    open_case = rng.random() < 0.08
+    if not open_case:
+        events += _resolved(rng, department, t, due, late, resolution, levels)
+    return events
+
+
+def _resolved(rng: random.Random, department: str, t: datetime, due: datetime, late: bool, resolution: str,
+              levels: list[Any]) -> list[Step]:
+    """The resolution and its rating; an unsatisfied one is sometimes reopened (and referred), solved again."""
+    events: list[Step] = []
+    done = due + timedelta(days=rng.uniform(0.1, 6)) if late else t + timedelta(hours=rng.uniform(1, 40))
+    done = min(done, due - timedelta(minutes=1)) if not late else done
+    by = f"{department}.h{rng.randrange(4)}"
+    events.append(("case.resolved", done, {"resolution": resolution, "resolved_at": done.isoformat(),
+                                           "on_time": not late, "by": by}))
+    level = levels[0] if rng.random() < 0.6 else rng.choice(levels)
+    events.append(("case.rated", done + timedelta(hours=5), {
+        "level": level.code, "satisfied": level.satisfied, "comment": None}))
+    if not level.satisfied and rng.random() < 0.5:
+        again = done + timedelta(days=1)
+        events.append(("case.reopened", again, {"reason": "不满意", "due_at": (again + timedelta(days=3))
+                                                .isoformat()}))
+        if rng.random() < 0.2:
+            events.append(("case.referred", again, {"to": "jiwei", "reason": "多次不满意"}))
+        fixed = again + timedelta(days=1)
+        events.append(("case.resolved", fixed, {"resolution": resolution + "（再次办理）",
+                                                "resolved_at": fixed.isoformat(), "on_time": True, "by": by}))
+        events.append(("case.rated", fixed + timedelta(hours=2), {
+            "level": levels[1].code, "satisfied": levels[1].satisfied, "comment": None}))
+    return events
