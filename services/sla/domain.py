@@ -23,7 +23,7 @@ long outage the timers that fell due fire in order, except reminders overtaken b
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import date, datetime, time, timedelta
+from datetime import date, datetime, timedelta
 from typing import Any
 
 from shared import figures
@@ -157,45 +157,7 @@ def fire(doc: dict[str, Any] | None, *, case_id: str, now: datetime, policy: Pol
         if not due_now:
             break
         timer, later = due_now[0], due_now[1:]
-        cause = timer_cause(case_id, timer.id)
-        level = state.get("escalation_level", 1)
-        due_at = _dt(state["due_at"])
-        if timer.kind == "reminder":
-            if not later:  # a reminder overtaken by a later due timer (after an outage) would only be noise
-                kind = timer.id.split("/", 1)[1].removeprefix(REMINDER_PREFIX)
-                events.append(CaseEvent.new(cause=cause, type="case.reminded", case_id=case_id, occurred_at=now,
-                                            data=Reminded(due_at=due_at, level=level, kind=kind,
-                                                          department=state.get("department"))))
-        elif timer.kind == OVERDUE:
-            state["overdue"] = True
-            events.append(CaseEvent.new(cause=cause, type="case.overdue", case_id=case_id, occurred_at=now,
-                                        data=Overdue(due_at=due_at, escalation_level=level,
-                                                     department=state.get("department"))))
-            state["escalate_at"] = None
-            if level < policy.top_level:
-                events.append(_escalated(cause, case_id, now, level, level + 1, "逾期未办结，提级协调"))
-                state["escalation_level"] = level + 1
-                state["escalate_at"] = _window_end(policy, timer.at, level + 1)
-        elif timer.kind == RESPONSE:
-            state["response_missed"] = True
-            if not later:  # overtaken after an outage: the record keeps the fact, the unit hears the later news
-                events.append(CaseEvent.new(cause=cause, type="case.reminded", case_id=case_id, occurred_at=now,
-                                            data=Reminded(due_at=timer.at, level=level, kind="response_missed",
-                                                          department=state.get("department"))))
-        elif timer.kind == RESPONSE_ESCALATE:
-            if level == 1 and level < policy.top_level:  # still with the unit: leadership takes notice
-                events.append(_escalated(cause, case_id, now, level, level + 1, "超过响应时限仍未签收，提级督办"))
-                state["escalation_level"] = level + 1
-        elif timer.kind == "follow_up":
-            events.append(CaseEvent.new(cause=cause, type="case.reminded", case_id=case_id, occurred_at=now,
-                                        data=Reminded(due_at=timer.at, level=level, kind="follow_up",
-                                                      department=state.get("department"))))
-        else:
-            target = int(timer.id.rsplit(ESCALATE_PREFIX, 1)[1])
-            if level < target:
-                events.append(_escalated(cause, case_id, now, level, target, "上一级响应时限内仍未办结，继续提级"))
-                state["escalation_level"] = level = target
-            state["escalate_at"] = _window_end(policy, timer.at, level)
+        events += _fire_timer(state, timer, bool(later), case_id=case_id, now=now, policy=policy)
         state["fired"].append(timer.id)
         lags.append((timer.kind, (now - timer.at).total_seconds()))
     if not lags:
@@ -205,6 +167,53 @@ def fire(doc: dict[str, Any] | None, *, case_id: str, now: datetime, policy: Pol
                        "response_missed": bool(state.get("response_missed")),
                        "last_lags": [{"kind": k, "seconds": s} for k, s in lags], **schedule(state, policy)},
                   events=events)
+
+
+def _fire_timer(state: dict[str, Any], timer: Timer, overtaken: bool, *, case_id: str, now: datetime,
+                policy: Policy) -> list[CaseEvent]:
+    """Fire one due timer on the working copy `state` (changed in place): the events it publishes. `overtaken`:
+    a later timer is due too (after an outage), so a mere reminder would only be noise."""
+    cause = timer_cause(case_id, timer.id)
+    level = state.get("escalation_level", 1)
+    due_at = _dt(state["due_at"])
+    events: list[CaseEvent] = []
+    if timer.kind == "reminder":
+        if not overtaken:
+            kind = timer.id.split("/", 1)[1].removeprefix(REMINDER_PREFIX)
+            events.append(CaseEvent.new(cause=cause, type="case.reminded", case_id=case_id, occurred_at=now,
+                                        data=Reminded(due_at=due_at, level=level, kind=kind,
+                                                      department=state.get("department"))))
+    elif timer.kind == OVERDUE:
+        state["overdue"] = True
+        events.append(CaseEvent.new(cause=cause, type="case.overdue", case_id=case_id, occurred_at=now,
+                                    data=Overdue(due_at=due_at, escalation_level=level,
+                                                 department=state.get("department"))))
+        state["escalate_at"] = None
+        if level < policy.top_level:
+            events.append(_escalated(cause, case_id, now, level, level + 1, "逾期未办结，提级协调"))
+            state["escalation_level"] = level + 1
+            state["escalate_at"] = _window_end(policy, timer.at, level + 1)
+    elif timer.kind == RESPONSE:
+        state["response_missed"] = True
+        if not overtaken:  # the record keeps the fact, the unit hears the later news
+            events.append(CaseEvent.new(cause=cause, type="case.reminded", case_id=case_id, occurred_at=now,
+                                        data=Reminded(due_at=timer.at, level=level, kind="response_missed",
+                                                      department=state.get("department"))))
+    elif timer.kind == RESPONSE_ESCALATE:
+        if level == 1 and level < policy.top_level:  # still with the unit: leadership takes notice
+            events.append(_escalated(cause, case_id, now, level, level + 1, "超过响应时限仍未签收，提级督办"))
+            state["escalation_level"] = level + 1
+    elif timer.kind == "follow_up":
+        events.append(CaseEvent.new(cause=cause, type="case.reminded", case_id=case_id, occurred_at=now,
+                                    data=Reminded(due_at=timer.at, level=level, kind="follow_up",
+                                                  department=state.get("department"))))
+    else:
+        target = int(timer.id.rsplit(ESCALATE_PREFIX, 1)[1])
+        if level < target:
+            events.append(_escalated(cause, case_id, now, level, target, "上一级响应时限内仍未办结，继续提级"))
+            state["escalation_level"] = level = target
+        state["escalate_at"] = _window_end(policy, timer.at, level)
+    return events
 
 
 def _escalated(cause: str, case_id: str, now: datetime, from_level: int, to_level: int, reason: str) -> CaseEvent:
@@ -284,33 +293,52 @@ def absorbing(merged: dict[str, Any] | None, used: list[str], change: Change | N
 
 def track(doc: dict[str, Any] | None, event: CaseEvent, policy: Policy, partition: int | None = None) -> Change | None:
     """Fold a case event into the deadline record (and reschedule its timers)."""
-    data = event.data
     if event.type == "case.assigned":
-        past = past_responses(doc, event.occurred_at)
-        new = {
-            "state": "assigned", "epoch": (doc or {}).get("epoch", 0) + 1,
-            "department": data["department"], "co_departments": data.get("co_departments", []),
-            "region": data.get("region"), "complexity": data["complexity"],
-            "escalation_level": data["escalation_level"], "started_at": event.occurred_at,
-            "assigned_at": event.occurred_at, "due_at": _dt(data["due_at"]), "fired": [], "overdue": False,
-            "escalate_at": None, "accepted_at": None, "resolved_at": None, "on_time": None, "closed_at": None,
-            "returned_at": None, "problem_list": False, "partition": partition,
-            "response_due_at": response_due(policy.calendar, event.occurred_at, policy.response_late_seconds),
-            "response_missed": False, "responses": past,
-        }
-        return Change(set={**new, **schedule(new, policy)})
+        return _assigned(doc, event, policy, partition)
     if doc is None:
         return None  # only assigned cases have a clock
     if event.type == "case.reopened":
-        # a reopening is no new assignment: no response deadline (the assignment's outcome is kept)
-        new = {**doc, "state": "assigned", "epoch": doc.get("epoch", 0) + 1, "started_at": event.occurred_at,
-               "due_at": _dt(data["due_at"]), "fired": [], "overdue": False, "escalate_at": None,
-               "accepted_at": None, "resolved_at": None, "on_time": None, "closed_at": None,
-               "responses": past_responses(doc, event.occurred_at), "response_due_at": None,
-               "response_missed": False}
-        fields = ("state", "epoch", "started_at", "due_at", "fired", "overdue", "escalate_at", "accepted_at",
-                  "resolved_at", "on_time", "closed_at", "responses", "response_due_at", "response_missed")
-        return Change(set={**{k: new[k] for k in fields}, **schedule(new, policy)})
+        return _reopened(doc, event, policy)
+    change = _moved(doc, event, policy)
+    if not change:
+        return None
+    return Change(set={**change, **schedule({**doc, **change}, policy)})
+
+
+def _assigned(doc: dict[str, Any] | None, event: CaseEvent, policy: Policy, partition: int | None) -> Change:
+    """An assignment (the first or a later one) starts a new clock: a new epoch, a new response deadline."""
+    data = event.data
+    past = past_responses(doc, event.occurred_at)
+    new = {
+        "state": "assigned", "epoch": (doc or {}).get("epoch", 0) + 1,
+        "department": data["department"], "co_departments": data.get("co_departments", []),
+        "region": data.get("region"), "complexity": data["complexity"],
+        "escalation_level": data["escalation_level"], "started_at": event.occurred_at,
+        "assigned_at": event.occurred_at, "due_at": _dt(data["due_at"]), "fired": [], "overdue": False,
+        "escalate_at": None, "accepted_at": None, "resolved_at": None, "on_time": None, "closed_at": None,
+        "returned_at": None, "problem_list": False, "partition": partition,
+        "response_due_at": response_due(policy.calendar, event.occurred_at, policy.response_late_seconds),
+        "response_missed": False, "responses": past,
+    }
+    return Change(set={**new, **schedule(new, policy)})
+
+
+def _reopened(doc: dict[str, Any], event: CaseEvent, policy: Policy) -> Change:
+    """A reopening is no new assignment: no response deadline (the assignment's outcome is kept)."""
+    data = event.data
+    new = {**doc, "state": "assigned", "epoch": doc.get("epoch", 0) + 1, "started_at": event.occurred_at,
+           "due_at": _dt(data["due_at"]), "fired": [], "overdue": False, "escalate_at": None,
+           "accepted_at": None, "resolved_at": None, "on_time": None, "closed_at": None,
+           "responses": past_responses(doc, event.occurred_at), "response_due_at": None,
+           "response_missed": False}
+    fields = ("state", "epoch", "started_at", "due_at", "fired", "overdue", "escalate_at", "accepted_at",
+              "resolved_at", "on_time", "closed_at", "responses", "response_due_at", "response_missed")
+    return Change(set={**{k: new[k] for k in fields}, **schedule(new, policy)})
+
+
+def _moved(doc: dict[str, Any], event: CaseEvent, policy: Policy) -> dict[str, Any]:
+    """The fields an event of a running clock changes (none: nothing to write)."""
+    data = event.data
     state = doc.get("state")
     change: dict[str, Any] = {}
     if event.type == "case.accepted":
@@ -340,9 +368,7 @@ def track(doc: dict[str, Any] | None, event: CaseEvent, policy: Policy, partitio
     elif event.type == "case.closed":
         if state != "closed":
             change = {"state": "closed", "closed_at": _dt(data["closed_at"])}
-    if not change:
-        return None
-    return Change(set={**change, **schedule({**doc, **change}, policy)})
+    return change
 
 
 def tracks(event: CaseEvent) -> bool:

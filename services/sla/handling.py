@@ -16,6 +16,8 @@ The handling record (one per case, written by these actions only) keeps the stat
 epoch; the deadline record (written by the case-event consumer) says which unit holds the case and since when.
 """
 
+from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any, Literal
 
@@ -25,6 +27,7 @@ from shared.auth import Staff
 from shared.contracts.case_events import Accepted, Closed, Escalated, Progressed, Reminded, Resolved, Returned
 from shared.contracts.envelope import CaseEvent
 from shared.masking import mask_text
+from shared.refusal import Refusal
 from shared.store import Change
 
 ACTING_ROLES = ("unit_handler", "leader", "admin")
@@ -35,10 +38,8 @@ READING_ROLES = ("unit_handler", "leader", "admin", "supervisor")
 RANK = {"assigned": 0, "accepted": 1, "resolved": 2, "closed": 3, "returned": 3}
 
 
-class Refused(Exception):
-    def __init__(self, status: int, message: str):
-        super().__init__(message)
-        self.status, self.message = status, message
+class Refused(Refusal):
+    """An action not allowed now (403/404/409/422): answered as it is by the HTTP layer (shared.http.endpoint)."""
 
 
 class _Body(BaseModel):
@@ -142,6 +143,115 @@ def _urge(staff: Staff, deadline: dict[str, Any], status: str, body: "UrgeBody")
                                      note=mask_text(body.note) if body.note else None)
 
 
+@dataclass(frozen=True)
+class _Turn:
+    """What one unit action sees: who acts (their role in the case, their unit), the records, and when."""
+
+    staff: Staff
+    deadline: dict[str, Any]
+    handling: dict[str, Any] | None
+    role: Literal["lead", "co"]
+    status: str
+    unit: str
+    now: datetime
+    top_level: int
+
+    @property
+    def lead(self) -> str:
+        return self.deadline["department"]
+
+    @property
+    def is_open(self) -> bool:
+        return self.status in ("assigned", "accepted")
+
+    def only_lead(self, what: str) -> None:
+        if self.role != "lead":
+            raise Refused(403, f"只有牵头（承办）单位可以{what}")
+
+    def needs_open(self) -> None:
+        if not self.is_open:
+            raise Refused(409, _closed_message(self.status))
+
+
+Step = tuple[str, str, BaseModel]  # the handling record's new status, the event's type and its data
+
+
+def _accept(turn: _Turn, body: _Body) -> Step:
+    turn.needs_open()
+    if turn.role == "co":  # a co-department's 签收 is of its part only
+        epoch = turn.deadline.get("epoch")
+        if any(a.get("action") == "accept" and a.get("unit") == turn.unit and a.get("epoch") == epoch
+               for a in (turn.handling or {}).get("actions", ())):
+            raise Refused(409, "本单位已签收协办部分")
+        return turn.status, "case.progressed", Progressed(department=turn.unit, by=turn.staff.sub,
+                                                          note="协办单位签收协办部分", kind=PART_ACCEPTED)
+    if turn.status == "accepted":
+        raise Refused(409, "案件已签收")
+    return "accepted", "case.accepted", Accepted(department=turn.lead, by=turn.staff.sub)
+
+
+def _progress(turn: _Turn, body: _Body) -> Step:
+    turn.needs_open()
+    assert isinstance(body, ProgressBody)
+    return turn.status, "case.progressed", Progressed(department=turn.unit, by=turn.staff.sub,
+                                                      note=mask_text(body.note),
+                                                      kind="progress" if turn.role == "lead" else "part")
+
+
+def _coordination(turn: _Turn, body: _Body) -> Step:
+    turn.needs_open()
+    assert isinstance(body, CoordinationBody)
+    if body.to == "lead":
+        if turn.role == "lead":
+            raise Refused(409, "牵头单位无需向自己申请协调")
+        return turn.status, "case.progressed", Progressed(department=turn.unit, by=turn.staff.sub,
+                                                          note=mask_text(body.note), kind="coordination_request",
+                                                          to="lead")
+    level = turn.deadline.get("escalation_level", 1)
+    if level >= turn.top_level:
+        raise Refused(409, "案件已在最高协调层级")
+    if body.from_level is not None and body.from_level != level:
+        raise Refused(409, f"案件已由第{body.from_level}级提至第{level}级协调，无需重复申请"
+                      if body.from_level < level else "申请时的协调层级不符")
+    return turn.status, "case.escalated", Escalated(from_level=level, to_level=level + 1, reason=mask_text(body.note),
+                                                    by=turn.staff.sub, requested_by=turn.unit)
+
+
+def _return(turn: _Turn, body: _Body) -> Step:
+    turn.only_lead("退回")
+    turn.needs_open()
+    assert isinstance(body, ReturnBody)
+    return "returned", "case.returned", Returned(department=turn.lead, by=turn.staff.sub,
+                                                 reason=mask_text(body.reason))
+
+
+def _resolve(turn: _Turn, body: _Body) -> Step:
+    turn.only_lead("办结")
+    turn.needs_open()
+    assert isinstance(body, ResolveBody)
+    if turn.status != "accepted":
+        raise Refused(409, "请先签收再办结")
+    if body.follow_up_at and not body.solution:
+        raise Refused(422, "填写跟进日期时须同时填写解决方案")
+    now = turn.now
+    return "resolved", "case.resolved", Resolved(
+        resolution=mask_text(body.resolution), resolved_at=now, on_time=now <= turn.deadline["due_at"],
+        by=turn.staff.sub, department=turn.lead, solution=mask_text(body.solution) if body.solution else None,
+        follow_up_at=[d.isoformat() for d in body.follow_up_at] or None, problem_list=bool(body.solution))
+
+
+def _close(turn: _Turn, body: _Body) -> Step:
+    turn.only_lead("销号")
+    if turn.status != "resolved":
+        raise Refused(409, "案件办结后才能销号" if turn.is_open else _closed_message(turn.status))
+    return "closed", "case.closed", Closed(closed_at=turn.now, by=turn.staff.sub)
+
+
+_STEPS: dict[str, Callable[[_Turn, _Body], Step]] = {
+    "accept": _accept, "progress": _progress, "coordination": _coordination, "return": _return,
+    "resolve": _resolve, "close": _close}
+
+
 def act(action: str, body: _Body, *, handling: dict[str, Any] | None, deadline: dict[str, Any] | None,
         staff: Staff, case_id: str, cause: str, now: datetime, top_level: int) -> Change:
     """The change one unit action makes to the handling record, with its case event; Refused when not allowed."""
@@ -156,89 +266,15 @@ def act(action: str, body: _Body, *, handling: dict[str, Any] | None, deadline: 
                                         "by": staff.sub, "unit": None, "at": now, "epoch": deadline.get("epoch")}},
                       events=[event])
     role = _role_in_case(staff, deadline)
-    status = status_of(handling, deadline)
     lead = deadline["department"]
     unit = lead if role == "lead" else staff.unit
     assert unit is not None
-    is_open = status in ("assigned", "accepted")
-
-    def only_lead(what: str) -> None:
-        if role != "lead":
-            raise Refused(403, f"只有牵头（承办）单位可以{what}")
-
-    def needs_open() -> None:
-        if not is_open:
-            raise Refused(409, _closed_message(status))
-
-    data: BaseModel
-    new_status = status
-    if action == "accept" and role == "co":
-        needs_open()
-        epoch = deadline.get("epoch")
-        if any(a.get("action") == "accept" and a.get("unit") == unit and a.get("epoch") == epoch
-               for a in (handling or {}).get("actions", ())):
-            raise Refused(409, "本单位已签收协办部分")
-        type_ = "case.progressed"
-        data = Progressed(department=unit, by=staff.sub, note="协办单位签收协办部分", kind=PART_ACCEPTED)
-    elif action == "accept":
-        needs_open()
-        if status == "accepted":
-            raise Refused(409, "案件已签收")
-        new_status, type_ = "accepted", "case.accepted"
-        data = Accepted(department=lead, by=staff.sub)
-    elif action == "progress":
-        needs_open()
-        assert isinstance(body, ProgressBody)
-        type_ = "case.progressed"
-        data = Progressed(department=unit, by=staff.sub, note=mask_text(body.note),
-                          kind="progress" if role == "lead" else "part")
-    elif action == "coordination":
-        needs_open()
-        assert isinstance(body, CoordinationBody)
-        if body.to == "lead":
-            if role == "lead":
-                raise Refused(409, "牵头单位无需向自己申请协调")
-            type_ = "case.progressed"
-            data = Progressed(department=unit, by=staff.sub, note=mask_text(body.note), kind="coordination_request",
-                              to="lead")
-        else:
-            level = deadline.get("escalation_level", 1)
-            if level >= top_level:
-                raise Refused(409, "案件已在最高协调层级")
-            if body.from_level is not None and body.from_level != level:
-                raise Refused(409, f"案件已由第{body.from_level}级提至第{level}级协调，无需重复申请"
-                              if body.from_level < level else "申请时的协调层级不符")
-            type_ = "case.escalated"
-            data = Escalated(from_level=level, to_level=level + 1, reason=mask_text(body.note), by=staff.sub,
-                             requested_by=unit)
-    elif action == "return":
-        only_lead("退回")
-        needs_open()
-        assert isinstance(body, ReturnBody)
-        new_status, type_ = "returned", "case.returned"
-        data = Returned(department=lead, by=staff.sub, reason=mask_text(body.reason))
-    elif action == "resolve":
-        only_lead("办结")
-        needs_open()
-        assert isinstance(body, ResolveBody)
-        if status != "accepted":
-            raise Refused(409, "请先签收再办结")
-        if body.follow_up_at and not body.solution:
-            raise Refused(422, "填写跟进日期时须同时填写解决方案")
-        due_at = deadline["due_at"]
-        new_status, type_ = "resolved", "case.resolved"
-        data = Resolved(resolution=mask_text(body.resolution), resolved_at=now, on_time=now <= due_at, by=staff.sub,
-                        department=lead, solution=mask_text(body.solution) if body.solution else None,
-                        follow_up_at=[d.isoformat() for d in body.follow_up_at] or None,
-                        problem_list=bool(body.solution))
-    elif action == "close":
-        only_lead("销号")
-        if status != "resolved":
-            raise Refused(409, "案件办结后才能销号" if is_open else _closed_message(status))
-        new_status, type_ = "closed", "case.closed"
-        data = Closed(closed_at=now, by=staff.sub)
-    else:
+    turn = _Turn(staff=staff, deadline=deadline, handling=handling, role=role, status=status_of(handling, deadline),
+                 unit=unit, now=now, top_level=top_level)
+    step = _STEPS.get(action)
+    if step is None:
         raise Refused(404, "未知的办理操作")
+    new_status, type_, data = step(turn, body)
     event = CaseEvent.new(cause=cause, type=type_, case_id=case_id, occurred_at=now, data=data)
     return Change(
         set={"epoch": deadline.get("epoch"), "status": new_status, "department": lead, "updated_at": now},
