@@ -17,7 +17,7 @@ from datetime import UTC, datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from services.intake.domain import STATUS_NAMES, timeline
+from services.intake.domain import STATUS_NAMES, as_local, timeline
 from shared.auth import Staff
 from shared.track_links import TrackClaim, issue_track_token, verify_track_token  # noqa: F401 (re-exported)
 
@@ -80,11 +80,11 @@ def enterprise_view(doc: dict[str, Any], org: Any, tz: ZoneInfo) -> dict[str, An
         "tracking_no": doc.get("tracking_no"),
         "status": status,
         "status_name": STATUS_NAMES.get(status, status),
-        "received_at": _local(doc.get("received_at"), tz),
+        "received_at": as_local(doc.get("received_at"), tz),
         "enterprise_name": doc.get("enterprise_name"),
         "unit_name": names.get(unit) if unit else None,
         "co_unit_names": [names.get(c, c) for c in assignment.get("co_departments") or []],
-        "due_at": _local(doc.get("due_at"), tz),
+        "due_at": as_local(doc.get("due_at"), tz),
         "overdue": bool(doc.get("overdue", False)),
         "reply": resolution.get("resolution"),
         "rating": {"level": rating["level"], "name": levels.get(rating["level"], rating["level"])}
@@ -93,13 +93,6 @@ def enterprise_view(doc: dict[str, Any], org: Any, tz: ZoneInfo) -> dict[str, An
         "awaiting_detail": status == "awaiting_detail",
         "timeline": timeline(doc, org, tz),
     }
-
-
-def _local(value: Any, tz: ZoneInfo) -> str | None:
-    if value is None:
-        return None
-    moment = value if isinstance(value, datetime) else datetime.fromisoformat(str(value))
-    return moment.astimezone(tz).isoformat(timespec="seconds")
 
 
 # ---------------------------------------------------------------------------------------------- one-time codes
@@ -119,7 +112,7 @@ def code_matches(stored: dict[str, Any] | None, tracking_no: str, code: str, sec
     if stored is None or stored.get("used") or stored.get("attempts", 0) >= max_attempts:
         return False
     expires = stored.get("expires_at")
-    if expires is None or _aware(expires) <= now:
+    if expires is None or aware(expires) <= now:
         return False
     return hmac.compare_digest(stored.get("hash", ""), code_hash(tracking_no, code, secret))
 
@@ -128,7 +121,8 @@ def code_message(code: str, county: str, minutes: int) -> str:
     return f"【{county}企呼我应】您的查询验证码为{code}，{minutes}分钟内有效。如非本人操作，请忽略。"
 
 
-def _aware(value: datetime) -> datetime:
+def aware(value: datetime) -> datetime:
+    """A stored time read without its offset is UTC."""
     return value if value.tzinfo else value.replace(tzinfo=UTC)
 
 

@@ -19,6 +19,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from services.intake.enterprises import normalise_name, phone_digits
 from shared.contracts.submissions import PhoneNumber, Submission
+from shared.refusal import Refusal
 
 # ---------------------------------------------------------------- hotline
 
@@ -67,10 +68,15 @@ def match_region(text: str | None, org: Any) -> str | None:
 
 def hotline_submission(ticket: HotlineTicket, *, channel: str, org: Any, tz: ZoneInfo) -> dict[str, Any]:
     """The normalized submission of a ticket. The ticket number is the source id (replies go back under it)."""
+    try:
+        called_at = local_time(ticket.call_time, tz)
+    except ValueError:
+        raise Refusal(422, "来电时间格式不正确", detail=[{"field": "call_time", "msg": "not a time"}],
+                      fields=["call_time"])
     return {
         "submission_id": f"{channel}-{ticket.ticket_no}",
         "channel": channel,
-        "submitted_at": local_time(ticket.call_time, tz).isoformat(),
+        "submitted_at": called_at.isoformat(),
         "enterprise": {"name": ticket.company_name, "uscc": ticket.company_uscc,
                        "contact_name": ticket.caller_name, "contact_phone": ticket.caller_phone},
         "content": ticket.content,
@@ -191,8 +197,11 @@ BATCH_COLUMNS = {
 _HEADER_TO_FIELD = {h.lower(): f for f, headers in BATCH_COLUMNS.items() for h in headers}
 
 
-class BatchFileError(ValueError):
-    """The file as a whole cannot be read (not CSV / xlsx, no header row, unknown columns only)."""
+class BatchFileError(Refusal):
+    """The file as a whole cannot be read (not CSV / xlsx, no header row, unknown columns only): 422."""
+
+    def __init__(self, message: str):
+        super().__init__(422, message, detail=[{"field": "file", "msg": message}], fields=["file"])
 
 
 def read_batch(raw: bytes, kind: str) -> list[dict[str, str]]:

@@ -10,7 +10,9 @@ from zoneinfo import ZoneInfo
 from shared.contracts.case_events import PublicEnterprise, Registered, Supplemented
 from shared.contracts.envelope import CaseEvent, derived_id
 from shared.contracts.submissions import Enterprise, Submission
+from shared.jsonable import iso
 from shared.masking import mask_name, mask_phone, mask_text
+from shared.refusal import Refusal
 from shared.store import Change
 
 # Status a case has after each event type (events not listed leave it as it is).
@@ -130,8 +132,11 @@ def register(submission: Submission, *, tracking: str, now: datetime, enterprise
     )
 
 
-class SupplementRefused(ValueError):
-    """Not now: the case does not wait for detail, or has had all the supplements it may take."""
+class SupplementRefused(Refusal):
+    """Not now (409): the case does not wait for detail, or has had all the supplements it may take."""
+
+    def __init__(self, message: str):
+        super().__init__(409, message)
 
 
 def supplement(view: dict[str, Any] | None, registration: dict[str, Any], content: str, *, now: datetime,
@@ -207,7 +212,7 @@ def case_view(doc: dict[str, Any]) -> dict[str, Any]:
         "channel": doc.get("channel"),
         "status": status,
         "status_name": STATUS_NAMES.get(status, status),
-        "received_at": _iso(doc.get("received_at")),
+        "received_at": iso(doc.get("received_at")),
         "enterprise_name": doc.get("enterprise_name"),
         "enterprise_id": doc.get("enterprise_id"),
         "category": doc.get("category"),
@@ -216,7 +221,7 @@ def case_view(doc: dict[str, Any]) -> dict[str, Any]:
         "triage": doc.get("triage"),
         "assignment": doc.get("assignment"),
         "department": doc.get("department"),
-        "due_at": _iso(doc.get("due_at")),
+        "due_at": iso(doc.get("due_at")),
         "overdue": bool(doc.get("overdue", False)),
         "escalation_level": doc.get("escalation_level"),
         "resolution": doc.get("resolution"),
@@ -224,10 +229,6 @@ def case_view(doc: dict[str, Any]) -> dict[str, Any]:
         "supervision": doc.get("supervision"),
         "history": doc.get("history", []),
     }
-
-
-def _iso(value: Any) -> Any:
-    return value.isoformat() if isinstance(value, datetime) else value
 
 
 # ---------------------------------------------------------------- the enterprise's tracking page
@@ -268,7 +269,7 @@ def timeline(doc: dict[str, Any], org: Any, tz: ZoneInfo) -> list[dict[str, Any]
                                         for key, name in TIMELINE_STEPS}
 
     def done(key: str, at: Any, detail: str | None) -> None:
-        steps[key].update(done=True, at=_local(at, tz), detail=detail)
+        steps[key].update(done=True, at=as_local(at, tz), detail=detail)
 
     done("received", doc.get("received_at"), f"查询编号 {doc.get('tracking_no')}")
     for entry in doc.get("history") or []:
@@ -293,8 +294,8 @@ def timeline(doc: dict[str, Any], org: Any, tz: ZoneInfo) -> list[dict[str, Any]
             unit = names.get(data.get("department"), data.get("department"))
             co = [names.get(c, c) for c in data.get("co_departments") or []]
             detail = f"交由{unit}办理" + (f"，{'、'.join(co)}协办" if co else "")
-            done("assigned", at, detail + f"，办理时限至{_local(data.get('due_at'), tz, minutes=True)}")
-            steps["assigned"]["due_at"] = _local(data.get("due_at"), tz)
+            done("assigned", at, detail + f"，办理时限至{as_local(data.get('due_at'), tz, minutes=True)}")
+            steps["assigned"]["due_at"] = as_local(data.get("due_at"), tz)
         elif kind == "case.accepted":
             done("accepted", at, f"{names.get(data.get('department'), data.get('department'))}已签收")
         elif kind == "case.escalated":
@@ -312,7 +313,8 @@ def timeline(doc: dict[str, Any], org: Any, tz: ZoneInfo) -> list[dict[str, Any]
     return [steps[key] for key, _ in TIMELINE_STEPS]
 
 
-def _local(value: Any, tz: ZoneInfo, *, minutes: bool = False) -> str | None:
+def as_local(value: Any, tz: ZoneInfo, *, minutes: bool = False) -> str | None:
+    """A stored time (or its ISO text) as the county's local time, to the second or the minute."""
     if value is None:
         return None
     moment = value if isinstance(value, datetime) else datetime.fromisoformat(str(value))

@@ -1,6 +1,6 @@
 """Open311 GeoReport v2, pure: the organisation's problem categories as services, a service request as a
 submission, a case as a service request. Enterprise fields travel as the service's extended attributes
-(`attribute[enterprise_name]`, ...). Served in JSON and XML under /open311/v2 (see app.py), the discovery
+(`attribute[enterprise_name]`, ...). Served in JSON and XML under /open311/v2 (open311_routes.py), the discovery
 document also at /open311/discovery.{json,xml}.
 
 Specification: http://wiki.open311.org/GeoReport_v2 (XML as its examples: root elements `discovery`, `services`,

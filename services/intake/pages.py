@@ -6,13 +6,14 @@ import io
 from html import escape
 from functools import lru_cache
 from pathlib import Path
-from typing import Any
 
 import segno
-from starlette.requests import Request
 from starlette.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
-from starlette.routing import BaseRoute, Mount, Route
+from starlette.routing import BaseRoute, Mount
 from starlette.staticfiles import StaticFiles
+
+from services.intake.deps import Deps
+from shared.http import Call, RouteTable
 
 HERE = Path(__file__).parent
 TEMPLATES = HERE / "templates"
@@ -33,47 +34,54 @@ def page(name: str, **values: str) -> str:
     return html
 
 
-def routes(org: Any, settings: Any) -> list[BaseRoute]:
-    county = org.county.name
+PAGES = RouteTable("/e")
+
+
+def base_url(call: Call[Deps]) -> str:
+    """Where enterprises reach the pages: the configured public address, else the one the request came in on."""
+    return (call.deps.settings.public_base_url or str(call.request.base_url)).rstrip("/")
+
+
+@PAGES.get("/", public=True)
+async def home(_: Call[Deps]) -> RedirectResponse:
+    return RedirectResponse("/e/submit", status_code=302)
+
+
+@PAGES.get("/submit", public=True)
+async def submit_page(call: Call[Deps]) -> HTMLResponse:
+    return HTMLResponse(page("submit.html", county=call.deps.org.county.name))
+
+
+@PAGES.get("/track", public=True)
+async def track_page(call: Call[Deps]) -> HTMLResponse:
+    return HTMLResponse(page("track.html", county=call.deps.org.county.name))
+
+
+@PAGES.get("/options.json", public=True)
+async def options_json(call: Call[Deps]) -> JSONResponse:
+    """What the submission form offers: the organisation's categories and regions, the QR code's channel."""
+    org = call.deps.org
     options = {
-        "county": county,
-        "channel": settings.qrcode_channel,
+        "county": org.county.name,
+        "channel": call.deps.settings.qrcode_channel,
         "categories": [{"code": c.code, "name": c.name} for c in org.categories],
         "regions": [{"code": r.code, "name": r.name} for r in org.regions],
     }
-
-    def base_url(request: Request) -> str:
-        return (settings.public_base_url or str(request.base_url)).rstrip("/")
-
-    async def submit_page(_: Request) -> HTMLResponse:
-        return HTMLResponse(page("submit.html", county=county))
-
-    async def track_page(_: Request) -> HTMLResponse:
-        return HTMLResponse(page("track.html", county=county))
-
-    async def options_json(_: Request) -> JSONResponse:
-        return JSONResponse(options, headers={"cache-control": "max-age=300"})
-
-    async def qrcode(request: Request) -> Response:
-        try:
-            scale = min(max(int(request.query_params.get("scale", "10")), 2), 40)
-        except ValueError:
-            scale = 10
-        url = f"{base_url(request)}/e/submit"
-        return Response(qr_png(url, scale), media_type="image/png",
-                        headers={"cache-control": "max-age=3600", "x-qr-url": url})
-
-    async def home(_: Request) -> RedirectResponse:
-        return RedirectResponse("/e/submit", status_code=302)
-
-    return [
-        Route("/e/", home, methods=["GET"]),
-        Route("/e/submit", submit_page, methods=["GET"]),
-        Route("/e/track", track_page, methods=["GET"]),
-        Route("/e/options.json", options_json, methods=["GET"]),
-        Route("/e/qrcode.png", qrcode, methods=["GET"]),
-        Mount("/e/static", app=StaticFiles(directory=HERE / "static"), name="intake-static"),
-    ]
+    return JSONResponse(options, headers={"cache-control": "max-age=300"})
 
 
-__all__ = ["routes", "qr_png"]
+@PAGES.get("/qrcode.png", public=True)
+async def qrcode(call: Call[Deps]) -> Response:
+    try:
+        scale = min(max(int(call.query("scale") or "10"), 2), 40)
+    except ValueError:
+        scale = 10
+    url = f"{base_url(call)}/e/submit"
+    return Response(qr_png(url, scale), media_type="image/png",
+                    headers={"cache-control": "max-age=3600", "x-qr-url": url})
+
+
+def routes(deps: Deps) -> list[BaseRoute]:
+    """The pages (public: the secret binds no sign-in) and their static files."""
+    return [*PAGES.bind(deps, secret=""),
+            Mount("/e/static", app=StaticFiles(directory=HERE / "static"), name="intake-static")]

@@ -12,12 +12,11 @@ from datetime import datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from weakref import WeakValueDictionary
-
 from pymongo import ASCENDING, DESCENDING, ReturnDocument
 from pymongo.errors import DuplicateKeyError
 from pymongo.asynchronous.database import AsyncDatabase
 
+from shared.locks import KeyedLocks
 from shared.store import CaseDocuments
 
 
@@ -34,7 +33,7 @@ class IntakeStore:
         self.idempotency_keys = db["idempotency_keys"]  # Idempotency-Key (hashed) -> submission id
         self.personal_data_reads = db["personal_data_reads"]  # audit: staff reads of contact data
         self._budget_lock = asyncio.Lock()
-        self._enterprise_locks: WeakValueDictionary[str, asyncio.Lock] = WeakValueDictionary()
+        self._enterprise_locks = KeyedLocks()
         self.tz = tz
         self._sequence_lock = asyncio.Lock()  # FerretDB loses concurrent $inc on one document
 
@@ -66,10 +65,6 @@ class IntakeStore:
         """The case view; right after registration, before the view has caught up, the registration record."""
         return await self.cases.get(case_id) or await self.registrations.get(case_id)
 
-    async def find_by_tracking_no(self, tracking_no: str) -> dict[str, Any] | None:
-        query = {"tracking_no": tracking_no}
-        return await self.cases.collection.find_one(query) or await self.registrations.collection.find_one(query)
-
     async def list_cases(self, *, department: str | None, status: str | None, limit: int, skip: int) -> list[dict[str, Any]]:
         query: dict[str, Any] = {}
         if department:
@@ -90,11 +85,8 @@ class IntakeStore:
             known = await self.enterprises.find_one({"aliases": alias}, {"_id": 1})
             if known is not None:
                 candidate_id = known["_id"]
-        lock = self._enterprise_locks.get(candidate_id)
-        if lock is None:
-            lock = self._enterprise_locks[candidate_id] = asyncio.Lock()
         now = self.registrations.clock()
-        async with lock:
+        async with self._enterprise_locks(candidate_id):
             update = {
                 "$setOnInsert": {"identity_key": key, "first_seen": now},
                 "$set": {"last_seen": now, **{k: v for k, v in record.items() if v}},

@@ -1,33 +1,24 @@
-"""The routes that read a case (CONTRACT.md section 3, version 2) and the proofs behind them.
-
-GET  /api/v1/cases?tracking_no=&phone_last4=   the enterprise's view (or &code= a one-time code, or ?token= the
-                                                signed link on the receipt); every proof answers a token the
-                                                tracking page uses for its next calls (rating)
-POST /api/v1/cases/codes {"tracking_no"}        a one-time code to the contact phone (same answer either way)
-GET  /api/v1/cases/{case_id}                   staff, within role and unit; anyone else 404
-POST /api/v1/internal/proofs                    rating checks an enterprise's proof here (service token), so
-                                                that one guessing budget covers every route that takes a proof
-GET  /dev/sms                                   development only: the SMS simulator's inbox
+"""The enterprise's proofs (CONTRACT.md section 3, version 2): the last four phone digits, a one-time code sent
+to the contact phone, or the signed link on its receipt; every proof answers a token the tracking page uses for
+its next calls (rating). Wrong proofs share one guessing budget per tracking number and per address, whichever
+route takes them (rating checks its proofs through intake). The routes are in routes.py.
 """
 
-import hashlib
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
 from prometheus_client import Counter
 from starlette.requests import Request
-from starlette.routing import BaseRoute, Route
 
 from services.intake import access, domain
 from services.intake.settings import IntakeSettings
-from services.intake.sms import GatewaySms, SimulatedSms, Sms
+from services.intake.sms import GatewaySms, SimulatedSms, Sms, SmsSender
 from services.intake.store import IntakeStore
-from shared.auth import require_role
-from shared.http import HttpError, client_address, endpoint, json_response, read_json, staff_of
+from shared.http import client_address
+from shared.refusal import Refusal
 from shared.runtime import ServiceContext
 
-NOT_FOUND = "未找到该问题件"
 WRONG_PROOF = "查询编号或验证信息不正确"
 TOO_MANY = "验证失败次数过多，为保护企业信息，请{minutes}分钟后再试，或使用发送到登记手机的验证码查询"
 CODE_SENT = "如查询编号正确，验证码已发送至登记的联系电话，{minutes}分钟内有效"
@@ -66,13 +57,22 @@ class Proof:
                              "message": f"验证码应为{access.CODE_DIGITS}位数字"})
         return problems
 
+    def refuse_if_incomplete(self, *, name_fields: bool = True) -> None:
+        """422 naming what is missing or malformed (`fields` too, unless the caller is a service)."""
+        missing = self.missing()
+        if missing:
+            fields = {"fields": [m["field"] for m in missing]} if name_fields else {}
+            raise Refusal(422, "；".join(m["message"] for m in missing), detail=missing, **fields)
+
 
 class EnterpriseAccess:
+    """The proofs and their guessing budget, the one-time codes and the signed links (one per process)."""
+
     def __init__(self, ctx: ServiceContext, store: IntakeStore, own: IntakeSettings):
         self.ctx, self.store, self.own = ctx, store, own
         self.secret = ctx.jwt_secret
-        self.sms = (GatewaySms(own.sms_url, own.sms_token.get_secret_value() if own.sms_token else None, ctx.log)
-                    if own.sms_url else SimulatedSms(ctx.log))
+        token = own.sms_token.get_secret_value() if own.sms_token else None
+        self.sms: SmsSender = GatewaySms(own.sms_url, token, ctx.log) if own.sms_url else SimulatedSms(ctx.log)
         self.refused = Counter("qhwy_intake_proofs_refused", "Enterprise proofs refused, by reason",
                                ["reason"], registry=ctx.registry)
 
@@ -86,8 +86,8 @@ class EnterpriseAccess:
         if any(spent.get(key, 0) >= limit for key, limit in limits.items()):
             self.refused.labels("throttled").inc()
             minutes = max(1, -(-window.retry_after // 60))
-            raise HttpError(429, TOO_MANY.format(minutes=minutes), headers={"retry-after": str(window.retry_after)},
-                            retry_after=window.retry_after)
+            raise Refusal(429, TOO_MANY.format(minutes=minutes), headers={"retry-after": str(window.retry_after)},
+                          retry_after=window.retry_after)
 
     async def _spend(self, keys: list[str], window: access.Window) -> None:
         expires = self.ctx.clock() + timedelta(seconds=window.retry_after + self.own.proof_window_seconds)
@@ -103,7 +103,7 @@ class EnterpriseAccess:
             registration = await self.store.registrations.get(claim.case_id) if claim else None
             if registration is None:
                 self.refused.labels("bad_link").inc()
-                raise HttpError(404, "链接无效或已过期，请用查询编号重新查询")
+                raise Refusal(404, "链接无效或已过期，请用查询编号重新查询")
             return registration
         window = access.window_at(now, self.own.proof_window_seconds)
         by_address = window.key("a", address)
@@ -127,7 +127,7 @@ class EnterpriseAccess:
             self.refused.labels("wrong_code" if proof.code else "wrong_digits").inc()
             self.ctx.log.warning("proof_refused", tracking_no=proof.tracking_no, address=address,
                                  kind="code" if proof.code else "phone_last4")
-            raise HttpError(404, WRONG_PROOF)  # the same answer whether or not the number exists
+            raise Refusal(404, WRONG_PROOF)  # the same answer whether or not the number exists
         return registration
 
     def proof_token(self, registration: dict[str, Any]) -> str:
@@ -139,33 +139,19 @@ class EnterpriseAccess:
         return access.issue_track_token(self.secret, case_id=case_id, tracking_no=tracking_no, now=self.ctx.clock(),
                                         ttl_seconds=self.own.receipt_ttl_days * 86400)
 
-    # ------------------------------------------------------------------ routes
+    # ------------------------------------------------------------------ one-time codes
 
-    async def track(self, request: Request) -> Any:
-        proof = Proof.of(request.query_params)
-        missing = proof.missing()
-        if missing:
-            raise HttpError(422, "；".join(m["message"] for m in missing), detail=missing,
-                            fields=[m["field"] for m in missing])
-        registration = await self.prove(proof, self.address(request))
-        doc = await self.store.cases.get(registration["_id"]) or registration
-        return {**access.enterprise_view(doc, self.ctx.org, self.ctx.settings.tz),
-                "proof_token": self.proof_token(registration)}
-
-    async def send_code(self, request: Request) -> Any:
-        raw = await read_json(request, max_bytes=4096)
-        tracking = access.normalise_tracking_no(raw.get("tracking_no") if isinstance(raw, dict) else None)
-        if not tracking:
-            raise HttpError(422, "请提供查询编号", detail=[{"field": "tracking_no", "msg": "required"}],
-                            fields=["tracking_no"])
+    async def send_code(self, tracking: str, address: str) -> str:
+        """A one-time code to the case's contact phone (mobiles only). The answer is the same whether or not the
+        number exists; 429 when the address, or anyone for this number, asked too often."""
         now = self.ctx.clock()
         window = access.window_at(now, self.own.proof_window_seconds)
         resend = access.window_at(now, self.own.code_resend_seconds)
-        by_address, by_number = window.key("s", self.address(request)), resend.key("c", tracking)
+        by_address, by_number = window.key("s", address), resend.key("c", tracking)
         await self._refuse_if_spent({by_address: SMS_BUDGET_PER_ADDRESS}, window)
         if (await self.store.budget_spent([by_number])).get(by_number, 0) >= 1:
-            raise HttpError(429, f"验证码刚刚发送过，请{resend.retry_after}秒后再试",
-                            headers={"retry-after": str(resend.retry_after)}, retry_after=resend.retry_after)
+            raise Refusal(429, f"验证码刚刚发送过，请{resend.retry_after}秒后再试",
+                          headers={"retry-after": str(resend.retry_after)}, retry_after=resend.retry_after)
         await self._spend([by_address], window)
         await self._spend([by_number], resend)
         registration = await self.store.registration_by_tracking_no(tracking)
@@ -179,81 +165,4 @@ class EnterpriseAccess:
                                         "attempts": 0, "used": False, "sent_at": now})
             await self.sms.send(Sms(phone=digits, text=access.code_message(code, self.ctx.org.county.name, minutes),
                                     sent_at=now, purpose="proof_code", reference=tracking))
-        return {"message": CODE_SENT.format(minutes=minutes)}  # the same answer whether or not the number exists
-
-    async def add_supplement(self, request: Request) -> Any:
-        """补充说明: the enterprise, with a proof, adds detail to a case screened unclear -> case.supplemented."""
-        raw = await read_json(request, max_bytes=64_000)
-        if not isinstance(raw, dict):
-            raise HttpError(422, "请求内容应为对象")
-        content = raw.get("content")
-        if not isinstance(content, str) or not content.strip():
-            raise HttpError(422, "请填写补充说明", detail=[{"field": "content", "msg": "required"}],
-                            fields=["content"])
-        if len(content) > domain.SUPPLEMENT_MAX_CHARS:
-            raise HttpError(422, f"补充说明最多{domain.SUPPLEMENT_MAX_CHARS}字",
-                            detail=[{"field": "content", "msg": "too long"}], fields=["content"])
-        proof = Proof.of(raw)
-        missing = proof.missing()
-        if missing:
-            raise HttpError(422, "；".join(m["message"] for m in missing), detail=missing,
-                            fields=[m["field"] for m in missing])
-        registration = await self.prove(proof, self.address(request))
-        view = await self.store.cases.get(registration["_id"])
-        case_id = registration["_id"]
-        try:
-            applied = await self.store.registrations.apply(
-                case_id, f"supplement:{case_id}:{len(registration.get('supplements') or []) + 1}",
-                lambda doc: domain.supplement(view, doc or registration, content.strip(), now=self.ctx.clock()))
-        except domain.SupplementRefused as exc:
-            raise HttpError(409, str(exc))
-        await self.ctx.emit(self.store.registrations, case_id, applied.events)
-        self.ctx.log.info("case_supplemented", case_id=case_id, round=len(applied.doc.get("supplements") or []))
-        return json_response({"message": "补充说明已提交，将在1个工作日内重新研判", "tracking_no":
-                              registration["tracking_no"]}, 202)
-
-    async def internal_proof(self, request: Request) -> Any:
-        """rating asks here, passing on its caller's address, so both share one budget."""
-        require_role(staff_of(request, self.secret, allow_service=True), "service")
-        raw = await read_json(request, max_bytes=8192)
-        if not isinstance(raw, dict):
-            raise HttpError(422, "请求内容应为对象")
-        proof = Proof.of(raw)
-        missing = proof.missing()
-        if missing:
-            raise HttpError(422, "；".join(m["message"] for m in missing), detail=missing)
-        registration = await self.prove(proof, str(raw.get("address") or "unknown")[:64])
-        return {"case_id": registration["_id"], "tracking_no": registration["tracking_no"],
-                "proof_token": self.proof_token(registration)}
-
-    async def staff_case(self, request: Request) -> Any:
-        if not request.headers.get("authorization"):
-            raise HttpError(404, NOT_FOUND)  # anonymous: the same answer whether or not the case exists
-        staff = staff_of(request, self.secret)
-        doc = await self.store.case(request.path_params["case_id"])
-        if doc is None or not access.staff_may_read(staff, doc):
-            raise HttpError(404, NOT_FOUND)
-        return access.staff_view(staff, domain.case_view(doc))
-
-    async def sms_inbox(self, _: Request) -> Any:
-        assert isinstance(self.sms, SimulatedSms)
-        return {"note": "开发环境短信模拟器：以下短信未真正发出", "messages": self.sms.inbox()}
-
-    async def forget(self) -> None:
-        await self.store.forget_spent_budgets(self.ctx.clock())
-
-    def routes(self) -> list[BaseRoute]:
-        routes: list[BaseRoute] = [
-            Route("/api/v1/cases", endpoint(self.track), methods=["GET"]),
-            Route("/api/v1/cases/codes", endpoint(self.send_code), methods=["POST"]),
-            Route("/api/v1/cases/supplements", endpoint(self.add_supplement), methods=["POST"]),
-            Route("/api/v1/cases/{case_id}", endpoint(self.staff_case), methods=["GET"]),
-            Route("/api/v1/internal/proofs", endpoint(self.internal_proof), methods=["POST"]),
-        ]
-        if self.ctx.settings.env == "development" and isinstance(self.sms, SimulatedSms):
-            routes.append(Route("/dev/sms", endpoint(self.sms_inbox), methods=["GET"]))
-        return routes
-
-
-def idempotency_hash(key: str) -> str:
-    return hashlib.sha256(key.encode()).hexdigest()
+        return CODE_SENT.format(minutes=minutes)
