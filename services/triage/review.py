@@ -15,6 +15,7 @@ from services.triage.learning import Correction
 from services.triage.domain import ACCEPTED, DUPLICATE, NON_BUSINESS, UNCLEAR, Proposal, Triage, events_for
 from shared.auth import Staff
 from shared.contracts.envelope import CaseEvent
+from shared.refusal import Refusal
 
 Action = Literal["accept", "reroute", "duplicate", "ask_detail", "reject"]
 SCREENING_OF: dict[str, str] = {"accept": ACCEPTED, "reroute": ACCEPTED, "duplicate": DUPLICATE,
@@ -76,8 +77,11 @@ class DecisionRequest(BaseModel):
         return self
 
 
-class DecisionRefused(ValueError):
-    """A decision that the case's state does not allow (HTTP 409)."""
+class DecisionRefused(Refusal):
+    """A decision that the case's state does not allow (409 to the officer)."""
+
+    def __init__(self, message: str):
+        super().__init__(409, message)
 
 
 def claim_state(doc: dict[str, Any], staff: Staff, now: datetime, minutes: int) -> tuple[bool, str | None]:
