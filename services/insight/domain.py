@@ -181,7 +181,6 @@ def fold_all(events: Iterable[CaseEvent]) -> dict[str, Facts]:
 # ------------------------------------------------------------------------------------------------ periods
 
 PERIOD_KINDS = ("week", "month", "quarter", "year")
-PERIOD_NAMES = {"week": "周", "month": "月", "quarter": "季度", "year": "年"}
 
 
 def period_label(kind: str, day: date) -> str:
