@@ -1,9 +1,10 @@
 """Near-duplicate detection, pure: MinHash signatures with LSH band keys, and the similarity that decides.
 
-A case is stored with its band keys (an indexed array field); a new case asks the store only for cases that
-share a key (`$in`), so the cost stays flat as the store grows. One extra key names the enterprise, so an
-enterprise's own recent cases are always candidates whatever their wording. The candidates are then compared
-with an IDF-weighted cosine of character bigrams, which discounts the words every case shares (企业, 反映...).
+A case is indexed under its band keys (in memory, dup_index.py); a new case is compared only with the cases that
+share a key, so the cost stays flat as cases accumulate. One extra key names the enterprise, so an enterprise's
+own recent cases are always candidates whatever their wording. The candidates are then compared with an
+IDF-weighted cosine of character bigrams, which discounts the words every case shares (企业, 反映...); what a
+similarity means for a follow-up or a shared problem is followups.link's to decide.
 """
 
 import hashlib
@@ -15,23 +16,17 @@ from datetime import datetime
 
 import numpy as np
 
-from services.triage.domain import DuplicateMatch
 from services.triage.framing import matter_text, normalise
 
 BANDS = 24
 ROWS = 3  # hashes per band: two cases share a band key with probability J**ROWS (J: Jaccard of their shingles)
 PRIME = (1 << 61) - 1
-# Same enterprise: another wording of the same matter still shares its specific words.
-SAME_ENTERPRISE_SIMILARITY = 0.35
-# Same enterprise and the same lead unit: a rewording shares few exact words, so little overlap is enough.
-SAME_ENTERPRISE_SAME_UNIT_SIMILARITY = 0.08
-# Another enterprise reporting the same matter: nearly the same words, at the same place.
-OTHER_ENTERPRISE_SIMILARITY = 0.75
 COMMON_SHARE = 0.08  # bigrams in more than this share of documents carry no identity (stop-bigrams)
 
 _rng = np.random.default_rng(20260302)  # fixed: the stored keys must stay comparable across restarts
 _A = _rng.integers(1, PRIME, size=BANDS * ROWS, dtype=np.uint64)
 _B = _rng.integers(0, PRIME, size=BANDS * ROWS, dtype=np.uint64)
+
 
 def bigrams(text: str) -> list[str]:
     return [text[i:i + 2] for i in range(len(text) - 1)]
@@ -129,30 +124,3 @@ class Candidate:
     co_departments: tuple[str, ...] = ()
     closed: bool = False
     registered_at: datetime | None = None
-
-
-def best_match(vocabulary: Vocabulary, content: str, enterprise: str, region: str | None, department: str | None,
-               candidates: Iterable[Candidate], other_enterprises: bool = True) -> tuple[DuplicateMatch | None, float]:
-    """The earlier case this one repeats, if any, and a confidence for that judgement.
-
-    Same enterprise: the same matter if the words overlap enough, or overlap a little and the same unit handles
-    both. Another enterprise (when `other_enterprises`): only at the same place and with nearly the same words."""
-    best: DuplicateMatch | None = None
-    best_margin = 0.0
-    for cand in candidates:
-        same = cand.enterprise == enterprise
-        similarity = vocabulary.similarity(content, cand.content)
-        if same and department is not None and cand.department == department:
-            threshold = SAME_ENTERPRISE_SAME_UNIT_SIMILARITY
-        elif same:
-            threshold = SAME_ENTERPRISE_SIMILARITY
-        elif other_enterprises and region is not None and cand.region == region:
-            threshold = OTHER_ENTERPRISE_SIMILARITY
-        else:
-            continue  # another enterprise somewhere else: a different matter however alike the words
-        margin = similarity - threshold
-        if margin >= 0 and (best is None or similarity > best.similarity):
-            best, best_margin = DuplicateMatch(cand.case_id, round(similarity, 3), same), margin
-    if best is None:
-        return None, 0.0
-    return best, round(min(0.99, 0.7 + best_margin), 2)

@@ -219,26 +219,6 @@ def test_boilerplate_does_not_make_cases_alike():
     assert duplicates.matter_text("来电人反映：停电。来电人要求尽快处理。") == "停电"
 
 
-def test_same_enterprise_rewording_same_unit_is_a_duplicate():
-    ent = duplicates.enterprise_key("甲公司", "913300001")
-    earlier = duplicates.Candidate("case-0", "新生产线需要电力增容，报装申请两个月没有答复", ent, "majin", "gongdian")
-    match, confidence = duplicates.best_match(VOCAB, "增容的事等了两个月没人理", ent, "majin", "gongdian",
-                                              [earlier])
-    assert match and match.case_id == "case-0" and match.same_enterprise and confidence >= 0.7
-    other_unit, _ = duplicates.best_match(VOCAB, "增容的事等了两个月没人理", ent, "majin", "shuiwu",
-                                          [earlier])
-    assert other_unit is None
-
-
-def test_other_enterprise_needs_same_place_and_nearly_same_words():
-    mine, theirs = duplicates.enterprise_key("甲", None), duplicates.enterprise_key("乙", None)
-    text = "孔埠村路段塌方，货车无法通行，请尽快修复"
-    earlier = duplicates.Candidate("case-0", text, theirs, "huabu", "jiaotong")
-    assert duplicates.best_match(VOCAB, text + "！", mine, "huabu", "jiaotong", [earlier])[0] is not None
-    assert duplicates.best_match(VOCAB, text, mine, "majin", "jiaotong", [earlier])[0] is None
-    assert duplicates.best_match(VOCAB, "孔埠村招工难", mine, "huabu", "jiaotong", [earlier])[0] is None
-
-
 def test_enterprise_key_prefers_uscc():
     assert duplicates.enterprise_key("甲", " 9133ab ") == duplicates.enterprise_key("乙", "9133AB")
     assert duplicates.enterprise_key("开化 甲公司", None) == duplicates.enterprise_key("开化甲公司！", "")
