@@ -2,7 +2,7 @@
 as pydantic models shared by the clients, the pure rules and the simulator."""
 
 from datetime import datetime
-from typing import Any, Literal
+from typing import Literal
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
@@ -42,11 +42,6 @@ class CityMessage(_Message):
     author: str = Field(min_length=1, max_length=64)
     text: str = Field(min_length=1, max_length=5000)
     occurred_at: AwareDatetime
-
-
-class Page(_Message):
-    items: list[dict[str, Any]]
-    next_after: int | None = None
 
 
 class Receipt(_Message):

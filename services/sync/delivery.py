@@ -64,16 +64,6 @@ class Dispatcher:
     def pending_cases(self) -> int:
         return len(self.store.due) + len(self._in_pass)
 
-    async def drain(self, timeout: float) -> None:
-        """Run passes until nothing is due (tests and the benchmark)."""
-        loop = asyncio.get_running_loop()
-        deadline = loop.time() + timeout
-        while loop.time() < deadline:
-            if not self.store.due.any_due(self.clock()):
-                return
-            await self.run_once()
-            await asyncio.sleep(0.01)
-
     async def deliver_case(self, case_id: str) -> int:
         attempted = 0
         doc = None

@@ -57,57 +57,8 @@ def fold(doc: dict[str, Any] | None, event: CaseEvent, rules: SyncRules, now: da
     if event.type == "case.synced":
         return None
     base = doc or {}
-    data = event.data
-    sets: dict[str, Any] = {}
-    targets = set(base.get("targets", []))
-    city_linked = bool(base.get("city_linked"))
-    new: list[dict[str, Any]] = []
-
-    if event.type == "case.registered":
-        sets.update(tracking_no=data["tracking_no"], channel=data["channel"], submission_id=data["submission_id"],
-                    registered=_case_file_head(data))
-        if data["channel"] == rules.hotline_channel:
-            ticket = data.get(rules.ticket_field) or data["submission_id"]
-            sets["hotline_ticket"] = ticket
-            targets.add(HOTLINE)
-        if data["channel"] == rules.city_channel and data["submission_id"].startswith(rules.city_submission_prefix):
-            sets["city_case_id"] = data["submission_id"].removeprefix(rules.city_submission_prefix)
-            sets["city_linked"] = True
-            targets.add(CITY)
-    elif event.type in ("case.assigned", "case.reopened"):
-        sets["due_at"] = data["due_at"]
-
-    from_city = str(data.get("by") or "").startswith(rules.city_actor_prefix)
-    if event.type == "case.escalated" and data["to_level"] >= rules.city_level and not city_linked:
-        sets["city_linked"] = True
-        sets["escalated_to_city_at"] = event.occurred_at.isoformat()
-        targets.add(CITY)
-        new.append(_delivery(event, CITY, "escalation", "/v1/escalations", {
-            "county_case_id": event.case_id,
-            "tracking_no": base.get("tracking_no"),
-            "escalated_at": event.occurred_at.isoformat(),
-            "from_level": data["from_level"], "to_level": data["to_level"], "reason": data["reason"],
-            "case_file": {**base.get("registered", {}), "due_at": base.get("due_at"),
-                          "timeline": base.get("timeline", [])},
-        }))
-    elif city_linked and event.type in CITY_UPDATE_TYPES and not from_city:
-        new.append(_delivery(event, CITY, "update", "/v1/case-updates", {
-            "county_case_id": event.case_id, "city_case_id": base.get("city_case_id"),
-            "type": event.type.removeprefix("case."), "occurred_at": event.occurred_at.isoformat(),
-            "data": _summary(data),
-        }))
-
-    ticket = base.get("hotline_ticket")
-    if ticket and event.type in ("case.resolved", "case.rated"):
-        kind = "result" if event.type == "case.resolved" else "rating"
-        body: dict[str, Any] = {"county_case_id": event.case_id, "tracking_no": base.get("tracking_no"),
-                                "kind": kind, "occurred_at": event.occurred_at.isoformat()}
-        if kind == "result":
-            body.update(resolution=data["resolution"], resolved_at=data["resolved_at"], on_time=data["on_time"])
-        else:
-            body.update(level=data["level"], satisfied=data["satisfied"], comment=data.get("comment"))
-        new.append(_delivery(event, HOTLINE, kind, f"/v1/tickets/{ticket}/results", body))
-
+    sets, targets = _remembered(base, event, rules)
+    new = [d for d in (_city_delivery(base, event, rules, sets, targets), _hotline_delivery(base, event)) if d]
     if not sets and not new and doc is None:
         return None  # a case no remote side knows about: nothing to keep
     if targets != set(base.get("targets", [])):
@@ -124,6 +75,72 @@ def fold(doc: dict[str, Any] | None, event: CaseEvent, rules: SyncRules, now: da
         sets["delivery_seq"] = seq
         sets["next_delivery_at"] = next_due(deliveries)
     return Change(set=sets, push=push)
+
+
+def _remembered(base: dict[str, Any], event: CaseEvent, rules: SyncRules) -> tuple[dict[str, Any], set[str]]:
+    """What the link document keeps of a registration (tracking number, the remote side it came from) or an
+    assignment (the deadline), and the remote sides that know the case."""
+    data = event.data
+    sets: dict[str, Any] = {}
+    targets = set(base.get("targets", []))
+    if event.type == "case.registered":
+        sets.update(tracking_no=data["tracking_no"], channel=data["channel"], submission_id=data["submission_id"],
+                    registered=_case_file_head(data))
+        if data["channel"] == rules.hotline_channel:
+            ticket = data.get(rules.ticket_field) or data["submission_id"]
+            sets["hotline_ticket"] = ticket
+            targets.add(HOTLINE)
+        if data["channel"] == rules.city_channel and data["submission_id"].startswith(rules.city_submission_prefix):
+            sets["city_case_id"] = data["submission_id"].removeprefix(rules.city_submission_prefix)
+            sets["city_linked"] = True
+            targets.add(CITY)
+    elif event.type in ("case.assigned", "case.reopened"):
+        sets["due_at"] = data["due_at"]
+    return sets, targets
+
+
+def _city_delivery(base: dict[str, Any], event: CaseEvent, rules: SyncRules, sets: dict[str, Any],
+                   targets: set[str]) -> dict[str, Any] | None:
+    """What the city hears: an escalation to its level (the case file; the case becomes linked, noted in `sets`
+    and `targets`), or an update of a case it knows that did not come from the city itself."""
+    data = event.data
+    city_linked = bool(base.get("city_linked"))
+    from_city = str(data.get("by") or "").startswith(rules.city_actor_prefix)
+    if event.type == "case.escalated" and data["to_level"] >= rules.city_level and not city_linked:
+        sets["city_linked"] = True
+        sets["escalated_to_city_at"] = event.occurred_at.isoformat()
+        targets.add(CITY)
+        return _delivery(event, CITY, "escalation", "/v1/escalations", {
+            "county_case_id": event.case_id,
+            "tracking_no": base.get("tracking_no"),
+            "escalated_at": event.occurred_at.isoformat(),
+            "from_level": data["from_level"], "to_level": data["to_level"], "reason": data["reason"],
+            "case_file": {**base.get("registered", {}), "due_at": base.get("due_at"),
+                          "timeline": base.get("timeline", [])},
+        })
+    if city_linked and event.type in CITY_UPDATE_TYPES and not from_city:
+        return _delivery(event, CITY, "update", "/v1/case-updates", {
+            "county_case_id": event.case_id, "city_case_id": base.get("city_case_id"),
+            "type": event.type.removeprefix("case."), "occurred_at": event.occurred_at.isoformat(),
+            "data": _summary(data),
+        })
+    return None
+
+
+def _hotline_delivery(base: dict[str, Any], event: CaseEvent) -> dict[str, Any] | None:
+    """What the hotline hears of a case it passed on: the result, and the enterprise's rating."""
+    ticket = base.get("hotline_ticket")
+    if not (ticket and event.type in ("case.resolved", "case.rated")):
+        return None
+    data = event.data
+    kind = "result" if event.type == "case.resolved" else "rating"
+    body: dict[str, Any] = {"county_case_id": event.case_id, "tracking_no": base.get("tracking_no"),
+                            "kind": kind, "occurred_at": event.occurred_at.isoformat()}
+    if kind == "result":
+        body.update(resolution=data["resolution"], resolved_at=data["resolved_at"], on_time=data["on_time"])
+    else:
+        body.update(level=data["level"], satisfied=data["satisfied"], comment=data.get("comment"))
+    return _delivery(event, HOTLINE, kind, f"/v1/tickets/{ticket}/results", body)
 
 
 def _delivery(event: CaseEvent, target: str, kind: str, path: str, body: dict[str, Any]) -> dict[str, Any]:

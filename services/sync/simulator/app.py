@@ -242,92 +242,93 @@ class Simulator:
                 "hotline": side(self.hotline)}
 
     def asgi(self) -> Starlette:
-        sides = {"city": self.city, "hotline": self.hotline}
-
-        async def faults(request: Request) -> JSONResponse:
-            side = sides[request.path_params["side"]]
-            body = await request.json()
-            side.faults = Faults(**{**asdict(side.faults), **body})
-            return JSONResponse(asdict(side.faults))
-
-        async def state(_: Request) -> JSONResponse:
-            return JSONResponse(self.state())
-
-        async def reset(_: Request) -> JSONResponse:
-            self.city, self.hotline = CityState("city"), Side("hotline")
-            sides.update(city=self.city, hotline=self.hotline)
-            return JSONResponse({"ok": True})
-
-        async def forget(request: Request) -> JSONResponse:
-            side = sides[request.path_params["side"]]
-            keys = (await request.json())["keys"]
-            dropped = [k for k in keys if side.received.pop(k, None) is not None]
-            return JSONResponse({"forgotten": dropped})
-
-        async def new_assignment(request: Request) -> JSONResponse:
-            return JSONResponse(self.add_assignment(await request.json()), status_code=201)
-
-        async def new_message(request: Request) -> JSONResponse:
-            b = await request.json()
-            return JSONResponse(self.add_message(b["county_case_id"], b.get("kind", "reply"), b.get("decision"),
-                                                 b["text"], b.get("author", "city-desk")), status_code=201)
-
-        async def city_settings(request: Request) -> JSONResponse:
-            body = await request.json()
-            self.city.auto_reply = bool(body.get("auto_reply", self.city.auto_reply))
-            return JSONResponse({"auto_reply": self.city.auto_reply})
-
-        async def escalations(request: Request) -> JSONResponse:
-            return await self._deliver(self.city, request, ("county_case_id", "reason", "case_file"),
-                                       self._accept_escalation)
-
-        async def updates(request: Request) -> JSONResponse:
-            return await self._deliver(self.city, request, ("county_case_id", "type", "occurred_at"),
-                                       self._accept_update)
-
-        async def figures(request: Request) -> JSONResponse:
-            return await self._deliver(self.city, request, ("period", "received", "resolved", "resolved_on_time",
-                                                            "rated", "satisfied"), self._accept_figures)
-
-        async def assignments(request: Request) -> JSONResponse:
-            return await self._feed(self.city.assignments, request)
-
-        async def messages(request: Request) -> JSONResponse:
-            return await self._feed(self.city.messages, request)
-
-        async def city_receipts(request: Request) -> JSONResponse:
-            return await self._receipts(self.city, request)
-
-        async def hotline_result(request: Request) -> JSONResponse:
-            ticket = request.path_params["ticket_no"]
-            return await self._deliver(self.hotline, request, ("county_case_id", "kind", "occurred_at"),
-                                       lambda body, _: f"HR-{ticket}-{uuid.uuid4().hex[:8]}")
-
-        async def hotline_receipts(request: Request) -> JSONResponse:
-            return await self._receipts(self.hotline, request)
-
         city = [
-            Route("/v1/escalations", escalations, methods=["POST"]),
-            Route("/v1/case-updates", updates, methods=["POST"]),
-            Route("/v1/county-figures", figures, methods=["POST"]),
-            Route("/v1/assignments", assignments, methods=["GET"]),
-            Route("/v1/messages", messages, methods=["GET"]),
-            Route("/v1/receipts/query", city_receipts, methods=["POST"]),
-            Route("/_sim/assignments", new_assignment, methods=["POST"]),
-            Route("/_sim/messages", new_message, methods=["POST"]),
-            Route("/_sim/settings", city_settings, methods=["POST"]),
+            Route("/v1/escalations", self._escalations, methods=["POST"]),
+            Route("/v1/case-updates", self._updates, methods=["POST"]),
+            Route("/v1/county-figures", self._figures, methods=["POST"]),
+            Route("/v1/assignments", self._assignments, methods=["GET"]),
+            Route("/v1/messages", self._messages, methods=["GET"]),
+            Route("/v1/receipts/query", self._city_receipts, methods=["POST"]),
+            Route("/_sim/assignments", self._new_assignment, methods=["POST"]),
+            Route("/_sim/messages", self._new_message, methods=["POST"]),
+            Route("/_sim/settings", self._city_settings, methods=["POST"]),
         ]
         hotline = [
-            Route("/v1/tickets/{ticket_no}/results", hotline_result, methods=["POST"]),
-            Route("/v1/receipts/query", hotline_receipts, methods=["POST"]),
+            Route("/v1/tickets/{ticket_no}/results", self._hotline_result, methods=["POST"]),
+            Route("/v1/receipts/query", self._hotline_receipts, methods=["POST"]),
         ]
         common = [
-            Route("/_sim/state", state, methods=["GET"]),
-            Route("/_sim/reset", reset, methods=["POST"]),
-            Route("/_sim/{side:str}/faults", faults, methods=["POST"]),
-            Route("/_sim/{side:str}/forget", forget, methods=["POST"]),
+            Route("/_sim/state", self._state, methods=["GET"]),
+            Route("/_sim/reset", self._reset, methods=["POST"]),
+            Route("/_sim/{side:str}/faults", self._faults, methods=["POST"]),
+            Route("/_sim/{side:str}/forget", self._forget, methods=["POST"]),
         ]
         return Starlette(routes=[*common, Mount("/city", routes=city), Mount("/hotline", routes=hotline)])
+
+    # ------------------------------------------------------------ the endpoints
+
+    def _side(self, request: Request) -> Side:
+        return {"city": self.city, "hotline": self.hotline}[request.path_params["side"]]
+
+    async def _faults(self, request: Request) -> JSONResponse:
+        side = self._side(request)
+        body = await request.json()
+        side.faults = Faults(**{**asdict(side.faults), **body})
+        return JSONResponse(asdict(side.faults))
+
+    async def _state(self, _: Request) -> JSONResponse:
+        return JSONResponse(self.state())
+
+    async def _reset(self, _: Request) -> JSONResponse:
+        self.city, self.hotline = CityState("city"), Side("hotline")
+        return JSONResponse({"ok": True})
+
+    async def _forget(self, request: Request) -> JSONResponse:
+        side = self._side(request)
+        keys = (await request.json())["keys"]
+        dropped = [k for k in keys if side.received.pop(k, None) is not None]
+        return JSONResponse({"forgotten": dropped})
+
+    async def _new_assignment(self, request: Request) -> JSONResponse:
+        return JSONResponse(self.add_assignment(await request.json()), status_code=201)
+
+    async def _new_message(self, request: Request) -> JSONResponse:
+        b = await request.json()
+        return JSONResponse(self.add_message(b["county_case_id"], b.get("kind", "reply"), b.get("decision"),
+                                             b["text"], b.get("author", "city-desk")), status_code=201)
+
+    async def _city_settings(self, request: Request) -> JSONResponse:
+        body = await request.json()
+        self.city.auto_reply = bool(body.get("auto_reply", self.city.auto_reply))
+        return JSONResponse({"auto_reply": self.city.auto_reply})
+
+    async def _escalations(self, request: Request) -> JSONResponse:
+        return await self._deliver(self.city, request, ("county_case_id", "reason", "case_file"),
+                                   self._accept_escalation)
+
+    async def _updates(self, request: Request) -> JSONResponse:
+        return await self._deliver(self.city, request, ("county_case_id", "type", "occurred_at"), self._accept_update)
+
+    async def _figures(self, request: Request) -> JSONResponse:
+        return await self._deliver(self.city, request, ("period", "received", "resolved", "resolved_on_time",
+                                                        "rated", "satisfied"), self._accept_figures)
+
+    async def _assignments(self, request: Request) -> JSONResponse:
+        return await self._feed(self.city.assignments, request)
+
+    async def _messages(self, request: Request) -> JSONResponse:
+        return await self._feed(self.city.messages, request)
+
+    async def _city_receipts(self, request: Request) -> JSONResponse:
+        return await self._receipts(self.city, request)
+
+    async def _hotline_result(self, request: Request) -> JSONResponse:
+        ticket = request.path_params["ticket_no"]
+        return await self._deliver(self.hotline, request, ("county_case_id", "kind", "occurred_at"),
+                                   lambda body, _: f"HR-{ticket}-{uuid.uuid4().hex[:8]}")
+
+    async def _hotline_receipts(self, request: Request) -> JSONResponse:
+        return await self._receipts(self.hotline, request)
 
 
 def build_simulator(secrets: dict[str, str]) -> Simulator:
