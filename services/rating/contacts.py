@@ -1,9 +1,10 @@
 """The enterprise's full contact, asked of intake (the owner of the private registration record).
 
-Public events carry the contact masked; the SMS invitation, the tracking-page proof (last four phone digits) and
-the revisit staff's call need the real number, so rating asks intake's
-`GET /api/v1/staff/cases/{case_id}/contact` with a service token (or the revisit staff's own token, so intake's
-disclosure log names the person who asked).
+Public events carry the contact masked; the SMS invitation and the revisit staff's call need the real number, so
+rating asks intake's `GET /api/v1/staff/cases/{case_id}/contact` with a service token (or the revisit staff's own
+token, so intake's disclosure log names the person who asked). An enterprise's proof (tracking number with the
+last four phone digits or a one-time code, or its signed link) is checked by intake too
+(`POST /api/v1/internal/proofs`), so that one guessing budget covers every route that takes a proof.
 """
 
 import time
@@ -12,6 +13,7 @@ from typing import Any
 import httpx
 
 from shared.auth import issue_token
+from shared.refusal import Refusal
 
 SERVICE_TOKEN_TTL_SECONDS = 3600
 
@@ -20,10 +22,12 @@ class ContactUnavailable(RuntimeError):
     """intake could not be asked or refused: the caller retries later or shows the masked contact."""
 
 
-class ProofRefused(Exception):
+class ProofRefused(Refusal):
+    """intake refused the enterprise's proof: passed on to the enterprise as it is (with intake's Retry-After)."""
+
     def __init__(self, status: int, message: str, retry_after: str | None):
-        super().__init__(message)
-        self.status, self.message, self.retry_after = status, message, retry_after
+        super().__init__(status, message, headers={"retry-after": retry_after} if retry_after else None)
+        self.retry_after = retry_after
 
 
 class ServiceToken:
@@ -83,10 +87,3 @@ class ContactLookup:
 
     async def close(self) -> None:
         await self.client.aclose()
-
-
-def phone_ends_with(phone: str | None, last4: str) -> bool:
-    """The tracking page's proof: the last four digits of the contact phone given when submitting."""
-    if not phone or len(last4) != 4 or not last4.isdigit():
-        return False
-    return "".join(ch for ch in phone if ch.isdigit()).endswith(last4)

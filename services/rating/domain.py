@@ -8,6 +8,7 @@ Every decision that produces events takes its time from the causing event or the
 
 import copy
 import hashlib
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -15,9 +16,12 @@ from zoneinfo import ZoneInfo
 
 from pydantic import BaseModel
 
+from services.rating.links import LinkRefused  # the enterprise's rating is refused for the link's reasons
 from shared.contracts import case_events as ce
 from shared.contracts.envelope import CaseEvent
+from shared.jsonable import iso
 from shared.masking import mask_text
+from shared.refusal import Refusal
 from shared.store import Change
 from shared.workdays import add_working_days
 
@@ -38,108 +42,145 @@ class Policy:
     phone_revisit_percent: int = 100
 
 
-class Refused(Exception):
-    """A request the rules refuse; `message` is shown to people (Chinese)."""
+class Refused(Refusal):
+    """A request the rules refuse, answered with its status; `message` is shown to people (Chinese), `reason`
+    names the rule (in the answer too)."""
 
     def __init__(self, status: int, message: str, reason: str = "refused"):
-        super().__init__(message)
-        self.status, self.message, self.reason = status, message, reason
+        super().__init__(status, message, reason=reason)
+        self.reason = reason
 
 
 # ================================================================ the case file
 
+Folder = Callable[[dict[str, Any], CaseEvent, Any, Policy], list[CaseEvent]]
+
+
 def fold(doc: dict[str, Any] | None, event: CaseEvent, data: BaseModel, policy: Policy) -> Change | None:
     """Fold one case event into the case file; a dissatisfied rating or an unsolved revisit refers the case."""
     new: dict[str, Any] = copy.deepcopy(doc) if doc is not None else {"state": "open", "round": 0, "rounds": {}}
-    events: list[CaseEvent] = []
-    kind = event.type
-    if kind == "case.registered":
-        assert isinstance(data, ce.Registered)
-        new.update(tracking_no=data.tracking_no, channel=data.channel, received_at=data.received_at,
-                   enterprise={"name": data.enterprise.name, "contact_phone": data.enterprise.contact_phone,
-                               "contact_name": data.enterprise.contact_name})
-    elif kind == "case.triaged":
-        assert isinstance(data, ce.Triaged)
-        if data.region and not new.get("region"):
-            new["region"] = data.region
-    elif kind == "case.assigned":
-        assert isinstance(data, ce.Assigned)
-        new.update(department=data.department, co_departments=list(data.co_departments),
-                   region=data.region or new.get("region"), complexity=data.complexity)
-        _add(new, "units", data.department, *data.co_departments)
-        new.setdefault("deadlines", []).append({"kind": "assigned", "set_at": event.occurred_at,
-                                                "due_at": data.due_at, "met": None})
-    elif kind in ("case.accepted", "case.progressed", "case.returned"):
-        _add(new, "units", data.department)  # type: ignore[attr-defined]
-        _add(new, "people", data.by)  # type: ignore[attr-defined]
-    elif kind == "case.overdue":
-        assert isinstance(data, ce.Overdue)
-        for deadline in new.get("deadlines", []):
-            if deadline["due_at"] == data.due_at:
-                deadline["met"] = False
-    elif kind == "case.resolved":
-        assert isinstance(data, ce.Resolved)
-        events += _resolve(new, event, data, policy)
-    elif kind == "case.rated":
-        assert isinstance(data, ce.Rated)
-        number = data.round or new["round"]
-        current = new["rounds"].get(str(number))
-        if current is not None and current.get("rating") is None:  # a rating from elsewhere (another channel)
-            events += _record_rating(new, event.case_id, number, level=data.level, comment=data.comment,
-                                     at=event.occurred_at, event_id=event.event_id, source="event",
-                                     cause=event.event_id, policy=policy)
-    elif kind == "case.revisited":
-        assert isinstance(data, ce.Revisited)
-        number = data.round or new["round"]
-        current = new["rounds"].get(str(number))
-        if current is not None:
-            current.setdefault("revisits", []).append({
-                "method": data.method, "outcome": data.outcome, "solved": data.solved, "by": data.by,
-                "at": event.occurred_at, "event_id": event.event_id})
-            if data.by:
-                _add(new, "revisited_by", data.by)
-            if data.solved is False:
-                events += _refer(new, event.case_id, number, "回访发现问题未解决", event.occurred_at, event.event_id,
-                                 policy, referred_for="revisit")
-    elif kind == "case.referred":
-        assert isinstance(data, ce.Referred)
-        current = new["rounds"].get(str(data.round or new["round"]))
-        if current is not None and not current.get("referred"):
-            current.update(referred=True, referral_reason=data.reason, referred_at=event.occurred_at)
-    elif kind == "case.reopened":
-        assert isinstance(data, ce.Reopened)
-        new["state"] = "reopened"
-        current = new["rounds"].get(str(new["round"]))
-        if current is not None:
-            current["reopened"] = True
-        new.setdefault("deadlines", []).append({"kind": "reopened", "set_at": event.occurred_at,
-                                                "due_at": data.due_at, "met": None, "reason": data.reason})
-    elif kind == "case.closed":
-        new["state"] = "closed"
-    elif kind in ("case.rating_appealed", "case.rating_reviewed"):
-        rating = new["rounds"].get(str(data.round), {}).get("rating")  # type: ignore[attr-defined]
-        if rating is not None:
-            if isinstance(data, ce.RatingAppealed):
-                rating["appeal"] = "pending"
-            else:
-                assert isinstance(data, ce.RatingReviewed)
-                rating.update(appeal=data.decision, excluded=data.decision == "excluded")
-                current = new["rounds"][str(data.round)]
-                if data.decision == "excluded" and current.get("referred_for") == "rating":
-                    current["referral_rating_excluded"] = True
-    elif kind == "case.evaluated":
-        assert isinstance(data, ce.Evaluated)
-        current = new["rounds"].get(str(data.round))
-        if current is not None and data.source not in current.get("evaluations", {}):  # 营商办 or a survey
-            current.setdefault("evaluations", {})[data.source] = evaluation_entry(data, event.occurred_at,
-                                                                                  event.event_id)
-    elif kind == "case.supervised":
-        assert isinstance(data, ce.Supervised)
-        current = new["rounds"].get(str(data.round or new["round"]))
-        if current is not None and data.findings:
-            current["findings"] = sorted(set(current.get("findings", [])) | set(data.findings))
+    folder = _FOLDERS.get(event.type)
+    events = folder(new, event, data, policy) if folder is not None else []
     entry = _timeline_entry(event, data)
     return _change(doc, new, events, entry if len(new.get("timeline", [])) < TIMELINE_LIMIT else None)
+
+
+def _registered(new: dict[str, Any], event: CaseEvent, data: ce.Registered, policy: Policy) -> list[CaseEvent]:
+    new.update(tracking_no=data.tracking_no, channel=data.channel, received_at=data.received_at,
+               enterprise={"name": data.enterprise.name, "contact_phone": data.enterprise.contact_phone,
+                           "contact_name": data.enterprise.contact_name})
+    return []
+
+
+def _triaged(new: dict[str, Any], event: CaseEvent, data: ce.Triaged, policy: Policy) -> list[CaseEvent]:
+    if data.region and not new.get("region"):
+        new["region"] = data.region
+    return []
+
+
+def _assigned(new: dict[str, Any], event: CaseEvent, data: ce.Assigned, policy: Policy) -> list[CaseEvent]:
+    new.update(department=data.department, co_departments=list(data.co_departments),
+               region=data.region or new.get("region"), complexity=data.complexity)
+    _add(new, "units", data.department, *data.co_departments)
+    new.setdefault("deadlines", []).append({"kind": "assigned", "set_at": event.occurred_at,
+                                            "due_at": data.due_at, "met": None})
+    return []
+
+
+def _handled(new: dict[str, Any], event: CaseEvent, data: Any, policy: Policy) -> list[CaseEvent]:
+    """Accepted, progressed or returned: the unit and the person who handled it."""
+    _add(new, "units", data.department)
+    _add(new, "people", data.by)
+    return []
+
+
+def _overdue(new: dict[str, Any], event: CaseEvent, data: ce.Overdue, policy: Policy) -> list[CaseEvent]:
+    for deadline in new.get("deadlines", []):
+        if deadline["due_at"] == data.due_at:
+            deadline["met"] = False
+    return []
+
+
+def _rated(new: dict[str, Any], event: CaseEvent, data: ce.Rated, policy: Policy) -> list[CaseEvent]:
+    number = data.round or new["round"]
+    current = new["rounds"].get(str(number))
+    if current is None or current.get("rating") is not None:
+        return []
+    # a rating from elsewhere (another channel)
+    return _record_rating(new, event.case_id, number, level=data.level, comment=data.comment, at=event.occurred_at,
+                          event_id=event.event_id, source="event", cause=event.event_id, policy=policy)
+
+
+def _revisited(new: dict[str, Any], event: CaseEvent, data: ce.Revisited, policy: Policy) -> list[CaseEvent]:
+    number = data.round or new["round"]
+    current = new["rounds"].get(str(number))
+    if current is None:
+        return []
+    current.setdefault("revisits", []).append({
+        "method": data.method, "outcome": data.outcome, "solved": data.solved, "by": data.by,
+        "at": event.occurred_at, "event_id": event.event_id})
+    if data.by:
+        _add(new, "revisited_by", data.by)
+    if data.solved is False:
+        return _refer(new, event.case_id, number, "回访发现问题未解决", event.occurred_at, event.event_id, policy,
+                      referred_for="revisit")
+    return []
+
+
+def _referred(new: dict[str, Any], event: CaseEvent, data: ce.Referred, policy: Policy) -> list[CaseEvent]:
+    current = new["rounds"].get(str(data.round or new["round"]))
+    if current is not None and not current.get("referred"):
+        current.update(referred=True, referral_reason=data.reason, referred_at=event.occurred_at)
+    return []
+
+
+def _reopened(new: dict[str, Any], event: CaseEvent, data: ce.Reopened, policy: Policy) -> list[CaseEvent]:
+    new["state"] = "reopened"
+    current = new["rounds"].get(str(new["round"]))
+    if current is not None:
+        current["reopened"] = True
+    new.setdefault("deadlines", []).append({"kind": "reopened", "set_at": event.occurred_at,
+                                            "due_at": data.due_at, "met": None, "reason": data.reason})
+    return []
+
+
+def _closed(new: dict[str, Any], event: CaseEvent, data: Any, policy: Policy) -> list[CaseEvent]:
+    new["state"] = "closed"
+    return []
+
+
+def _rating_appealed(new: dict[str, Any], event: CaseEvent, data: ce.RatingAppealed,
+                     policy: Policy) -> list[CaseEvent]:
+    rating = new["rounds"].get(str(data.round), {}).get("rating")
+    if rating is not None:
+        rating["appeal"] = "pending"
+    return []
+
+
+def _rating_reviewed(new: dict[str, Any], event: CaseEvent, data: ce.RatingReviewed,
+                     policy: Policy) -> list[CaseEvent]:
+    rating = new["rounds"].get(str(data.round), {}).get("rating")
+    if rating is not None:
+        rating.update(appeal=data.decision, excluded=data.decision == "excluded")
+        current = new["rounds"][str(data.round)]
+        if data.decision == "excluded" and current.get("referred_for") == "rating":
+            current["referral_rating_excluded"] = True
+    return []
+
+
+def _evaluated(new: dict[str, Any], event: CaseEvent, data: ce.Evaluated, policy: Policy) -> list[CaseEvent]:
+    current = new["rounds"].get(str(data.round))
+    if current is not None and data.source not in current.get("evaluations", {}):  # 营商办 or a survey
+        current.setdefault("evaluations", {})[data.source] = evaluation_entry(data, event.occurred_at,
+                                                                              event.event_id)
+    return []
+
+
+def _supervised(new: dict[str, Any], event: CaseEvent, data: ce.Supervised, policy: Policy) -> list[CaseEvent]:
+    current = new["rounds"].get(str(data.round or new["round"]))
+    if current is not None and data.findings:
+        current["findings"] = sorted(set(current.get("findings", [])) | set(data.findings))
+    return []
 
 
 def evaluation_entry(data: ce.Evaluated, at: datetime, event_id: str) -> dict[str, Any]:
@@ -246,6 +287,16 @@ def _change(doc: dict[str, Any] | None, new: dict[str, Any], events: list[CaseEv
     return Change(set=changed, events=events, push={"timeline": entry} if entry else {})
 
 
+_FOLDERS: dict[str, Folder] = {
+    "case.registered": _registered, "case.triaged": _triaged, "case.assigned": _assigned,
+    "case.accepted": _handled, "case.progressed": _handled, "case.returned": _handled,
+    "case.overdue": _overdue, "case.resolved": _resolve, "case.rated": _rated, "case.revisited": _revisited,
+    "case.referred": _referred, "case.reopened": _reopened, "case.closed": _closed,
+    "case.rating_appealed": _rating_appealed, "case.rating_reviewed": _rating_reviewed,
+    "case.evaluated": _evaluated, "case.supervised": _supervised,
+}
+
+
 # ================================================================ the case file as the oversight unit reads it
 
 def case_file(doc: dict[str, Any], case_id: str) -> dict[str, Any]:
@@ -278,26 +329,11 @@ def case_file(doc: dict[str, Any], case_id: str) -> dict[str, Any]:
     }
 
 
-def iso(value: Any) -> Any:
-    return value.isoformat() if isinstance(value, datetime) else value
-
-
-def plain(value: Any) -> Any:
-    """A stored value for JSON: datetimes as ISO text, however deep."""
-    if isinstance(value, dict):
-        return {k: plain(v) for k, v in value.items()}
-    if isinstance(value, list):
-        return [plain(v) for v in value]
-    return iso(value)
-
-
 # ================================================================ the enterprise rates
 
 def rate(doc: dict[str, Any] | None, *, case_id: str, link_round: int, level: str, comment: str | None,
          now: datetime, source: str, request_id: str, policy: Policy) -> Change:
     """The enterprise rates the resolution its link (or tracking page) names: once, and only the current one."""
-    from services.rating.links import LinkRefused  # the refusal reasons are the link's
-
     if doc is None or doc.get("round", 0) == 0:
         raise LinkRefused("unknown_case")
     if level not in policy.level_names:
@@ -433,9 +469,6 @@ def open_supervision(doc: dict[str, Any] | None, event: CaseEvent, data: ce.Refe
         "case_file": data.case_file or (case_file(case, event.case_id) if case else None),
         "findings": [], "actions": [], "closed_at": None,
     })
-
-
-SUPERVISION_ACTIONS = ("finding", "pressed", "closed")
 
 
 def note_rating_excluded(doc: dict[str, Any] | None, case: dict[str, Any] | None, data: ce.RatingReviewed,

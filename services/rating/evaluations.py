@@ -21,6 +21,7 @@ from services.rating.domain import Policy, Refused, _change, evaluation_entry
 from shared.contracts import case_events as ce
 from shared.contracts.envelope import CaseEvent
 from shared.masking import mask_text
+from shared.refusal import Refusal
 
 SOURCE_NAMES = {"business_office": "营商办评价", "third_party": "第三方评价"}
 
@@ -58,8 +59,11 @@ _HEADER = {h.lower(): f for f, names in SURVEY_COLUMNS.items() for h in names}
 MAX_ROWS = 5000
 
 
-class SurveyFileError(ValueError):
-    """The file as a whole cannot be read; the message is shown to people (Chinese)."""
+class SurveyFileError(Refusal):
+    """The file as a whole cannot be read: 422, the message shown to people (Chinese)."""
+
+    def __init__(self, message: str):
+        super().__init__(422, message, detail=[{"field": "file", "msg": message}])
 
 
 def read_survey(raw: bytes) -> list[dict[str, str]]:

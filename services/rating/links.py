@@ -10,6 +10,8 @@ from datetime import datetime, timedelta
 
 import jwt
 
+from shared.refusal import Refusal
+
 ALGORITHM = "HS256"
 ISSUER = "qhwy"
 AUDIENCE = "qhwy-rating"
@@ -24,8 +26,9 @@ class RatingClaim:
     expires_at: datetime
 
 
-class LinkRefused(Exception):
-    """A link that cannot be used; `reason` is logged and counted, `message` is shown to the enterprise."""
+class LinkRefused(Refusal):
+    """A link that cannot be used; `reason` is logged and counted (and in the answer), `message` is shown to the
+    enterprise with the reason's status."""
 
     MESSAGES = {
         "forged": (403, "评价链接无效，请使用短信中的完整链接或在查询页面重新获取"),
@@ -38,8 +41,8 @@ class LinkRefused(Exception):
 
     def __init__(self, reason: str):
         status, message = self.MESSAGES[reason]
-        super().__init__(message)
-        self.reason, self.status, self.message = reason, status, message
+        super().__init__(status, message, reason=reason)
+        self.reason = reason
 
 
 def issue(secret: str, *, case_id: str, round: int, now: datetime, valid: timedelta) -> tuple[str, RatingClaim]:

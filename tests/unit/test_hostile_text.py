@@ -159,7 +159,7 @@ def test_chart_labels_from_user_text_are_not_mathtext(font) -> None:
 # ------------------------------------------------------------------ rating's page, the console
 
 def test_the_rating_page_escapes_what_staff_and_enterprises_wrote() -> None:
-    from services.rating.app import TEMPLATES
+    from services.rating.routes import TEMPLATES
 
     status = {"tracking_no": hostile.XSS_ATTRIBUTE, "case_id": "c1", "rectification": False,
               "resolution": hostile.XSS_SCRIPT + hostile.RL_LINK,

@@ -1,10 +1,10 @@
-"""services.rating.contacts: the service token, the lookup of a case's full contact at intake, the last-four proof."""
+"""services.rating.contacts: the service token, the lookup of a case's full contact at intake."""
 
 import httpx
 import jwt
 import pytest
 
-from services.rating.contacts import ContactLookup, ContactUnavailable, ServiceToken, phone_ends_with
+from services.rating.contacts import ContactLookup, ContactUnavailable, ServiceToken
 from shared.auth import verify_token
 
 SECRET = "x" * 32
@@ -58,18 +58,3 @@ async def test_an_unknown_case_is_none_and_a_refusal_or_outage_is_unavailable():
     for case_id in ("down", "forbidden"):
         with pytest.raises(ContactUnavailable):
             await lookup.contact(case_id)
-
-
-@pytest.mark.parametrize("phone, last4, ok", [
-    ("13800001234", "1234", True),
-    ("+86 138-0000-1234", "1234", True),
-    ("0570-6012345", "2345", True),
-    ("13800001234", "1235", False),
-    ("13800001234", "234", False),
-    ("13800001234", "12a4", False),
-    ("13800001234", "", False),
-    (None, "1234", False),
-    ("", "1234", False),
-])
-def test_the_last_four_digits_proof(phone, last4, ok):
-    assert phone_ends_with(phone, last4) is ok
