@@ -19,7 +19,7 @@ import yaml
 
 from services.triage.catalogue import Catalogue, MatterHit, unit_scores
 from services.triage.classifier import Scores
-from services.triage.framing import matter_text, normalise, split_frame
+from services.triage.framing import normalise, split_frame
 from services.triage.gazetteer import Gazetteer
 from services.triage.learning import Correction, OfficerMemory
 from services.triage.segment import Segmenter
