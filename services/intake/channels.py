@@ -200,7 +200,7 @@ _HEADER_TO_FIELD = {h.lower(): f for f, headers in BATCH_COLUMNS.items() for h i
 class BatchFileError(Refusal):
     """The file as a whole cannot be read (not CSV / xlsx, no header row, unknown columns only): 422."""
 
-    def __init__(self, message: str):
+    def __init__(self, message: str) -> None:
         super().__init__(422, message, detail=[{"field": "file", "msg": message}], fields=["file"])
 
 

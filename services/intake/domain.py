@@ -135,7 +135,7 @@ def register(submission: Submission, *, tracking: str, now: datetime, enterprise
 class SupplementRefused(Refusal):
     """Not now (409): the case does not wait for detail, or has had all the supplements it may take."""
 
-    def __init__(self, message: str):
+    def __init__(self, message: str) -> None:
         super().__init__(409, message)
 
 

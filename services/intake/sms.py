@@ -27,7 +27,7 @@ class SmsSender(Protocol):
 class SimulatedSms:
     """Development: keeps the last messages for the simulator page and logs them with the phone masked."""
 
-    def __init__(self, log: Any, keep: int = 50):
+    def __init__(self, log: Any, keep: int = 50) -> None:
         self.log = log
         self.sent: deque[Sms] = deque(maxlen=keep)
 
@@ -41,7 +41,7 @@ class SimulatedSms:
 
 
 class GatewaySms:
-    def __init__(self, url: str, token: str | None, log: Any, timeout_seconds: float = 5.0):
+    def __init__(self, url: str, token: str | None, log: Any, timeout_seconds: float = 5.0) -> None:
         self.url, self.token, self.log = url, token, log
         self.client = httpx.AsyncClient(timeout=timeout_seconds)
 

@@ -21,7 +21,7 @@ from shared.store import CaseDocuments
 
 
 class IntakeStore:
-    def __init__(self, db: AsyncDatabase, clock: Callable[[], datetime], tz: ZoneInfo):
+    def __init__(self, db: AsyncDatabase, clock: Callable[[], datetime], tz: ZoneInfo) -> None:
         self.registrations = CaseDocuments(db["registrations"], clock)
         self.cases = CaseDocuments(db["cases"], clock)
         self.counters = db["counters"]

@@ -68,7 +68,7 @@ class Proof:
 class EnterpriseAccess:
     """The proofs and their guessing budget, the one-time codes and the signed links (one per process)."""
 
-    def __init__(self, ctx: ServiceContext, store: IntakeStore, own: IntakeSettings):
+    def __init__(self, ctx: ServiceContext, store: IntakeStore, own: IntakeSettings) -> None:
         self.ctx, self.store, self.own = ctx, store, own
         self.secret = ctx.jwt_secret
         token = own.sms_token.get_secret_value() if own.sms_token else None
