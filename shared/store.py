@@ -128,8 +128,11 @@ class UnitOfWork:
         self.stored_rev: dict[tuple[int, str], int | None] = {}  # (docs, key) -> rev in the store (None: new)
         self.touched: dict[int, tuple["CaseDocuments", list[str]]] = {}
         self.deferred: list[tuple["CaseDocuments", str, list[CaseEvent]]] = []
+        self._flush_lock = asyncio.Lock()
+        self._ever_staged: dict[int, tuple["CaseDocuments", set[str]]] = {}  # what abandon() must unstage
 
     def stage(self, docs: "CaseDocuments", key: str, stored_rev: int | None) -> None:
+        self._ever_staged.setdefault(id(docs), (docs, set()))[1].add(key)
         if (id(docs), key) not in self.stored_rev:
             self.stored_rev[(id(docs), key)] = stored_rev
             self.touched.setdefault(id(docs), (docs, []))[1].append(key)
@@ -142,31 +145,67 @@ class UnitOfWork:
         """The batch is over: its staged documents are dropped (written by its flush, or, when it failed before,
         not at all: it will be delivered again) and whoever waited for it goes on."""
         self.closed = True
-        for docs, keys in self.touched.values():
-            docs._unstage(keys, self)
+        for docs, keys in self._ever_staged.values():
+            docs._unstage(list(keys), self)
         for docs, _, batch in self.deferred:
             docs.release([e.event_id for e in batch])
         self.flushed.set()
 
     async def flush(self) -> None:
+        """Store, publish and clear everything the batch staged; then the batch is over."""
         try:
-            for docs, keys in self.touched.values():
-                await docs._write_staged(keys, self)
-            # only this batch's events: a staged document's outbox may also hold events another writer (an HTTP
-            # route) stored and is publishing itself
-            events: dict[str, CaseEvent] = {}
-            for _, _, batch in self.deferred:
-                events.update((e.event_id, e) for e in batch)
-            if events:
-                await self.publish(list(events.values()))
-                for docs, keys in self.touched.values():
-                    await docs._clear_outboxes(keys, set(events))
-                staged = {(id(d), k) for d, keys in self.touched.values() for k in keys}
-                for docs, key, batch in self.deferred:
-                    if (id(docs), key) not in staged:  # a repeat's leftovers from the store's outbox
-                        await docs.mark_published(key, [e.event_id for e in batch])
+            async with self._flush_lock:
+                await self._store_and_publish()
         finally:
             self.abandon()  # written or not, the batch is over: other writers may go on
+
+    async def flush_staged(self) -> None:
+        """Store, publish and clear what is staged so far, and go on with the batch (see
+        CaseDocuments._wait_for_other_batches: a batch never waits for another while holding documents)."""
+        async with self._flush_lock:
+            await self._store_and_publish()
+        previous, self.flushed = self.flushed, asyncio.Event()
+        previous.set()  # whoever waited for one of the stored documents goes on
+
+    async def _store_and_publish(self) -> None:
+        touched, deferred = self.touched, self.deferred
+        self.touched, self.deferred = {}, []
+        written = {(id(d), k): d._staged_docs[k] for d, keys in touched.values() for k in keys}
+        try:
+            for docs, keys in touched.values():
+                await docs._write_staged(keys, self, written)
+        except BaseException:
+            for docs, keys in touched.values():  # not stored: still the batch's to store
+                self.touched.setdefault(id(docs), (docs, []))[1].extend(keys)
+            self.deferred[:0] = deferred
+            raise
+        for docs, keys in touched.values():
+            for key in keys:  # stored at this rev; a lane that staged it again since writes over it later
+                self.stored_rev[(id(docs), key)] = written[(id(docs), key)]["rev"]
+        # only this batch's events: a staged document's outbox may also hold events another writer (an HTTP
+        # route) stored and is publishing itself
+        events: dict[str, CaseEvent] = {}
+        for _, _, batch in deferred:
+            events.update((e.event_id, e) for e in batch)
+        try:
+            if events:
+                await self.publish(list(events.values()))
+                for docs, keys in touched.values():
+                    await docs._clear_outboxes(keys, set(events), written)
+                staged = set(written)
+                for docs, key, batch in deferred:
+                    if (id(docs), key) not in staged:  # a repeat's leftovers from the store's outbox
+                        await docs.mark_published(key, [e.event_id for e in batch])
+        finally:  # published or left in the outboxes for the redelivery or the sweep
+            for docs, _, batch in deferred:
+                docs.release([e.event_id for e in batch])
+        for docs, keys in touched.values():
+            for key in keys:
+                if docs._staged_docs.get(key) is written[(id(docs), key)]:  # unchanged since: no longer staged
+                    docs._unstage([key], self)
+                    del self.stored_rev[(id(docs), key)]
+                else:
+                    self.touched.setdefault(id(docs), (docs, []))[1].append(key)
 
 
 # The batch the current task works for (set by the consumer; HTTP requests and timers have none).
@@ -193,6 +232,48 @@ def _with_change(doc: dict[str, Any] | None, key: str, change: Change, cause: st
     return new
 
 
+class ReadBatcher:
+    """Reads by `_id` asked for at about the same time (a consumer batch's keys, handled concurrently) go to the
+    store as one `{"_id": {"$in": [...]}}` query instead of one round trip each: the round trip, not the document,
+    is what FerretDB charges for."""
+
+    def __init__(self, collection: AsyncCollection, most: int = 500):
+        self.collection, self.most = collection, most
+        self._waiting: dict[str, list[asyncio.Future[dict[str, Any] | None]]] = {}
+        self._scheduled = False
+
+    async def get(self, key: str) -> dict[str, Any] | None:
+        future: asyncio.Future[dict[str, Any] | None] = asyncio.get_running_loop().create_future()
+        self._waiting.setdefault(key, []).append(future)
+        if not self._scheduled:
+            self._scheduled = True
+            asyncio.get_running_loop().call_soon(lambda: asyncio.ensure_future(self._read()))
+        return await future
+
+    async def _read(self) -> None:
+        await asyncio.sleep(0)  # one more turn of the loop: let the other lanes of the batch ask too
+        waiting, self._waiting, self._scheduled = self._waiting, {}, False
+        keys = list(waiting)
+        try:
+            found: dict[str, dict[str, Any]] = {}
+            for start in range(0, len(keys), self.most):
+                part = keys[start:start + self.most]
+                query = {"_id": part[0]} if len(part) == 1 else {"_id": {"$in": part}}
+                async for doc in self.collection.find(query):
+                    found[doc["_id"]] = doc
+        except BaseException as exc:
+            for futures in waiting.values():
+                for future in futures:
+                    if not future.done():
+                        future.set_exception(exc)
+            return
+        for key, futures in waiting.items():
+            for n, future in enumerate(futures):
+                if not future.done():
+                    doc = found.get(key)
+                    future.set_result(doc if n == 0 or doc is None else copy.deepcopy(doc))
+
+
 class CaseDocuments:
     """A collection of per-case documents changed at most once per cause (an event id or submission id)."""
 
@@ -210,6 +291,7 @@ class CaseDocuments:
         self._guarded: bool | None = None  # filter writes on `rev`? decided once, by the server (see _guarded_writes)
         self._staged: dict[str, UnitOfWork] = {}  # key -> the batch whose write of it is pending
         self._staged_docs: dict[str, dict[str, Any]] = {}
+        self._reads = ReadBatcher(collection)
 
     async def _guarded_writes(self) -> bool:
         """Whether writes carry the optimistic `rev` filter. MongoDB: yes, it is cheap and it works.
@@ -240,6 +322,13 @@ class CaseDocuments:
 
     async def _wait_for_other_batches(self, key: str, uow: UnitOfWork | None) -> None:
         while (owner := self._staged.get(key)) is not None and owner is not uow:
+            if owner.closed:  # a batch that ended without unstaging (it always does; never wait for it)
+                self._unstage([key], owner)
+                continue
+            if uow is not None:
+                # Two batches (two consumers of one process) may each hold a document the other needs: the
+                # waiting one first stores what it staged so far, so no batch ever waits while holding one.
+                await uow.flush_staged()
             await owner.flushed.wait()
 
     async def apply(self, key: str, cause: str, decide: Callable[[dict[str, Any] | None], Change | None]) -> Applied:
@@ -267,7 +356,7 @@ class CaseDocuments:
         """apply() within a batch: decide on the staged (or stored) document and stage the result."""
         doc = self._staged_docs.get(key)
         if doc is None:
-            doc = await self.collection.find_one({"_id": key})
+            doc = await self._reads.get(key)
             stored_rev = doc["rev"] if doc is not None else None
         else:
             stored_rev = uow.stored_rev[(id(self), key)]
@@ -285,13 +374,14 @@ class CaseDocuments:
         self._in_flight.update(e.event_id for e in change.events)
         return Applied(copy.deepcopy(new_doc), list(change.events), duplicate=False)
 
-    async def _write_staged(self, keys: list[str], uow: UnitOfWork) -> None:
+    async def _write_staged(self, keys: list[str], uow: UnitOfWork,
+                            written: dict[tuple[int, str], dict[str, Any]]) -> None:
         """One bulk write of the batch's documents of this collection (whole documents by `_id`)."""
         guarded = await self._guarded_writes()
         ops = []
         for key in keys:
             stored_rev = uow.stored_rev[(id(self), key)]
-            doc = self._staged_docs[key]
+            doc = written[(id(self), key)]
             if stored_rev is None:
                 ops.append(ReplaceOne({"_id": key}, doc, upsert=True))
             else:
@@ -301,15 +391,23 @@ class CaseDocuments:
             raise ConcurrentWriteError(f"{len(ops) - result.matched_count - result.upserted_count} documents of "
                                        f"{self.collection.name} changed under the batch")
         for key in keys:
-            self._remember(key, self._staged_docs[key]["rev"], self._staged_docs[key].get("outbox") or {})
+            doc = written[(id(self), key)]
+            self._remember(key, doc["rev"], doc.get("outbox") or {})
 
-    async def _clear_outboxes(self, keys: list[str], published: set[str]) -> None:
+    async def _clear_outboxes(self, keys: list[str], published: set[str],
+                              written: dict[tuple[int, str], dict[str, Any]]) -> None:
         ops = []
         for key in keys:
-            outbox = self._staged_docs[key].get("outbox") or {}
+            outbox = written[(id(self), key)].get("outbox") or {}
             done = [eid for eid in outbox if eid in published]
             if not done:
                 continue
+            restaged = self._staged_docs.get(key)
+            if restaged is not None and restaged is not written[(id(self), key)]:
+                for eid in done:  # staged again since: its later write must not bring them back
+                    (restaged.get("outbox") or {}).pop(eid, None)
+                if not restaged.get("outbox"):
+                    restaged["pending_since"] = None
             update: dict[str, Any] = {"$unset": {f"outbox.{eid}": "" for eid in done}}
             if not set(outbox) - set(done):
                 update["$set"] = {"pending_since": None}
@@ -326,7 +424,7 @@ class CaseDocuments:
 
     async def _apply(self, key: str, cause: str, decide: Callable[[dict[str, Any] | None], Change | None]) -> Applied:
         for _ in range(20):
-            doc = await self.collection.find_one({"_id": key})
+            doc = await self._reads.get(key)
             if doc is not None and cause in doc.get("processed", ()):
                 pending = [CaseEvent.model_validate(e) for e in doc.get("outbox", {}).values()
                            if e["cause"] == cause and e["event_id"] not in self._in_flight]

@@ -1,0 +1,149 @@
+"""shared/store.py UnitOfWork and ReadBatcher on the real store: a consumer batch's documents are read in one query
+and written in one bulk write; two batches that each hold a document the other needs both finish (no deadlock:
+that stalled intake once); events are published once and outboxes cleared."""
+
+import asyncio
+import uuid
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime
+from typing import Any
+
+import pytest
+from pymongo import AsyncMongoClient, monitoring
+
+from shared.contracts.envelope import CaseEvent, derived_id
+from shared.store import CaseDocuments, Change, UnitOfWork, current_unit_of_work
+
+pytestmark = pytest.mark.integration
+NOW = datetime(2026, 3, 2, 1, 0, tzinfo=UTC)
+
+
+class Commands(monitoring.CommandListener):
+    def __init__(self) -> None:
+        self.names: list[str] = []
+
+    def started(self, event: Any) -> None:
+        self.names.append(event.command_name)
+
+    def succeeded(self, event: Any) -> None:
+        pass
+
+    def failed(self, event: Any) -> None:
+        pass
+
+
+@pytest.fixture
+async def db(infra: dict[str, str]) -> AsyncIterator[tuple[Any, Commands]]:
+    commands = Commands()
+    client: AsyncMongoClient = AsyncMongoClient(infra["QHWY_MONGO_URL"], directConnection=True, tz_aware=True,
+                                                event_listeners=[commands])
+    name = f"t{uuid.uuid4().hex[:10]}_uow"
+    try:
+        yield client[name], commands
+    finally:
+        await client.drop_database(name)
+        await client.close()
+
+
+def event(case_id: str, cause: str) -> CaseEvent:
+    return CaseEvent(event_id=derived_id(cause, "case.noted"), type="case.noted", version=1, case_id=case_id,
+                     occurred_at=NOW, data={"cause": cause})
+
+
+def note(cause: str, case_id: str) -> Any:
+    def decide(doc: dict[str, Any] | None) -> Change:
+        return Change(set={"notes": (doc or {}).get("notes", 0) + 1}, events=[event(case_id, cause)])
+    return decide
+
+
+class Published:
+    def __init__(self) -> None:
+        self.ids: list[str] = []
+
+    async def __call__(self, events: list[CaseEvent]) -> None:
+        self.ids.extend(e.event_id for e in events)
+
+
+async def apply_and_emit(docs: CaseDocuments, key: str, cause: str) -> None:
+    """What a handler does: apply, then hand the events to the batch (ServiceContext.emit's batch path)."""
+    applied = await docs.apply(key, cause, note(cause, key))
+    uow = current_unit_of_work.get()
+    assert uow is not None
+    if applied.duplicate:  # a repeat's unpublished events (a new change's are deferred by the stage itself)
+        uow.defer(docs, key, applied.events)
+
+
+async def in_batch(uow: UnitOfWork, work: Any) -> None:
+    """`work()` as a consumer batch: its tasks see the batch's unit of work, which is flushed after."""
+    token = current_unit_of_work.set(uow)
+    try:
+        await work()
+    finally:
+        current_unit_of_work.reset(token)
+    await uow.flush()
+
+
+async def test_a_batch_reads_in_one_query_writes_in_one_bulk_write_and_publishes_each_event_once(db: Any) -> None:
+    database, commands = db
+    docs, published = CaseDocuments(database["cases"], lambda: NOW), Published()
+    await docs.collection.insert_many([{"_id": f"c{n}", "notes": 5, "processed": [], "outbox": {}, "rev": 1,
+                                        "pending_since": None} for n in range(10)])
+    commands.names.clear()
+    uow = UnitOfWork(published)
+    keys = [f"c{n}" for n in range(20)]  # ten stored, ten new
+    await in_batch(uow, lambda: asyncio.gather(*(apply_and_emit(docs, k, f"e-{k}") for k in keys)))
+    assert commands.names.count("find") == 1  # one {"_id": {"$in": [...]}} for the twenty lanes
+    assert commands.names.count("update") == 2  # the documents, then the outboxes cleared
+    assert sorted(published.ids) == sorted(derived_id(f"e-{k}", "case.noted") for k in keys)
+    stored = {d["_id"]: d async for d in docs.collection.find({})}
+    assert stored["c3"]["notes"] == 6 and stored["c13"]["notes"] == 1
+    assert all(d["outbox"] == {} and d["pending_since"] is None for d in stored.values())
+    # the batch again (a redelivery after a crash before the commit): nothing changes, nothing is published
+    again = UnitOfWork(published)
+    await in_batch(again, lambda: asyncio.gather(*(apply_and_emit(docs, k, f"e-{k}") for k in keys)))
+    assert len(published.ids) == 20 and (await docs.collection.find_one({"_id": "c3"}))["notes"] == 6
+
+
+async def test_two_batches_that_each_hold_what_the_other_needs_both_finish(db: Any) -> None:
+    database, _ = db
+    docs, published = CaseDocuments(database["cases"], lambda: NOW), Published()
+    first, second = UnitOfWork(published), UnitOfWork(published)
+    a_staged, b_staged = asyncio.Event(), asyncio.Event()
+
+    async def batch_one() -> None:
+        await apply_and_emit(docs, "a", "one-a")
+        a_staged.set()
+        await b_staged.wait()
+        await apply_and_emit(docs, "b", "one-b")  # b is the other batch's
+
+    async def batch_two() -> None:
+        await apply_and_emit(docs, "b", "two-b")
+        b_staged.set()
+        await a_staged.wait()
+        await apply_and_emit(docs, "a", "two-a")  # a is the other batch's
+
+    await asyncio.wait_for(asyncio.gather(in_batch(first, batch_one), in_batch(second, batch_two)), 20)
+    stored = {d["_id"]: d async for d in docs.collection.find({})}
+    assert stored["a"]["notes"] == 2 and stored["b"]["notes"] == 2
+    assert sorted(stored["a"]["processed"]) == ["one-a", "two-a"] and sorted(stored["b"]["processed"]) == ["one-b",
+                                                                                                          "two-b"]
+    assert sorted(published.ids) == sorted(derived_id(c, "case.noted") for c in ("one-a", "one-b", "two-a", "two-b"))
+    assert all(d["outbox"] == {} for d in stored.values())
+
+
+async def test_a_failed_publish_leaves_the_events_in_the_outbox_for_the_redelivery(db: Any) -> None:
+    database, _ = db
+    docs = CaseDocuments(database["cases"], lambda: NOW)
+
+    async def broker_down(events: list[CaseEvent]) -> None:
+        raise ConnectionError("broker down")
+
+    with pytest.raises(ConnectionError):
+        await in_batch(UnitOfWork(broker_down), lambda: apply_and_emit(docs, "k", "cause-1"))
+    stored = await docs.collection.find_one({"_id": "k"})
+    assert list(stored["outbox"]) == [derived_id("cause-1", "case.noted")] and stored["pending_since"] is not None
+    published = Published()
+    await in_batch(UnitOfWork(published), lambda: apply_and_emit(docs, "k", "cause-1"))  # the batch comes again
+    assert published.ids == [derived_id("cause-1", "case.noted")]
+    stored = await docs.collection.find_one({"_id": "k"})
+    assert stored["notes"] == 1 and stored["outbox"] == {} and stored["pending_since"] is None
