@@ -242,13 +242,13 @@ class Call(Generic[D]):
     def page(self, *, default: int = 50, highest: int = 200) -> tuple[int, int]:
         return page_of(self.request, default=default, highest=highest)
 
-    def unit_scope(self, requested: str | None = None) -> str | None:
-        """The unit whose data this caller may see: a unit handler only their own (403 for another), the
+    def unit_scope(self, requested: str | None = None, refusal: str = "只能查看本单位的数据") -> str | None:
+        """The unit whose data this caller may see: a unit handler only their own (403 `refusal` for another), the
         county-wide roles the unit asked for, or every unit (None)."""
         staff = self.caller
         if staff.role == "unit_handler":
             if requested and requested != staff.unit:
-                raise Refusal(403, "只能查看本单位的数据")
+                raise Refusal(403, refusal)
             return staff.unit
         return requested
 

@@ -183,7 +183,12 @@ async def _every(interval: float, job: Callable[[], Awaitable[None]]) -> None:
         try:
             await job()
         except Exception:  # a periodic job must survive a store or broker outage
-            log.exception("periodic_job_failed", job=getattr(job, "__qualname__", repr(job)))
+            log.exception("periodic_job_failed", job=_job_name(job))
+
+
+def _job_name(job: Callable[..., Any]) -> str:
+    """A job's function name, also through functools.partial (jobs are module-level functions bound to deps)."""
+    return str(getattr(getattr(job, "func", job), "__qualname__", repr(job)))
 
 
 Builder = Callable[[ServiceContext], Parts]

@@ -112,3 +112,19 @@ def test_plain_turns_datetimes_into_iso_text_however_deep() -> None:
     at = datetime(2026, 3, 2, 9, 30, tzinfo=timezone(timedelta(hours=8)))
     assert plain({"a": [at, {"b": at}], "c": 1}) == {"a": ["2026-03-02T09:30:00+08:00",
                                                           {"b": "2026-03-02T09:30:00+08:00"}], "c": 1}
+
+
+def test_plain_can_answer_in_the_county_zone() -> None:
+    from zoneinfo import ZoneInfo
+    at = datetime(2026, 3, 2, 1, 30, tzinfo=timezone.utc)
+    assert plain([at], ZoneInfo("Asia/Shanghai")) == ["2026-03-02T09:30:00+08:00"]
+
+
+def test_a_periodic_job_bound_to_its_deps_is_named_by_its_function() -> None:
+    from functools import partial
+    from shared.runtime import _job_name
+
+    async def regroup(deps: object) -> None:
+        pass
+
+    assert _job_name(partial(regroup, object())).endswith("regroup")
