@@ -35,7 +35,7 @@ def check_settings(ctx: ServiceContext, own: IntakeSettings) -> None:
 def build(ctx: ServiceContext) -> Parts:
     own = IntakeSettings()
     store = IntakeStore(ctx.db, ctx.clock, ctx.settings.tz)
-    deps = Deps(ctx=ctx, settings=own, store=store, access=EnterpriseAccess(ctx, store, own))
+    deps = Deps(ctx=ctx, settings=own, store=store, proofs=EnterpriseAccess(ctx, store, own))
     check_settings(ctx, own)
     ctx.consume(topics.SUBMISSIONS, topics.SUBMISSIONS_DLQ, functools.partial(handlers.decode_submission, org=ctx.org),
                 functools.partial(handlers.on_submission, deps=deps))
@@ -45,7 +45,7 @@ def build(ctx: ServiceContext) -> Parts:
         await handlers.sweep(deps)
 
     # /dev/sms: the SMS simulator's inbox, in development only
-    dev = ctx.settings.env == "development" and isinstance(deps.access.sms, SimulatedSms)
+    dev = ctx.settings.env == "development" and isinstance(deps.proofs.sms, SimulatedSms)
     return Parts(
         routes=[
             *routes.CASE_ROUTES.bind(deps, ctx.jwt_secret),

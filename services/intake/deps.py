@@ -17,7 +17,7 @@ class Deps:
     ctx: ServiceContext
     settings: IntakeSettings  # intake's own (QHWY_INTAKE_*); the platform's are ctx.settings
     store: IntakeStore
-    access: EnterpriseAccess  # the enterprise's proofs, their guessing budget, the signed links
+    proofs: EnterpriseAccess  # the enterprise's proofs, their guessing budget, one-time codes, signed links
 
     @property
     def org(self) -> Organisation:

@@ -62,7 +62,7 @@ async def register(deps: Deps, submission: Submission) -> tuple[dict[str, Any], 
 
 def receipt(deps: Deps, doc: dict[str, Any], submission: Submission, duplicate: bool) -> dict[str, Any]:
     """The submitter's answer, with the signed link that lets it follow the case without other proof."""
-    token = deps.access.receipt_token(doc["_id"], doc["tracking_no"])
+    token = deps.proofs.receipt_token(doc["_id"], doc["tracking_no"])
     return {"case_id": doc["_id"], "tracking_no": doc["tracking_no"], "status": doc["status"],
             "submission_id": submission.submission_id, "enterprise_id": doc.get("enterprise_id"),
             "duplicate": duplicate, "track_token": token, "track_url": f"/e/track?token={token}"}

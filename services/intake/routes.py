@@ -132,9 +132,9 @@ async def track(call: Call[Deps]) -> Any:
     deps = call.deps
     proof = Proof.of(call.request.query_params)
     proof.refuse_if_incomplete()
-    registration = await deps.access.prove(proof, deps.access.address(call.request))
+    registration = await deps.proofs.prove(proof, deps.proofs.address(call.request))
     doc = await deps.store.cases.get(registration["_id"]) or registration
-    return {**access.enterprise_view(doc, deps.org, deps.tz), "proof_token": deps.access.proof_token(registration)}
+    return {**access.enterprise_view(doc, deps.org, deps.tz), "proof_token": deps.proofs.proof_token(registration)}
 
 
 @CASE_ROUTES.post("/api/v1/cases/codes", public=True)
@@ -144,7 +144,7 @@ async def send_code(call: Call[Deps]) -> Any:
     if not tracking:
         raise Refusal(422, "请提供查询编号", detail=[{"field": "tracking_no", "msg": "required"}],
                       fields=["tracking_no"])
-    return {"message": await call.deps.access.send_code(tracking, call.deps.access.address(call.request))}
+    return {"message": await call.deps.proofs.send_code(tracking, call.deps.proofs.address(call.request))}
 
 
 def supplement_text(raw: Any) -> str:
@@ -168,7 +168,7 @@ async def add_supplement(call: Call[Deps]) -> JSONResponse:
     content = supplement_text(raw)
     proof = Proof.of(raw)
     proof.refuse_if_incomplete()
-    registration = await deps.access.prove(proof, deps.access.address(call.request))
+    registration = await deps.proofs.prove(proof, deps.proofs.address(call.request))
     view = await deps.store.cases.get(registration["_id"])
     case_id = registration["_id"]
     applied = await deps.store.registrations.apply(  # domain.SupplementRefused: 409
@@ -200,14 +200,14 @@ async def internal_proof(call: Call[Deps]) -> Any:
         raise Refusal(422, "请求内容应为对象")
     proof = Proof.of(raw)
     proof.refuse_if_incomplete(name_fields=False)
-    registration = await call.deps.access.prove(proof, str(raw.get("address") or "unknown")[:64])
+    registration = await call.deps.proofs.prove(proof, str(raw.get("address") or "unknown")[:64])
     return {"case_id": registration["_id"], "tracking_no": registration["tracking_no"],
-            "proof_token": call.deps.access.proof_token(registration)}
+            "proof_token": call.deps.proofs.proof_token(registration)}
 
 
 @DEV_ROUTES.get("/dev/sms", public=True)
 async def sms_inbox(call: Call[Deps]) -> Any:
-    sms = call.deps.access.sms
+    sms = call.deps.proofs.sms
     assert isinstance(sms, SimulatedSms)
     return {"note": "开发环境短信模拟器：以下短信未真正发出", "messages": sms.inbox()}
 
