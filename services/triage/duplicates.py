@@ -11,7 +11,7 @@ import hashlib
 import math
 from collections import Counter
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 
 import numpy as np
@@ -21,6 +21,7 @@ from services.triage.framing import matter_text, normalise
 BANDS = 24
 ROWS = 3  # hashes per band: two cases share a band key with probability J**ROWS (J: Jaccard of their shingles)
 PRIME = (1 << 61) - 1
+VECTORS_KEPT = 20_000  # texts whose vectors are remembered (about 2 KB each)
 COMMON_SHARE = 0.08  # bigrams in more than this share of documents carry no identity (stop-bigrams)
 
 _rng = np.random.default_rng(20260302)  # fixed: the stored keys must stay comparable across restarts
@@ -39,6 +40,9 @@ class Vocabulary:
     idf: dict[str, float]
     default_idf: float
     common: frozenset[str]
+    # text -> its vector: each triage compares one case with up to hundreds of indexed ones, whose vectors were
+    # otherwise computed again for every comparison (most of triage's time under load)
+    _vectors: dict[str, dict[str, float]] = field(default_factory=dict, compare=False, repr=False)
 
     @classmethod
     def build(cls, texts: Iterable[str]) -> "Vocabulary":
@@ -50,6 +54,15 @@ class Vocabulary:
         return cls(idf, math.log(1 + n) + 1, common)
 
     def vector(self, text: str) -> dict[str, float]:
+        """The unit TF-IDF vector of a text's bigrams (remembered for the last VECTORS_KEPT texts)."""
+        known = self._vectors.get(text)
+        if known is None:
+            if len(self._vectors) >= VECTORS_KEPT:
+                self._vectors.pop(next(iter(self._vectors)))  # the oldest
+            known = self._vectors[text] = self._vector(text)
+        return known
+
+    def _vector(self, text: str) -> dict[str, float]:
         counts = Counter(bigrams(matter_text(text)))
         vec = {g: (1 + math.log(c)) * self.idf.get(g, self.default_idf) for g, c in counts.items()}
         norm = math.sqrt(sum(v * v for v in vec.values())) or 1.0
