@@ -1,10 +1,10 @@
 """make bench-console: the console's pages and its own API with N cases in its read store.
 
 Fills the console's collections directly (the documents its case-events consumer writes: `cases` with a short
-timeline each, the slim `search` copies, `tracking`) in a fresh database, starts `python -m services.console` on it (real broker and store, its own
-topic namespace), then times what the pages ask: the page itself, sign-in (scrypt), who-am-I, the newest
-cases, a tracking number, an enterprise/text search, a unit's search, a deep page, a case timeline. Prints
-p50/p95/max per request; removes the database and topics afterwards.
+timeline each, the slim `search` copies, `tracking`) in a fresh database, starts `python -m services.console` on
+it (real broker and store, its own topic namespace), then times what the pages ask: the page itself, sign-in
+(scrypt), who-am-I, the newest cases, a tracking number, an enterprise/text search, a unit's search, a deep page,
+a case timeline. Prints p50/p95/max per request; removes the database and topics afterwards.
 
     .venv/bin/python bench/console.py [--cases 100000] [--repeat 20]
 """
@@ -77,7 +77,8 @@ def rss_mib(pid: int) -> float:
 def stats(values: list[float]) -> str:
     ordered = sorted(values)
     p95 = ordered[min(len(ordered) - 1, int(0.95 * len(ordered)))]
-    return f"p50 {statistics.median(ordered) * 1000:7.1f} ms   p95 {p95 * 1000:7.1f} ms   max {ordered[-1] * 1000:7.1f} ms"
+    return (f"p50 {statistics.median(ordered) * 1000:7.1f} ms   p95 {p95 * 1000:7.1f} ms   "
+            f"max {ordered[-1] * 1000:7.1f} ms")
 
 
 async def main() -> None:
@@ -141,7 +142,8 @@ async def main() -> None:
                 raise SystemExit(f"the search index did not load; see {log_path}")
 
             async def login(user: str) -> dict[str, str]:
-                answer = await client.post("/api/v1/console/login", json={"username": user, "password": "kaihua-dev-2026"})
+                answer = await client.post("/api/v1/console/login",
+                                           json={"username": user, "password": "kaihua-dev-2026"})
                 answer.raise_for_status()
                 return {"authorization": f"Bearer {answer.json()['token']}"}
 
@@ -160,8 +162,8 @@ async def main() -> None:
                 "search: a unit's newest 20": lambda: client.get("/api/v1/console/search", headers=handler),
                 "search: page at offset 5000": lambda: client.get("/api/v1/console/search", headers=leader,
                                                                   params={"offset": 5000}),
-                "case timeline": lambda: client.get(f"/api/v1/console/cases/bench-{rng.randrange(args.cases):07d}/timeline",
-                                                    headers=leader),
+                "case timeline": lambda: client.get(
+                    f"/api/v1/console/cases/bench-{rng.randrange(args.cases):07d}/timeline", headers=leader),
             }
             print(f"{args.repeat} requests each, one at a time, {args.cases:,} cases in the store "
                   f"(machine shared with other work: compare runs, not absolutes):")

@@ -44,8 +44,8 @@ def timed(label: str, func, *args, **kwargs):  # type: ignore[no-untyped-def]
 
 
 def core(org, events: int) -> list[dict]:  # type: ignore[no-untyped-def]
-    print(f"1. projection core, in memory")
-    stream = timed(f"generate the events", lambda: list(generate(org, cases_for(events), START, days=365)))
+    print("1. projection core, in memory")
+    stream = timed("generate the events", lambda: list(generate(org, cases_for(events), START, days=365)))
     print(f"  {'events':<58} {len(stream):>10,}")
     started = time.perf_counter()
     facts = domain.fold_all(stream)

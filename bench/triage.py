@@ -119,7 +119,8 @@ def replay(triage: Triage, vocabulary: duplicates.Vocabulary, cases: list[dict],
     n = len(hits["screening"])
     times.sort()
     out.update(cases=n, accepted=len(hits["department"]), duplicates=tp + fn, recurrences=rtp + rfn,
-               review_share=review_n / n if n else 0.0, auto_share=auto / len(hits["department"]) if hits["department"] else 0.0,
+               review_share=review_n / n if n else 0.0,
+               auto_share=auto / len(hits["department"]) if hits["department"] else 0.0,
                auto_accuracy=auto_right / auto if auto else 0.0,
                p99_ms=1000 * times[min(len(times) - 1, int(0.99 * len(times)))] if times else 0.0,
                mean_ms=1000 * sum(times) / len(times) if times else 0.0)
@@ -237,7 +238,8 @@ async def throughput(n: int, stored: int = 0) -> dict[str, float]:
                          "data": {"submission_id": case_id, "channel": c["channel"], "tracking_no": f"QHB{i:08d}",
                                   "received_at": datetime.now(UTC).isoformat(), "content": c["content"],
                                   "region_hint": c["region_hint"],
-                                  "enterprise": {"name": f"{c['enterprise']['name']}{i}", "contact_phone": "138****0000"}}}
+                                  "enterprise": {"name": f"{c['enterprise']['name']}{i}",
+                                                 "contact_phone": "138****0000"}}}
                 await producer.send(topic, json.dumps(event, ensure_ascii=False).encode(), key=case_id.encode())
             await producer.flush()
             seen: set[str] = set()

@@ -45,7 +45,8 @@ def json_response(body: Any, status: int = 200, headers: dict[str, str] | None =
 # Developer messages of our own validators -> what people are told (what is wrong and what is expected).
 _VALUE_MESSAGES = [
     (re.compile(r"must be 18 characters"), "统一社会信用代码应为18位"),
-    (re.compile(r"contains characters a credit code cannot have"), "统一社会信用代码只能由数字和大写字母（不含I、O、Z、S、V）组成"),
+    (re.compile(r"contains characters a credit code cannot have"),
+     "统一社会信用代码只能由数字和大写字母（不含I、O、Z、S、V）组成"),
     (re.compile(r"check character"), "统一社会信用代码的校验位不正确，请核对"),
     (re.compile(r"^invalid unified social credit code"), "统一社会信用代码不正确，请核对"),
     (re.compile(r"^not a phone number"), "不是有效的电话号码（手机11位，座机请带区号）"),

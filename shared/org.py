@@ -71,7 +71,8 @@ class Oversight(_Item):
 
 
 class EvaluationWeights(_Item):
-    """The weight of each evaluation source in a unit's combined satisfaction (企业评价为主, 营商部门和第三方评价为辅)."""
+    """The weight of each evaluation source in a unit's combined satisfaction (企业评价为主,
+    营商部门和第三方评价为辅)."""
 
     enterprise: float = 0.6
     business_office: float = 0.2

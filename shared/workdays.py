@@ -320,7 +320,8 @@ def load_schedules(directory: Path | None = DEFAULT_HOLIDAYS_DIR) -> dict[int, Y
 
 CALENDAR_FILE_HEADER = ("# 工作日历：管理员在工作台校验并应用的年度节假日安排（由工作台写入，请勿手工编辑）。\n"
                         "# The years an administrator applied from the console; every service rereads this file when\n"
-                        "# it changes (QHWY_CALENDAR_FILE, QHWY_CALENDAR_RELOAD_SECONDS). Format: docs/operations.md.\n")
+                        "# it changes (QHWY_CALENDAR_FILE, QHWY_CALENDAR_RELOAD_SECONDS). "
+                        "Format: docs/operations.md.\n")
 
 
 def read_calendar_file(path: Path) -> dict[int, dict[str, Any]]:
@@ -337,7 +338,8 @@ def read_calendar_file(path: Path) -> dict[int, dict[str, Any]]:
         schedule = year_schedule(entry)
         if str(schedule.year) != str(key):
             raise ValueError(f"{path}: year {key} holds the schedule of {schedule.year}")
-        out[schedule.year] = {"schedule": schedule, **{k: entry.get(k) for k in ("applied_by", "applied_at", "audit_id")}}
+        out[schedule.year] = {"schedule": schedule,
+                              **{k: entry.get(k) for k in ("applied_by", "applied_at", "audit_id")}}
     return out
 
 

@@ -34,7 +34,8 @@ MENU: dict[str, tuple[str, ...]] = {
     "unit_handler": ("inbox", "problems", "search", "dashboard", "library"),
     "leader": ("boards", "problems", "revisits", "search", "dashboard", "library"),
     "supervisor": ("supervision", "search", "dashboard", "library"),
-    "admin": ("admin", "calendar", "settings", "officers", "triage", "boards", "revisits", "supervision", "search", "dashboard", "library"),
+    "admin": ("admin", "calendar", "settings", "officers", "triage", "boards", "revisits", "supervision", "search",
+              "dashboard", "library"),
 }
 
 EVENT_LABELS = {
@@ -55,7 +56,8 @@ SUMMARY_FIELDS = {
     "case.returned": ("department", "by", "reason"), "case.reminded": ("kind", "level", "due_at"),
     "case.overdue": ("due_at", "escalation_level"), "case.escalated": ("from_level", "to_level", "reason"),
     "case.resolved": ("resolution", "on_time", "by"), "case.rated": ("level", "satisfied", "comment"),
-    "case.revisited": ("method", "outcome", "solved", "by"), "case.referred": ("to", "reason"), "case.reopened": ("reason", "due_at"),
+    "case.revisited": ("method", "outcome", "solved", "by"), "case.referred": ("to", "reason"),
+    "case.reopened": ("reason", "due_at"),
     "case.closed": ("closed_at",), "case.synced": ("target", "direction"),
     "case.rating_appealed": ("round", "reason"), "case.rating_reviewed": ("round", "decision", "reason"),
     "case.supervised": ("action", "by", "note"), "case.supplemented": ("content",),
@@ -102,7 +104,8 @@ STATUS_AFTER_SCREENING = {"accepted": "triaged", "non_business": "screened_out",
                           "duplicate": "duplicate"}
 STATUS_NAMES = {
     "registered": "已受理登记", "pending_review": "待人工研判", "triaged": "已研判，待交办",
-    "screened_out": "不予受理（非营商环境问题）", "awaiting_detail": "待企业补充说明", "duplicate": "重复件，已并入原件",
+    "screened_out": "不予受理（非营商环境问题）", "awaiting_detail": "待企业补充说明",
+    "duplicate": "重复件，已并入原件",
     "assigned": "已交办，待签收", "in_progress": "办理中", "returned": "承办单位退回，待重新研判交办",
     "resolved": "已办结，待评价", "rated": "企业已评价", "referred": "不满意，已移送监督", "reopened": "重新办理",
     "closed": "已销号",

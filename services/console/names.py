@@ -120,8 +120,8 @@ class Names:
                 return self._table("rating_levels").get(str(value))
             return self.level(value)
         if key == "kind":
-            return (PROGRESS_KINDS if event_type == "case.progressed" else REMINDER_KINDS).get(value, "时限提醒"
-                                                                                                if event_type == "case.reminded" else None)
+            kinds = PROGRESS_KINDS if event_type == "case.progressed" else REMINDER_KINDS
+            return kinds.get(value, "时限提醒" if event_type == "case.reminded" else None)
         if key == "to":
             if event_type == "case.referred":
                 return self._table("oversight").get(str(value))

@@ -79,7 +79,8 @@ def assemble(*, label: str, facts: list[dict[str, Any]], trend: list[tuple[str, 
     regions.sort(key=lambda r: (-r["figures"]["received"]["value"], r["code"]))
     late = sorted(((days, f) for f in facts if (days := domain.overdue_days(f, now)) is not None),
                   key=lambda item: (-item[0], item[1]["_id"]))
-    unhappy = sorted((f for f in facts if domain.COUNTS["dissatisfied"](f, domain.record_of(f))), key=lambda f: f["_id"])
+    unhappy = sorted((f for f in facts if domain.COUNTS["dissatisfied"](f, domain.record_of(f))),
+                     key=lambda f: f["_id"])
     in_period = {f["_id"] for f in facts}
     themes = []
     for group in groups:
@@ -120,7 +121,8 @@ def assemble(*, label: str, facts: list[dict[str, Any]], trend: list[tuple[str, 
 def draw_charts(content: dict[str, Any], font_file: str) -> dict[str, bytes]:
     rate_names = {domain.FIGURE_NAMES[name]: name for name in RATE_FIGURES}
     out = {"trend": charts.trend_chart(
-        font_file, [t["period"] for t in content["trend"]], [t["figures"]["received"]["value"] for t in content["trend"]],
+        font_file, [t["period"] for t in content["trend"]],
+        [t["figures"]["received"]["value"] for t in content["trend"]],
         {shown: [t["figures"][name]["value"] for t in content["trend"]] for shown, name in rate_names.items()})}
     units = content["units"][:15]
     if units:
@@ -267,7 +269,8 @@ def _pdf_units(pdf: _PdfStory, content: dict[str, Any]) -> None:
     pdf.items.append(pdf.para("二、各单位办理情况", pdf.h2))
     if "units" in pdf.images:
         pdf.items.append(pdf.image("units"))
-    pdf.items.append(pdf.table([["单位", "受理", "签收", "按期办结率", "解决率", "满意率", "超期", "不满意", "回头件"]] + [
+    header = ["单位", "受理", "签收", "按期办结率", "解决率", "满意率", "超期", "不满意", "回头件"]
+    pdf.items.append(pdf.table([header] + [
         [u["name"], u["figures"]["received"]["value"], u["figures"]["accepted"]["value"],
          rate_text(u["figures"]["on_time_rate"]), rate_text(u["figures"]["resolution_rate"]),
          rate_text(u["figures"]["satisfaction_rate"]), u["figures"]["overdue"]["value"],

@@ -51,7 +51,8 @@ class InsightStore:
 
     # ------------------------------------------------------------------ facts
 
-    async def facts_between(self, start: datetime, end: datetime, department: str | None = None) -> list[dict[str, Any]]:
+    async def facts_between(self, start: datetime, end: datetime,
+                            department: str | None = None) -> list[dict[str, Any]]:
         query: dict[str, Any] = {"received_at": {"$gte": start, "$lt": end}}
         if department:
             query["department"] = department

@@ -174,7 +174,8 @@ def project(doc: dict[str, Any] | None, event: CaseEvent) -> Change | None:
     elif event.type == "case.triaged":
         fields["triage"] = data
         screening = data.get("screening")
-        fields["status"] = "pending_review" if data.get("needs_review") else STATUS_AFTER_SCREENING.get(screening, "triaged")
+        fields["status"] = ("pending_review" if data.get("needs_review")
+                            else STATUS_AFTER_SCREENING.get(screening, "triaged"))
     elif event.type == "case.assigned":
         fields["assignment"] = data
         fields["due_at"] = data["due_at"]

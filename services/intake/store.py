@@ -65,7 +65,8 @@ class IntakeStore:
         """The case view; right after registration, before the view has caught up, the registration record."""
         return await self.cases.get(case_id) or await self.registrations.get(case_id)
 
-    async def list_cases(self, *, department: str | None, status: str | None, limit: int, skip: int) -> list[dict[str, Any]]:
+    async def list_cases(self, *, department: str | None, status: str | None, limit: int,
+                         skip: int) -> list[dict[str, Any]]:
         query: dict[str, Any] = {}
         if department:
             query["department"] = department

@@ -27,7 +27,8 @@ class RatingSettings(BaseSettings):
     public_base_url: str = "http://127.0.0.1:8000"
     # No rating within this many working days after a resolution: a phone revisit.
     unrated_window_working_days: int = Field(default=3, ge=0)
-    # Share of resolved cases that get a phone revisit at once (100: every one); dissatisfied ones always get one on site.
+    # Share of resolved cases that get a phone revisit at once (100: every one); dissatisfied ones always get one on
+    # site.
     phone_revisit_percent: int = Field(default=100, ge=0, le=100)
     # Working days the unit has to put a referred (dissatisfied or failed-revisit) case right.
     rectification_working_days: int = Field(default=5, ge=1)

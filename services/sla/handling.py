@@ -284,7 +284,8 @@ def act(action: str, body: _Body, *, handling: dict[str, Any] | None, deadline: 
 
 
 def _closed_message(status: str) -> str:
-    return {"resolved": "案件已办结", "closed": "案件已销号", "returned": "案件已退回"}.get(status, "案件当前状态不允许此操作")
+    return {"resolved": "案件已办结", "closed": "案件已销号",
+            "returned": "案件已退回"}.get(status, "案件当前状态不允许此操作")
 
 
 def request_cause(case_id: str, action: str, request_id: str) -> str:

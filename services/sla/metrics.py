@@ -62,8 +62,8 @@ def sla_metrics(registry: CollectorRegistry) -> SlaMetrics:
                         "Assignments whose response deadline (签收, 不过夜) is decided, by whether the 签收 met it",
                         ["department", "met"], registry=registry),
         response_rate=Gauge("qhwy_sla_response_rate",
-                            "响应率: decided assignments whose 签收 came by the response deadline / decided assignments "
-                            "(0..1)", ["department"], registry=registry),
+                            "响应率: decided assignments whose 签收 came by the response deadline / decided "
+                            "assignments (0..1)", ["department"], registry=registry),
         unanswered_cases=Gauge("qhwy_sla_unanswered_cases",
                                "Open assignments past their response deadline and still not accepted (签收)",
                                ["department"], registry=registry),

@@ -29,8 +29,8 @@ class SlaSettings(BaseSettings):
     firing_retention_seconds: float = Field(default=600, ge=0)
     compaction_batch: int = Field(default=1000, ge=1)
     compaction_interval_seconds: float = Field(default=30, gt=0)
-    # The response deadline (签收, "一般不过夜、最多过一夜"): the close of the office day of the assignment, or the end of
-    # the next working morning when less than this many office hours are left that day.
+    # The response deadline (签收, "一般不过夜、最多过一夜"): the close of the office day of the assignment, or the
+    # end of the next working morning when less than this many office hours are left that day.
     response_late_hours: float = Field(default=2.0, ge=0)
     # Working hours after a missed response deadline (case.reminded kind "response_missed") before a case still not
     # accepted climbs from its unit to level 2.

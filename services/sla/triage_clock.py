@@ -130,7 +130,8 @@ def fire(doc: dict[str, Any] | None, *, case_id: str, now: datetime) -> Change |
                                            reason_code=NO_SUPPLEMENT))
         return Change(set={"state": STOPPED, "stopped_by": NO_SUPPLEMENT, "close_at": None, "next_fire_at": None,
                            "lag_seconds": (now - at).total_seconds()}, events=[closed])
-    event = CaseEvent.new(cause=f"triage-clock:{case_id}{round_suffix(doc)}", type="case.reminded", case_id=case_id, occurred_at=now,
+    event = CaseEvent.new(cause=f"triage-clock:{case_id}{round_suffix(doc)}", type="case.reminded", case_id=case_id,
+                          occurred_at=now,
                           data=Reminded(due_at=at, level=LEVEL, kind=KIND, department=None))
     return Change(set={"fired": True, "fired_at": now, "next_fire_at": None, "lag_seconds": (now - at).total_seconds()},
                   events=[event])

@@ -115,11 +115,12 @@ class Dispatcher:
                           attempts=delivery["attempts"] + 1, error=str(exc))
             outcome = "unavailable"
         else:
-            applied = await self.store.links.apply(case_id, domain.delivered_cause(delivery), lambda doc: domain.delivered(
-                doc, delivery_id, receipt.remote_id, self.clock()) if doc else None)
+            applied = await self.store.links.apply(
+                case_id, domain.delivered_cause(delivery),
+                lambda doc: domain.delivered(doc, delivery_id, receipt.remote_id, self.clock()) if doc else None)
             await self.emit(self.store.links, case_id, applied.events)
-            self.log.info("delivered", case_id=case_id, target=target, kind=delivery["kind"], remote_id=receipt.remote_id,
-                          repeat=receipt.duplicate)
+            self.log.info("delivered", case_id=case_id, target=target, kind=delivery["kind"],
+                          remote_id=receipt.remote_id, repeat=receipt.duplicate)
             outcome = "delivered"
             await self._after_recovery(target, client)
         self.on_outcome(target, outcome)

@@ -40,7 +40,8 @@ def rules_for(ctx: ServiceContext, settings: SyncSettings) -> domain.SyncRules:
     """sync's rules from the organisation file (the top of the ladder is the city) and its settings."""
     top = max(ctx.org.escalation_levels, key=lambda level: level.level)
     return domain.SyncRules(city_level=top.level, city_department=top.code,
-                            hotline_channel=ctx.settings.hotline_channel, city_channel=settings.city_channel, ticket_field=settings.hotline_ticket_field,
+                            hotline_channel=ctx.settings.hotline_channel, city_channel=settings.city_channel,
+                            ticket_field=settings.hotline_ticket_field,
                             city_actor_prefix=settings.city_actor_prefix)
 
 

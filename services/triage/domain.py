@@ -43,7 +43,8 @@ DERIVED_CONFIDENCE = 0.85  # a complexity derived from the units found in the ca
 OFFICER_CONFIDENCE = 0.9
 ADDRESSED_CONFIDENCE = 0.85  # the enterprise asks a unit by name to act ("希望水利部门上门指导")
 # The text says that several units are involved ("税务和财政两边口径不一致", "涉及多个部门").
-SEVERAL_UNITS = re.compile("多个部门|两个部门|几个部门|多部门|两边|各部门|部门之间|互相|相互|分别|涉及.{0,12}部门|都说|两家|几家单位")  # a case worded like one an officer decided takes that decision
+SEVERAL_UNITS = re.compile("多个部门|两个部门|几个部门|多部门|两边|各部门|部门之间|互相|相互|分别|涉及.{0,12}部门|"
+                           "都说|两家|几家单位")
 
 ACCEPTED, NON_BUSINESS, UNCLEAR, DUPLICATE = "accepted", "non_business", "unclear", "duplicate"
 SIMPLE, GENERAL, COMPLEX = "simple", "general", "complex"
@@ -308,7 +309,8 @@ class Triage:
         parts = []
         if matters:
             parts.append("事项：" + "、".join(f"{m}（{names.get(u, u)}）" for m, u in matters[:6]))
-        parts.append(f"牵头 {names.get(lead, lead)}" + (f"，协办 {'、'.join(names.get(c, c) for c in co)}" if co else ""))
+        parts.append(f"牵头 {names.get(lead, lead)}"
+                     + (f"，协办 {'、'.join(names.get(c, c) for c in co)}" if co else ""))
         if complexity == COMPLEX:
             parts.append(f"复杂问题：{evidence or '职能交叉'}")
         elif complexity == GENERAL:
@@ -320,8 +322,8 @@ class Triage:
             parts.append(f"已销号案件 {recurrence_of} 的问题再次出现")
         return "；".join(parts)
 
-    def as_officer_decided(self, officer: Correction, similarity: float, region: Any, matters: tuple[tuple[str, str], ...],
-                           recurrence_of: str | None) -> Proposal:
+    def as_officer_decided(self, officer: Correction, similarity: float, region: Any,
+                           matters: tuple[tuple[str, str], ...], recurrence_of: str | None) -> Proposal:
         """A case worded like one an officer decided: the officer's answer, at once (no restart, no refit)."""
         reason = f"与人工研判过的案件 {officer.case_id} 表述相近（相似度 {similarity:.2f}），沿用其研判结果"
         if officer.screening != ACCEPTED or not officer.department:

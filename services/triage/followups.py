@@ -48,7 +48,8 @@ RECENT_DAYS = 15
 DOUBTFUL = 0.5
 OTHER_SHARED_MATTER_SIMILARITY = 0.3
 
-NAME_NOISE = re.compile(r"^(浙江省|浙江|衢州市|衢州|开化县|开化)|(股份有限公司|有限责任公司|有限公司|分公司|公司|总厂|厂|"
+NAME_NOISE = re.compile(r"^(浙江省|浙江|衢州市|衢州|开化县|开化)|"
+                        r"(股份有限公司|有限责任公司|有限公司|分公司|公司|总厂|厂|"
                         r"专业合作社|合作社|家庭农场|经营部|商行|工作室|门市部)$")
 
 

@@ -22,7 +22,8 @@ ROUTES = RouteTable("/api/v1/triage")
 def summary(doc: dict[str, Any]) -> dict[str, Any]:
     """A case as the queue lists it."""
     returned = doc.get("returned")
-    return {"case_id": doc["_id"], "tracking_no": doc.get("tracking_no"), "registered_at": iso(doc.get("registered_at")),
+    return {"case_id": doc["_id"], "tracking_no": doc.get("tracking_no"),
+            "registered_at": iso(doc.get("registered_at")),
             "channel": doc.get("channel"), "enterprise": doc.get("enterprise_name"), "content": doc.get("content"),
             "proposal": doc.get("proposal"), "min_confidence": doc.get("min_confidence"),
             "returned": {**returned, "at": iso(returned.get("at"))} if doc.get("returned_open") and returned else None,
@@ -120,7 +121,8 @@ async def decide(call: Call[Deps]) -> Any:
         if not (body.decision_id and f"officer:{body.decision_id}" in doc.get("processed", ())):
             raise Refusal(409, "请先认领该案件再作出研判决定")
     if body.action == "duplicate" and await deps.store.cases.get(body.duplicate_of or "") is None:
-        raise Refusal(422, "duplicate_of: 未找到被重复的案件", detail=[{"field": "duplicate_of", "msg": "unknown case"}])
+        raise Refusal(422, "duplicate_of: 未找到被重复的案件",
+                      detail=[{"field": "duplicate_of", "msg": "unknown case"}])
     decision_id = body.decision_id or str(uuid.uuid4())
     outcome: dict[str, Any] = {}
 

@@ -17,7 +17,8 @@ QUEUE_SORTS: dict[str, list[tuple[str, int]]] = {
     "confidence": [("min_confidence", ASCENDING), ("registered_at", ASCENDING), ("_id", ASCENDING)],
 }
 # The officers' queues: cases waiting for a triage officer, and unclear cases waiting for the enterprise's detail.
-QUEUE_VIEWS: dict[str, dict[str, Any]] = {"review": {"needs_review": True}, "awaiting_detail": {"awaiting_detail": True}}
+QUEUE_VIEWS: dict[str, dict[str, Any]] = {"review": {"needs_review": True},
+                                          "awaiting_detail": {"awaiting_detail": True}}
 AWAITING_SORTS: dict[str, list[tuple[str, int]]] = {
     "newest": [("detail_asked_at", DESCENDING), ("_id", ASCENDING)],
     "oldest": [("detail_asked_at", ASCENDING), ("_id", ASCENDING)],

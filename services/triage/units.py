@@ -20,7 +20,8 @@ from shared.org import Organisation
 # A name ending like a unit ("水利局", "派出所", "供电公司") is a mention wherever it stands; a bare core ("财政",
 # "环保") only where a unit's word, a speech verb or a list separator follows it.
 UNIT_ENDINGS = ("局", "所", "部门", "公司", "中心", "大队", "站", "办", "委", "集团", "分局")
-AFTER = "局|部门|分局|公司|中心|方面|那边|那里|这边|说|称|表示|认为|要求|答复|回复|意见|出具|牵头|和|与|及|、|等|都|也|又|则|需|让|不"
+AFTER = ("局|部门|分局|公司|中心|方面|那边|那里|这边|说|称|表示|认为|要求|答复|回复|意见|出具|牵头|"
+         "和|与|及|、|等|都|也|又|则|需|让|不")
 ASK = "希望|请求|恳请|请|要求|建议|盼|麻烦|呼吁|需要"
 ORG_NOISE = re.compile(r"^(国网开化县|开化县|县|市)|(\(.*\)|（.*）)$")
 

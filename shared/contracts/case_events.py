@@ -197,7 +197,7 @@ class RatingReviewed(_Data):
 
 class Evaluated(_Data):
     """An evaluation of a resolution beside the enterprise's own rating (服务企业评价体系: 企业评价为主, 营商部门和第三方
-    评价为辅): 营商办's own (`business_office`) or a third-party survey's (`third_party`); one per source and round."""
+    评价为辅): 营商办's own (`business_office`) or a third-party survey's (`third_party`); one per source and round."""  # noqa: E501 (the docstring is the published schema's description: tests/unit/snapshots)
 
     source: Literal["business_office", "third_party"]
     round: int

@@ -79,7 +79,8 @@ def document(routes: Iterable[BaseRoute], title: str | None = None) -> dict[str,
     for method, path in served_operations(routes):
         operation = source["paths"].get(path, {}).get(method)
         if operation is None:
-            operation = {"summary": "（未说明的接口）", "x-undescribed": True, "responses": {"200": {"description": ""}}}
+            operation = {"summary": "（未说明的接口）", "x-undescribed": True,
+                         "responses": {"200": {"description": ""}}}
         paths.setdefault(path, {})[method] = operation
     info = {**source["info"], "description": DESCRIPTION}
     if title:

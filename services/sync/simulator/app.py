@@ -135,8 +135,9 @@ class Simulator:
         if known is not None:
             side.repeats += 1
             known["count"] += 1
-            return await self._answer(JSONResponse({"remote_id": known["remote_id"], "received_at": known["received_at"],
-                                                    "duplicate": True}), late, side)
+            return await self._answer(JSONResponse({"remote_id": known["remote_id"],
+                                                    "received_at": known["received_at"], "duplicate": True}),
+                                      late, side)
         invalid = _missing(body, *required)
         if invalid is not None:
             side.rejected += 1
