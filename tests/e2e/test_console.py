@@ -255,7 +255,8 @@ async def test_triage_officer_decides_from_the_queue(platform: PlatformProcess, 
     values = await case_events.wait_for(lambda v: any(
         e["type"] == "case.triaged" and e["data"]["decided_by"] == "officer" for e in events_of(v, case_id)),
         what="the officer's decision")
-    officer = [e for e in events_of(values, case_id) if e["type"] == "case.triaged" and e["data"]["decided_by"] == "officer"]
+    officer = [e for e in events_of(values, case_id)
+               if e["type"] == "case.triaged" and e["data"]["decided_by"] == "officer"]
     assert officer[-1]["data"]["department"] == "jingxin"
     shot(desk, "7-triage-decided")
     go(desk, "#/inbox")  # refused: a unit's inbox
@@ -266,7 +267,8 @@ async def rate_dissatisfied(base: str, case_id: str) -> None:
     async with httpx.AsyncClient(base_url=base) as client:
         deadline = time.monotonic() + 40
         while True:  # rating opens the round when it has seen the resolution
-            token, _ = links.issue(TEST_SECRET, case_id=case_id, round=1, now=datetime.now(UTC), valid=timedelta(days=1))
+            token, _ = links.issue(TEST_SECRET, case_id=case_id, round=1, now=datetime.now(UTC),
+                                   valid=timedelta(days=1))
             answer = await client.post("/api/v1/rating/ratings", json={"token": token, "level": "dissatisfied",
                                                                         "comment": "还是经常停电"})
             if answer.status_code in (200, 201):
@@ -319,11 +321,13 @@ async def test_supervisor_and_revisit_staff_and_leader(platform: PlatformProcess
     # the charts: drawn by the console's own copy of ECharts, this week's cases in them
     for chart in ("chart-weeks", "chart-units", "chart-regions"):
         wait(desk).until(lambda d, c=chart: d.find_elements(By.CSS_SELECTOR, f"#{c} svg"))
-    assert desk.execute_script("return !!window.echarts && [...document.scripts].some(s => s.src.includes('/console/static/echarts.min.js'))")
+    assert desk.execute_script("return !!window.echarts && [...document.scripts]"
+                               ".some(s => s.src.includes('/console/static/echarts.min.js'))")
     units = desk.execute_script("return echarts.getInstanceByDom(document.getElementById('chart-units')).getOption()")
     assert "国网开化县供电公司" in units["xAxis"][0]["data"], units["xAxis"]
     assert [s["name"] for s in units["series"]] == ["受理（件）", "已办结（件）", "按期办结（次）", "满意评价（次）"]
-    regions = desk.execute_script("return echarts.getInstanceByDom(document.getElementById('chart-regions')).getOption()")
+    regions = desk.execute_script(
+        "return echarts.getInstanceByDom(document.getElementById('chart-regions')).getOption()")
     assert "马金镇" in regions["xAxis"][0]["data"], regions["xAxis"]
     desk.execute_script("document.getElementById('charts').scrollIntoView()")
     shot(desk, "12-dashboard")
@@ -343,7 +347,8 @@ def test_admin_checks_an_organisation_edit_with_an_audit_trail(platform: Platfor
     desk.execute_script("arguments[0].value = arguments[1]", text, yaml.safe_dump(raw, allow_unicode=True))
     desk.find_element(By.ID, "org-note").send_keys("新设乡镇")
     desk.find_element(By.ID, "org-check").click()
-    result = wait(desk).until(lambda d: (lambda t: t if "校验" in t else None)(d.find_element(By.ID, "org-result").text))
+    result = wait(desk).until(
+        lambda d: (lambda t: t if "校验" in t else None)(d.find_element(By.ID, "org-result").text))
     assert "校验通过" in result and "测试新镇" in result and "新增" in result and "乡镇（街道）" in result
     raw["regions"].append(raw["regions"][0])
     text = desk.find_element(By.ID, "org-text")
@@ -382,8 +387,10 @@ workdays:
 
 async def test_admin_calendar_years_settings_and_officers(platform: PlatformProcess, desk: WebDriver) -> None:
     admin_token = issue_token(TEST_SECRET, sub="zhang.admin", role="admin")
-    unit = yaml.safe_load((REPO / "shared" / "data" / "kaihua.yaml").read_text(encoding="utf-8"))["departments"][0]["code"]
-    async with httpx.AsyncClient(base_url=platform.base_url, headers={"authorization": f"Bearer {admin_token}"}) as client:
+    org = yaml.safe_load((REPO / "shared" / "data" / "kaihua.yaml").read_text(encoding="utf-8"))
+    unit = org["departments"][0]["code"]
+    async with httpx.AsyncClient(base_url=platform.base_url,
+                                 headers={"authorization": f"Bearer {admin_token}"}) as client:
         bad = await client.post("/api/v1/console/calendar/check", json={"text": "year: 2031\nholidays: [2030-12-31]"})
         assert bad.status_code == 422 and "校验未通过" in bad.json()["error"], bad.text
         assert "2030-12-31" in bad.json()["detail"][0]["message"]
@@ -404,7 +411,8 @@ async def test_admin_calendar_years_settings_and_officers(platform: PlatformProc
     desk.execute_script("arguments[0].value = arguments[1]", text, GOOD_YEAR)
     desk.find_element(By.ID, "year-note").send_keys("2031年安排")
     desk.find_element(By.ID, "year-check").click()
-    result = wait(desk).until(lambda d: (lambda t: t if "校验" in t else None)(d.find_element(By.ID, "year-result").text))
+    result = wait(desk).until(
+        lambda d: (lambda t: t if "校验" in t else None)(d.find_element(By.ID, "year-result").text))
     assert "校验通过" in result and "2031" in result and "2031-04-05" in result and "无需重启" in result
     desk.execute_script("arguments[0].value = arguments[1]", desk.find_element(By.ID, "year-text"),
                         "year: 2031\nholidays: [2031-01-01]\nworkdays: [2031-01-01]")
@@ -424,7 +432,8 @@ async def test_admin_calendar_years_settings_and_officers(platform: PlatformProc
     shot(desk, "16-admin-settings")
 
     go(desk, "#/officers")
-    listed = wait(desk).until(lambda d: (lambda t: t if "e2e-officer-1" in t else None)(d.find_element(By.ID, "view").text))
+    listed = wait(desk).until(
+        lambda d: (lambda t: t if "e2e-officer-1" in t else None)(d.find_element(By.ID, "view").text))
     assert "联络员甲" in listed
     desk.find_element(By.CSS_SELECTOR, "button[data-officer='e2e-officer-1']").click()
     name = wait(desk).until(EC.visibility_of_element_located((By.ID, "field-name")))
@@ -454,7 +463,8 @@ async def test_not_found_and_server_error_pages_are_in_chinese(platform: Platfor
     shot(desk, "19-not-found")
     async with httpx.AsyncClient(base_url=platform.base_url) as client:
         page = await client.get("/console/static/no-such-file.js", headers={"accept": "text/html"})
-        assert page.status_code == 404 and "页面不存在" in page.text and page.headers["content-type"].startswith("text/html")
+        assert page.status_code == 404 and "页面不存在" in page.text
+        assert page.headers["content-type"].startswith("text/html")
         script = await client.get("/console/static/no-such-file.js")  # a script tag does not ask for a page
         assert script.status_code == 404 and "页面不存在" not in script.text
     sign_in(desk, platform.base_url, "li.si")
@@ -505,7 +515,8 @@ async def test_the_yearly_calendar_task_from_the_warning_to_the_applied_year(
     (tmp_path / "holidays" / "2040.yaml").write_text(NEXT_YEAR.replace("2041", "2040").replace("09-29", "09-30"),
                                                      encoding="utf-8")  # this year is known: next year is the task
     console = PlatformProcess(ns, "services.console", tmp_path, QHWY_CLOCK_START="2040-11-02T09:00:00+08:00",
-                              QHWY_CALENDAR_FILE=str(calendar_file), QHWY_HOLIDAYS_DIR=str(tmp_path / "holidays"), QHWY_CALENDAR_RELOAD_SECONDS="0.5",
+                              QHWY_CALENDAR_FILE=str(calendar_file), QHWY_HOLIDAYS_DIR=str(tmp_path / "holidays"),
+                              QHWY_CALENDAR_RELOAD_SECONDS="0.5",
                               QHWY_CONSOLE_CALENDAR_CHECK_SECONDS="1").start()
     try:
         await console.wait_healthy(90)

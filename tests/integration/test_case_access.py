@@ -149,7 +149,8 @@ async def test_wrong_proofs_are_limited_per_number_and_address_and_codes_still_o
         assert message["to"] == "139****1234" and "验证码" in message["text"]
         code = next(word for word in message["text"].replace("，", " ").replace("为", " ").split() if word.isdigit())
         wrong_code = "000000" if code != "000000" else "111111"
-        assert (await client.get("/api/v1/cases", params={"tracking_no": tracking, "code": wrong_code})).status_code == 404
+        wrong = await client.get("/api/v1/cases", params={"tracking_no": tracking, "code": wrong_code})
+        assert wrong.status_code == 404
         opened = await client.get("/api/v1/cases", params={"tracking_no": tracking, "code": code})
         assert opened.status_code == 200, opened.text
         assert opened.json()["proof_token"]
@@ -294,7 +295,8 @@ def test_production_mode_starts_without_development_defaults(ns: Namespace, tmp_
     from shared.staff import hash_password
 
     staff = tmp_path / "staff.yaml"
-    staff.write_text(f"users:\n  - {{id: a.admin, name: 管理员, role: admin, password: '{hash_password('s3cret-x')}'}}\n",
+    staff.write_text("users:\n"
+                     f"  - {{id: a.admin, name: 管理员, role: admin, password: '{hash_password('s3cret-x')}'}}\n",
                      encoding="utf-8")
     env = ns.env(QHWY_ENV="production", QHWY_STAFF_FILE=str(staff), QHWY_INTAKE_HOTLINE_TOKEN="hotline-token-x",
                  QHWY_HTTP_PORT=str(_free_port()), QHWY_STAFF_TOKENS_FROM_DIRECTORY="true")

@@ -101,7 +101,8 @@ def count_of(values: list[dict[str, Any]], type_: str, cases: set[str]) -> int:
 
 async def resolve(client: httpx.AsyncClient, sla: PlatformProcess, case_id: str, department: str) -> None:
     """The lead unit accepts and resolves the case; retried with the same request id (so at most once)."""
-    unit = {"authorization": f"Bearer {issue_token(TEST_SECRET, sub='handler-1', role='unit_handler', unit=department)}"}
+    token = issue_token(TEST_SECRET, sub="handler-1", role="unit_handler", unit=department)
+    unit = {"authorization": f"Bearer {token}"}
     for action, body in (("accept", {}), ("resolve", {"resolution": "已协调供电公司完成增容", "solution": "分期增容",
                                                         "follow_up_at": [str(date(2026, 12, 31))]})):
         url = f"{sla.base_url}/api/v1/units/cases/{case_id}/{action}"

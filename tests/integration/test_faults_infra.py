@@ -3,7 +3,8 @@
 These start their own Kafka and FerretDB with the project's scripts (deploy/infra.sh) on free ports and a
 temporary data directory, so the shared servers other tests use are never touched. The platform (all six
 services in one process) runs against them while a stream of submissions goes in; the broker is stopped and
-started again (SIGTERM, then kill -9), then the store is killed (kill -9) and started again; every submission must come out as exactly one case with each event once.
+started again (SIGTERM, then kill -9), then the store is killed (kill -9) and started again; every submission
+must come out as exactly one case with each event once.
 
 Select with `-m infra_restart`.
 """

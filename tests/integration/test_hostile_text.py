@@ -70,7 +70,8 @@ def canary() -> Any:
 @pytest.fixture(scope="module")
 async def insight(ns: Namespace, tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[PlatformProcess]:
     proc = PlatformProcess(ns, "services.insight", tmp_path_factory.mktemp("insight-logs"),
-                           QHWY_INSIGHT_GROUP_INTERVAL_SECONDS="3600", QHWY_INSIGHT_REPORT_CHECK_INTERVAL_SECONDS="3600",
+                           QHWY_INSIGHT_GROUP_INTERVAL_SECONDS="3600",
+                           QHWY_INSIGHT_REPORT_CHECK_INTERVAL_SECONDS="3600",
                            QHWY_INSIGHT_GROUP_SIMILARITY="0.3").start()
     try:
         await proc.wait_healthy(150)

@@ -57,8 +57,8 @@ def case_events(case: str, at: datetime, *, department: str = "gongdian", region
         done = at + timedelta(hours=3)
         out += [event(case, "case.resolved", done, resolution="已完成线路改造，增容到位", resolved_at=done.isoformat(),
                       on_time=on_time, by=f"{department}.h1"),
-                event(case, "case.rated", done + timedelta(minutes=5), level="satisfied" if satisfied else "dissatisfied",
-                      satisfied=satisfied)]
+                event(case, "case.rated", done + timedelta(minutes=5),
+                      level="satisfied" if satisfied else "dissatisfied", satisfied=satisfied)]
     if reopen:
         again = at + timedelta(hours=4)
         out += [event(case, "case.reopened", again, reason="不满意", due_at=(again + timedelta(days=2)).isoformat()),
@@ -74,7 +74,8 @@ def scenario() -> tuple[list[dict[str, Any]], dict[str, Any]]:
         "c-power-3": dict(on_time=False, overdue=True),
         "c-power-4": dict(satisfied=False, reopen=True),
         "c-power-5": dict(resolve=False),
-        "c-labour-1": dict(department="renshe", region="huabu", content="企业招工困难，缺少熟练技术工人，希望组织招聘会"),
+        "c-labour-1": dict(department="renshe", region="huabu",
+                           content="企业招工困难，缺少熟练技术工人，希望组织招聘会"),
         "c-dup-1": dict(duplicate=True),
     }
     for i, (case, options) in enumerate(cases.items()):
@@ -201,7 +202,8 @@ async def test_problem_groups_warning_library_and_mechanisms(ns: Namespace, insi
                                    headers=bearer("leader"))).json()["items"]
         assert {w["_id"] for w in listed} >= {warning["event_id"]}
 
-        entry = {"case_id": "c-power-1", "title": "电力增容快速办结", "summary": "供电公司上门勘察，三小时内完成线路改造与增容。"}
+        entry = {"case_id": "c-power-1", "title": "电力增容快速办结",
+                 "summary": "供电公司上门勘察，三小时内完成线路改造与增容。"}
         assert (await client.post("/api/v1/insight/library", json=entry,
                                   headers=bearer("unit_handler", "renshe"))).status_code == 403
         marked = await client.post("/api/v1/insight/library", json=entry, headers=bearer("unit_handler", "gongdian"))

@@ -31,7 +31,8 @@ def bearer(role: str, unit: str | None = None, sub: str = "staff.1") -> dict[str
 
 
 @pytest.fixture(scope="module")
-async def platform(ns: Namespace, tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[dict[str, PlatformProcess]]:
+async def platform(ns: Namespace,
+                   tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[dict[str, PlatformProcess]]:
     logs = tmp_path_factory.mktemp("logs")
     intake = PlatformProcess(ns, "services.intake", logs).start()
     rating = PlatformProcess(ns, "services.rating", logs, QHWY_RATING_FIGURES_INTERVAL_SECONDS="0.5",

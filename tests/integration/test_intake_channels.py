@@ -35,7 +35,8 @@ async def test_hotline_ticket_keeps_its_number_and_joins_the_enterprise(platform
                                                                         case_events: TopicReader) -> None:
     uscc = valid_uscc("hotline-enterprise")
     ticket = {"ticket_no": "12345-20260302-000123", "caller_name": "张三", "caller_phone": PHONE,
-              "company_name": "开化县热线测试有限公司", "company_uscc": uscc, "content": "马金镇工业园区停电频繁，申请电力增容",
+              "company_name": "开化县热线测试有限公司", "company_uscc": uscc,
+              "content": "马金镇工业园区停电频繁，申请电力增容",
               "call_time": "2026-03-02 09:15:00", "category": "水电气等要素保障", "area": "马金镇"}
     async with httpx.AsyncClient(base_url=platform.base_url) as client:
         first = await client.post("/api/v1/channels/hotline/tickets", json=ticket)
@@ -80,7 +81,8 @@ async def test_hotline_ticket_keeps_its_number_and_joins_the_enterprise(platform
 
 
 async def test_liaison_visit_makes_one_case_per_problem(platform: PlatformProcess, case_events: TopicReader) -> None:
-    officer = {"name": "李联络", "phone": "13900001111", "units": ["jingxin"], "enterprises": ["开化县走访测试有限公司"]}
+    officer = {"name": "李联络", "phone": "13900001111", "units": ["jingxin"],
+               "enterprises": ["开化县走访测试有限公司"]}
     visit = {"officer_id": "li.lianluo", "visited_at": "2026-03-02T10:00:00+08:00",
              "enterprise": {"name": "开化县走访测试有限公司", "contact_name": "王五", "contact_phone": PHONE},
              "problems": [{"content": "厂房消防验收迟迟没有结果"}, {"content": "电力增容", "category": "utilities"}]}
@@ -134,7 +136,8 @@ async def test_batch_reports_each_row_and_accepts_nothing_twice(platform: Platfo
         assert rows[3]["status"] == "rejected" and rows[3]["errors"][0]["field"] == "enterprise.contact_phone"
         second = (await client.post(url, content=raw, headers=headers, params={"reporter": "政协秘书处"})).json()
         assert (second["accepted"], second["duplicate"], second["rejected"]) == (0, 2, 1)
-        assert {r["row"]: r.get("case_id") for r in second["rows"]} == {r["row"]: r.get("case_id") for r in report["rows"]}
+        assert ({r["row"]: r.get("case_id") for r in second["rows"]}
+                == {r["row"]: r.get("case_id") for r in report["rows"]})
         one = await client.post("/api/v1/channels/cppcc/submissions", json={
             "submitted_at": "2026-03-02T10:00:00+08:00", "content": "融资难，银行贷款审批慢",
             "enterprise": {"name": "开化县批量丙公司", "contact_phone": "13800005678"}, "reporter": {"name": "陈委员"}})
@@ -153,7 +156,8 @@ async def test_open311_client_submits_and_follows(platform: PlatformProcess, cas
     assert "utilities" in [s["service_code"] for s in services]
     definition = await asyncio.to_thread(client311.get_service_definition, "utilities")
     assert definition["attributes"][0]["code"] == "enterprise_name"
-    form = {"jurisdiction_id": "kaihua", "service_code": "utilities", "description": "马金镇工业园区经常停电，申请电力增容",
+    form = {"jurisdiction_id": "kaihua", "service_code": "utilities",
+            "description": "马金镇工业园区经常停电，申请电力增容",
             "phone": PHONE, "first_name": "三", "last_name": "张", "address_string": "马金镇工业园区",
             "attribute[enterprise_name]": "开化县Open311测试有限公司", "attribute[region]": "majin"}
     async with httpx.AsyncClient(base_url=root) as http:

@@ -19,7 +19,8 @@ pytestmark = pytest.mark.integration
 KEY = "county-issued-key-1"
 PHONE = "13800004321"
 FORM = {"jurisdiction_id": "kaihua", "service_code": "utilities", "description": "华埠镇园区道路破损，货车进出困难",
-        "phone": PHONE, "first_name": "四", "last_name": "李", "attribute[enterprise_name]": "开化县Open311格式有限公司",
+        "phone": PHONE, "first_name": "四", "last_name": "李",
+        "attribute[enterprise_name]": "开化县Open311格式有限公司",
         "attribute[region]": "huabu"}
 
 

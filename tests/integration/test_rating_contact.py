@@ -19,8 +19,8 @@ import pytest
 from shared.auth import issue_token
 from shared.contracts import case_events as ce
 from shared.contracts.envelope import CaseEvent
-from tests.integration.harness import (CHANNEL, TEST_SECRET, Namespace, PlatformProcess, Producer, TopicReader, events_of,
-                                       free_port, submission)
+from tests.integration.harness import (CHANNEL, TEST_SECRET, Namespace, PlatformProcess, Producer, TopicReader,
+                                       events_of, free_port, submission)
 from tests.integration.test_rating_flow import eventually
 
 pytestmark = pytest.mark.integration

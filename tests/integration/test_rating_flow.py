@@ -127,7 +127,8 @@ async def test_dissatisfied_rating_to_supervision_rectification_and_appeal(
         assert page.status_code == 200 and "非常不满意" in page.text and case.tracking_no in page.text
         bad = await client.post("/api/v1/rating/ratings", json={"token": token, "level": "meh"})
         assert bad.status_code == 422 and bad.json()["fields"] == ["level"]
-        done = await client.post(f"/e/rate/{token}", content="level=dissatisfied&comment=%E8%BF%98%E6%98%AF%E5%81%9C%E7%94%B5",
+        done = await client.post(f"/e/rate/{token}",
+                                 content="level=dissatisfied&comment=%E8%BF%98%E6%98%AF%E5%81%9C%E7%94%B5",
                                  headers={"content-type": "application/x-www-form-urlencoded"})
         assert done.status_code == 200 and "不满意" in done.text
 
@@ -136,7 +137,8 @@ async def test_dissatisfied_rating_to_supervision_rectification_and_appeal(
         assert replay.status_code == 409 and "已评价" in replay.json()["error"]
         forged, _ = links.issue("not-the-secret-of-this-platform!!!!", case_id=case.case_id, round=1,
                                 now=datetime.now(UTC), valid=timedelta(days=1))
-        assert (await client.post("/api/v1/rating/ratings", json={"token": forged, "level": "satisfied"})).status_code == 403
+        forged_rating = await client.post("/api/v1/rating/ratings", json={"token": forged, "level": "satisfied"})
+        assert forged_rating.status_code == 403
         expired, _ = links.issue(TEST_SECRET, case_id=case.case_id, round=1, now=datetime.now(UTC) - timedelta(days=2),
                                  valid=timedelta(days=1))
         gone = await client.post("/api/v1/rating/ratings", json={"token": expired, "level": "satisfied"})
@@ -177,7 +179,8 @@ async def test_dissatisfied_rating_to_supervision_rectification_and_appeal(
         found = await client.post(f"{path}/findings", json={"note": "倒查：承办人推诿", "findings": ["shirking"]},
                                   headers=supervisor)
         assert found.status_code == 200 and found.json()["findings"] == ["shirking"]
-        unknown = await client.post(f"{path}/findings", json={"note": "x", "findings": ["nonsense"]}, headers=supervisor)
+        unknown = await client.post(f"{path}/findings", json={"note": "x", "findings": ["nonsense"]},
+                                    headers=supervisor)
         assert unknown.status_code == 422
         assert (await client.post(f"{path}/press", json={"note": "限期整改"}, headers=supervisor)).status_code == 200
         closed = await client.post(f"{path}/close", json={"note": "已整改"}, headers=supervisor)
@@ -191,7 +194,8 @@ async def test_dissatisfied_rating_to_supervision_rectification_and_appeal(
         leader = bearer("leader", sub="revisit.1")
         tasks = (await client.get("/api/v1/rating/revisits", params={"case_id": case.case_id}, headers=leader)).json()
         assert [t["method"] for t in tasks["items"]] == ["onsite"]
-        assert (await client.get("/api/v1/rating/revisits", headers=bearer("unit_handler", "gongdian"))).status_code == 403
+        unit_asks = await client.get("/api/v1/rating/revisits", headers=bearer("unit_handler", "gongdian"))
+        assert unit_asks.status_code == 403
         recorded = await client.post(f"/api/v1/rating/revisits/{tasks['items'][0]['task_id']}/record",
                                      json={"said": "企业表示仍有停电", "solved": False}, headers=leader)
         assert recorded.status_code == 200 and recorded.json()["state"] == "done"
@@ -205,10 +209,12 @@ async def test_dissatisfied_rating_to_supervision_rectification_and_appeal(
         assert current["rectification"] is True and current["awaiting"] is True
         second, _ = links.issue(TEST_SECRET, case_id=case.case_id, round=2, now=datetime.now(UTC),
                                 valid=timedelta(days=1))
-        assert (await client.post("/api/v1/rating/ratings", json={"token": token, "level": "satisfied"})).status_code == 410
+        stale = await client.post("/api/v1/rating/ratings", json={"token": token, "level": "satisfied"})
+        assert stale.status_code == 410
         ok = await client.post("/api/v1/rating/ratings", json={"token": second, "level": "satisfied"})
         assert ok.status_code == 201 and ok.json()["round"] == 2
-        values = await events.wait_for(lambda v: len(of_case(v, case.case_id, "case.rated")) == 2, what="the second rating")
+        values = await events.wait_for(lambda v: len(of_case(v, case.case_id, "case.rated")) == 2,
+                                       what="the second rating")
         assert of_case(values, case.case_id, "case.rated")[1]["data"]["rectification"] is True
 
         # the unit appeals the first rating; a reviewer excludes it; it stays on record, out of the rate

@@ -9,7 +9,8 @@ import pytest
 
 from shared.auth import issue_token
 from tests.integration.faults import unique_events
-from tests.integration.harness import staff_headers, TEST_SECRET, Namespace, PlatformProcess, Producer, TopicReader, submission
+from tests.integration.harness import (staff_headers, TEST_SECRET, Namespace, PlatformProcess, Producer, TopicReader,
+                                       submission)
 
 pytestmark = pytest.mark.integration
 
@@ -18,7 +19,8 @@ STREAM = 60
 
 
 @pytest.fixture
-async def separate(infra: dict[str, str], tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[dict[str, PlatformProcess]]:
+async def separate(infra: dict[str, str],
+                   tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[dict[str, PlatformProcess]]:
     """Each service in its own process, as in production."""
     ns = Namespace(infra)
     logs = tmp_path_factory.mktemp("restart-logs")
@@ -32,7 +34,8 @@ async def separate(infra: dict[str, str], tmp_path_factory: pytest.TempPathFacto
 
 
 @pytest.mark.parametrize("victim", SERVICES)
-async def test_kill_9_mid_stream_loses_and_duplicates_nothing(victim: str, separate: dict[str, PlatformProcess]) -> None:
+async def test_kill_9_mid_stream_loses_and_duplicates_nothing(victim: str,
+                                                              separate: dict[str, PlatformProcess]) -> None:
     ns = separate["intake"].ns
     bootstrap = ns.infra["QHWY_KAFKA_BOOTSTRAP"]
     bodies = [submission(f"{victim}-{i}") for i in range(STREAM)]

@@ -63,7 +63,8 @@ async def test_a_case_handled_from_inbox_to_closing(ns: Namespace, sla: Platform
         await assign(ns, case_id, client)
         co_inbox = (await client.get("/api/v1/units/inbox", headers=CO)).json()["items"]
         assert [i["status"] for i in co_inbox if i["case_id"] == case_id] == ["assigned"]
-        assert all(i["case_id"] != case_id for i in (await client.get("/api/v1/units/inbox", headers=OTHER)).json()["items"])
+        other_inbox = (await client.get("/api/v1/units/inbox", headers=OTHER)).json()["items"]
+        assert all(i["case_id"] != case_id for i in other_inbox)
 
         url = f"/api/v1/units/cases/{case_id}"
         first = await client.post(f"{url}/accept", headers={**LEAD, "idempotency-key": "k-accept"})

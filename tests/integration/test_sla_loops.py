@@ -6,7 +6,6 @@ an unclear case with no 补充说明 in 5 working days closes, a supplemented on
 
 import asyncio
 from collections.abc import AsyncIterator
-from pathlib import Path
 
 import httpx
 import pytest
@@ -153,8 +152,9 @@ async def test_response_deadline_escalation_lists_and_urges(ns: Namespace, sla: 
         urged = await client.post("/api/v1/units/cases/l-miss/urge", headers=OFFICER, json={"note": "请今日联系企业"})
         assert urged.status_code == 201, urged.text
         assert (await client.post("/api/v1/units/cases/l-miss/urge", headers=CO)).status_code == 403
-        await reader.wait_for(lambda _: any(e["data"].get("kind") == "urged" for e in of(reader, "l-miss", "case.reminded")),
-                              what="the urge")
+        await reader.wait_for(
+            lambda _: any(e["data"].get("kind") == "urged" for e in of(reader, "l-miss", "case.reminded")),
+            what="the urge")
         [progressed] = of(reader, "l-miss", "case.progressed")
         assert progressed["data"]["kind"] == "part_accepted" and progressed["data"]["department"] == "shuiwugs"
         assert of(reader, "l-miss", "case.accepted") == []
@@ -180,8 +180,10 @@ async def test_response_deadline_escalation_lists_and_urges(ns: Namespace, sla: 
 
 async def test_unclear_case_without_supplement_closes(ns: Namespace, sla: PlatformProcess,
                                                       reader: TopicReader) -> None:
-    # paused Wednesday 25 February 09:30: five working days (26, 27, 28 调休, 2 and 3 March) end before Tuesday 13:00
-    await send(ns, registered("l-silent", "2026-02-25T09:00:00+08:00"), unclear("l-silent", "2026-02-25T09:30:00+08:00"),
+    # paused Wednesday 25 February 09:30: five working days (26, 27, 28 调休, 2 and 3 March) end before
+    # Tuesday 13:00
+    await send(ns, registered("l-silent", "2026-02-25T09:00:00+08:00"),
+               unclear("l-silent", "2026-02-25T09:30:00+08:00"),
                registered("l-told", "2026-02-25T09:00:00+08:00"), unclear("l-told", "2026-02-25T09:30:00+08:00"),
                ev("l-told", "case.supplemented", "2026-02-26T10:00:00+08:00",
                   {"content": "补充了户号", "by": "enterprise", "round": 1}))

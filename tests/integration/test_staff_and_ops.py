@@ -113,5 +113,6 @@ async def test_sla_announces_an_overdue_case_once(ns: Namespace, platform: Platf
     overdue = [e for e in case_events.values() if e["type"] == "case.overdue" and e["case_id"] == "case-overdue-1"]
     assert len({e["event_id"] for e in overdue}) == 1
     assert overdue[0]["data"]["escalation_level"] == 1
-    assert datetime.fromisoformat(overdue[0]["data"]["due_at"]) == due.replace(microsecond=due.microsecond // 1000 * 1000)
+    assert (datetime.fromisoformat(overdue[0]["data"]["due_at"])
+            == due.replace(microsecond=due.microsecond // 1000 * 1000))
     assert values

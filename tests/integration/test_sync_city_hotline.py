@@ -81,7 +81,8 @@ async def register(ns: Namespace, producer: Producer, reader: TopicReader, n: st
     values = await reader.wait_for(lambda vs: any(v["type"] == "case.registered"
                                                   and v["data"]["submission_id"] == body["submission_id"] for v in vs),
                                    what=f"registration of {n}")
-    return next(v for v in values if v["type"] == "case.registered" and v["data"]["submission_id"] == body["submission_id"])
+    return next(v for v in values
+                if v["type"] == "case.registered" and v["data"]["submission_id"] == body["submission_id"])
 
 
 async def escalate_and_resolve(ns: Namespace, producer: Producer, case_id: str) -> None:
@@ -207,9 +208,11 @@ async def test_city_assignments_and_messages_arrive_once_despite_duplicated_out_
         registrations = {v["case_id"] for v in values if v["type"] == "case.registered"
                          and v["data"]["submission_id"] == f"city-{city_id}"}
         assert len(registrations) == 1
-        (reg,) = [v for v in values if v["type"] == "case.registered" and v["data"]["submission_id"] == f"city-{city_id}"][:1]
+        (reg,) = [v for v in values
+                  if v["type"] == "case.registered" and v["data"]["submission_id"] == f"city-{city_id}"][:1]
         assert reg["data"]["channel"] == "city_platform"
-    notes = {v["event_id"]: v for v in events_of(values, escalated) if v["type"] in ("case.progressed", "case.resolved")}
+    notes = {v["event_id"]: v for v in events_of(values, escalated)
+             if v["type"] in ("case.progressed", "case.resolved")}
     assert sorted(v["type"] for v in notes.values()) == ["case.progressed", "case.progressed", "case.resolved"]
     assert len(synced(values, escalated, "inbound")) == 3
     links = (await http.get("/api/v1/sync/links", params={"target": "city", "limit": 200})).json()["items"]

@@ -90,7 +90,8 @@ async def test_problem_returning_after_closure_is_a_new_case_linked_to_the_old(
         else:
             pytest.fail("triage never saw the case closed")
 
-        again = await submit(client, body("上次反映的取水证延续问题销号了，可现在取水许可还是没批下来，又被要求停止取水",
+        again = await submit(client, body("上次反映的取水证延续问题销号了，"
+                                          "可现在取水许可还是没批下来，又被要求停止取水",
                                           "开化复发测试化工", "13900002468", channel="hotline"))
         decision = (await triaged(case_events, again))[0]
         assert decision["screening"] == "accepted" and decision["duplicate_of"] is None

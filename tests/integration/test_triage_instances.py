@@ -56,7 +56,8 @@ async def test_the_other_instance_knows_an_original_it_never_triaged(ns: Namespa
             Producer(ns.infra["QHWY_KAFKA_BOOTSTRAP"]) as producer:
         # Both instances in the group: wait until a probe case is triaged (partitions assigned, models trained).
         original = f"orig-{uuid.uuid4().hex[:8]}"
-        await producer.send(topic, registered(original, "我们在马金镇的新生产线需要电力增容，报装申请提交两个月还没有答复"),
+        await producer.send(topic, registered(original, "我们在马金镇的新生产线需要电力增容，"
+                                                        "报装申请提交两个月还没有答复"),
                             key=original)
         values = await reader.wait_for(lambda v: any(e["type"] == "case.triaged" for e in events_of(v, original)),
                                        timeout=120, what="the original triaged")

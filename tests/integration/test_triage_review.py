@@ -137,7 +137,8 @@ async def test_detail_added_decides_again(platform: PlatformProcess, case_events
         assert (await triaged(case_events, case_id))[0]["data"]["screening"] == "unclear"
         added = {"event_id": str(uuid.uuid4()), "type": "case.detail_added", "version": 1, "case_id": case_id,
                  "occurred_at": "2026-03-02T11:00:00+08:00",
-                 "data": {"detail": "马金镇工业园区的厂区这个月电费比平时高出一倍，怀疑电表计量有问题", "by": "enterprise"}}
+                 "data": {"detail": "马金镇工业园区的厂区这个月电费比平时高出一倍，怀疑电表计量有问题",
+                          "by": "enterprise"}}
         async with Producer(ns.infra["QHWY_KAFKA_BOOTSTRAP"]) as producer:
             await producer.send(ns.topic("qhwy.case-events.v1"), added, key=case_id)
             await producer.send(ns.topic("qhwy.case-events.v1"), added, key=case_id)  # redelivered: no change

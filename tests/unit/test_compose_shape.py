@@ -104,7 +104,8 @@ def test_kafka_authenticates_and_authorises() -> None:
     assert "User:admin" in e["KAFKA_SUPER_USERS"].split(";")
     assert e["KAFKA_AUTO_CREATE_TOPICS_ENABLE"] == "false"
     assert "java.security.auth.login.config=/etc/kafka/qhwy/kafka_server_jaas.conf" in e["KAFKA_OPTS"]
-    assert "./deploy/kafka/kafka_server_jaas.conf:/etc/kafka/qhwy/kafka_server_jaas.conf:ro" in SERVICES["kafka"]["volumes"]
+    jaas = "./deploy/kafka/kafka_server_jaas.conf:/etc/kafka/qhwy/kafka_server_jaas.conf:ro"
+    assert jaas in SERVICES["kafka"]["volumes"]
 
 
 # ------------------------------------------------------------------------------------------------ nginx

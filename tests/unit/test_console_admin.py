@@ -87,7 +87,8 @@ def test_a_bad_year_file_is_refused_with_the_problem_in_words() -> None:
     for text, words in cases.items():
         schedule, errors = domain.validate_year_file(text)
         assert schedule is None and len(errors) == 1, text
-        assert words in errors[0]["message"] and ("有误" in errors[0]["message"] or "错误" in errors[0]["message"]), errors
+        message = errors[0]["message"]
+        assert words in message and ("有误" in message or "错误" in message), errors
 
 
 def test_settings_rows_read_the_values_from_the_classes_with_their_variables(monkeypatch) -> None:  # noqa: ANN001

@@ -35,7 +35,8 @@ def test_registered_then_assigned_fills_the_search_fields_and_units() -> None:
     assert entry["summary"] == {"channel": "hotline", "tracking_no": "QH2026030200001"}
     assert "enterprise" not in entry["summary"]  # contact data never reaches the timeline
     doc = {**fields, "updated_at": T0.astimezone(UTC).replace(tzinfo=None)}
-    assigned, _ = domain.case_change(doc, event_id="e2", event_type="case.assigned", occurred_at=T0 + timedelta(seconds=2),
+    assigned, _ = domain.case_change(doc, event_id="e2", event_type="case.assigned",
+                                     occurred_at=T0 + timedelta(seconds=2),
                                      data={"department": "fagai", "co_departments": ["jingxin"], "complexity": "simple",
                                            "due_at": "2026-03-03T09:15:00+08:00", "escalation_level": 0})
     assert assigned["units"] == ["fagai", "jingxin"] and assigned["due_at"] == "2026-03-03T09:15:00+08:00"
@@ -51,7 +52,8 @@ def test_a_late_older_event_does_not_move_the_status_back() -> None:
 
 def test_timeline_is_oldest_first_with_labels_whatever_the_arrival_order() -> None:
     entries = [{"event_id": "b", "type": "case.assigned", "at": T0 + timedelta(minutes=1), "summary": {}},
-               {"event_id": "a", "type": "case.registered", "at": T0.astimezone(UTC).replace(tzinfo=None), "summary": {}},
+               {"event_id": "a", "type": "case.registered", "at": T0.astimezone(UTC).replace(tzinfo=None),
+                "summary": {}},
                {"event_id": "c", "type": "case.future", "at": T0 + timedelta(minutes=2), "summary": {}}]
     out = domain.timeline(entries)
     assert [e["event_id"] for e in out] == ["a", "b", "c"]

@@ -14,7 +14,8 @@ FIRST_DUE = "2026-03-03T09:15:00+08:00"
 NEW_DUE = "2026-03-13T10:00:00+08:00"
 
 REGISTERED = ("case.registered", 0, {"tracking_no": "QH2026030200007", "channel": "qrcode", "title": None,
-                                     "content": "电力增容三个月没有答复", "enterprise": {"name": "开化县某某纸业有限公司"}})
+                                     "content": "电力增容三个月没有答复",
+                                     "enterprise": {"name": "开化县某某纸业有限公司"}})
 TRIAGED = ("case.triaged", 1, {"screening": "accepted", "department": "gongdian", "co_departments": [],
                                "region": "majin", "complexity": "simple", "decided_by": "auto", "needs_review": False})
 ASSIGNED = ("case.assigned", 2, {"department": "gongdian", "co_departments": [], "region": "majin",
@@ -60,8 +61,8 @@ def test_a_returned_case_says_so_and_has_no_deadline_until_assigned_again() -> N
     assert doc["status"] == "returned" and domain.status_name(doc) == "承办单位退回，待重新研判交办"
     assert doc["due_at"] is None
     reassigned = ("case.assigned", 45, {**ASSIGNED[2], "department": "fagai", "due_at": "2026-03-04T11:00:00+08:00"})
-    doc = fold([REGISTERED, TRIAGED, ASSIGNED, ACCEPTED, RETURNED, ("case.triaged", 40, {**TRIAGED[2], "department": "fagai"}),
-                reassigned])
+    doc = fold([REGISTERED, TRIAGED, ASSIGNED, ACCEPTED, RETURNED,
+                ("case.triaged", 40, {**TRIAGED[2], "department": "fagai"}), reassigned])
     assert doc["status"] == "assigned" and domain.status_name(doc) == "已交办，待签收"
     assert doc["due_at"] == "2026-03-04T11:00:00+08:00" and doc["department"] == "fagai"
 
@@ -80,8 +81,8 @@ def test_status_follows_the_case_through_its_life() -> None:
                 ("case.resolved", 200, RESOLVED[2]), ("case.closed", 300, {"closed_at": "2026-03-02T14:15:00+08:00"})]
     for n in range(1, len(sequence) + 1):
         seen.append(domain.status_name(fold(sequence[:n])))
-    assert seen == ["已受理登记", "已研判，待交办", "已交办，待签收", "办理中", "已办结，待评价", "企业已评价", "重新办理",
-                    "已办结，待评价", "已销号"]
+    assert seen == ["已受理登记", "已研判，待交办", "已交办，待签收", "办理中", "已办结，待评价", "企业已评价",
+                    "重新办理", "已办结，待评价", "已销号"]
     # reminders, syncs and the like leave the status alone
     doc = fold([REGISTERED, TRIAGED, ASSIGNED, ("case.reminded", 5, {"due_at": FIRST_DUE, "level": 1}),
                 ("case.synced", 6, {"target": "city", "direction": "outbound", "remote_id": "C1"})])
@@ -124,14 +125,16 @@ def test_lists_name_a_case_by_tracking_number_enterprise_and_first_words() -> No
     assert domain.brief(doc) == {"tracking_no": "QH2026030200007", "enterprise": "开化县某某纸业有限公司",
                                  "title": "电力增容三个月没有答复", "department": None, "region": None}
     long = {"content": "我们公司在马金镇工业园区申请电力增容三个月没有答复，经常停电影响生产，请尽快解决"}
-    assert domain.brief(long)["title"] == "我们公司在马金镇工业园区申请电力增容三个月没有答复，经常停电…"  # 30 characters
+    title = "我们公司在马金镇工业园区申请电力增容三个月没有答复，经常停电…"  # 30 characters
+    assert domain.brief(long)["title"] == title
 
 
 def test_the_calendar_banner_is_for_admins_and_leaders_and_says_what_to_do() -> None:
     status = {"year": 2027, "known": False, "days_left": 25, "warning": True, "current_year_missing": False}
     admin = domain.calendar_banner(status, "admin")
-    assert admin == {"level": "warning", "text": "2027 年节假日安排尚未导入，距 1 月 1 日还有 25 天；未导入前，2027 年的办理时限"
-                     "将按周一至周五计算。请在“工作日历”页面上传并应用国务院办公厅公布的安排。"}
+    assert admin == {"level": "warning",
+                     "text": "2027 年节假日安排尚未导入，距 1 月 1 日还有 25 天；未导入前，2027 年的办理时限"
+                             "将按周一至周五计算。请在“工作日历”页面上传并应用国务院办公厅公布的安排。"}
     assert "提醒系统管理员" in domain.calendar_banner(status, "leader")["text"]
     assert domain.calendar_banner(status, "unit_handler") is None
     assert domain.calendar_banner({**status, "warning": False, "known": True}, "admin") is None

@@ -14,7 +14,8 @@ from shared.staff import StaffDirectory, hash_password, parse_directory, passwor
 SECRET = "unit-test-secret-of-at-least-32-bytes"
 
 
-def user(id_: str, role: str = "leader", unit: str | None = None, password: str = "pw-1", disabled: bool = False) -> str:
+def user(id_: str, role: str = "leader", unit: str | None = None, password: str = "pw-1",
+         disabled: bool = False) -> str:
     unit_line = f"\n    unit: {unit}" if unit else ""
     return (f"  - id: {id_}\n    name: 测试{id_}\n    role: {role}{unit_line}\n"
             f"    password: \"{hash_password(password)}\"\n    disabled: {str(disabled).lower()}\n")
@@ -41,7 +42,8 @@ def test_sign_in_needs_the_right_password_and_an_enabled_account(tmp_path: Path)
     assert directory.authenticate("nobody", "pw-1") is None and not directory.is_disabled("nobody")
 
 
-def test_the_directory_is_reread_when_the_file_changes_and_a_broken_edit_keeps_the_last_good_one(tmp_path: Path) -> None:
+def test_the_directory_is_reread_when_the_file_changes_and_a_broken_edit_keeps_the_last_good_one(
+        tmp_path: Path) -> None:
     path = tmp_path / "staff.yaml"
     write(path, user("a"))
     directory = StaffDirectory(path)
@@ -85,7 +87,8 @@ def test_a_disabled_users_token_is_refused_everywhere_others_keep_working(tmp_pa
     # a token for someone outside the directory, or with a role the directory no longer gives, is refused
     # (outside probe: such tokens were accepted)
     for token, message in ((issue_token(SECRET, sub="script", role="admin"), "该账号不在工作人员名录中"),
-                           (issue_token(SECRET, sub="here", role="admin"), "登录凭证与工作人员名录不符（角色或单位已变更），请重新登录"),
+                           (issue_token(SECRET, sub="here", role="admin"),
+                            "登录凭证与工作人员名录不符（角色或单位已变更），请重新登录"),
                            (issue_token(SECRET, sub="here", role="unit_handler", unit="fagai"),
                             "登录凭证与工作人员名录不符（角色或单位已变更），请重新登录")):
         with pytest.raises(AuthError) as refused:

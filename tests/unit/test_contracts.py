@@ -522,8 +522,10 @@ def test_snapshot_covers_every_data_model():
 def test_sla_issue_17_additions_are_optional():
     # an older producer's closing and reminder still parse; the new fields carry the closing reason and who pressed
     assert case_events.Closed(closed_at=NOW).reason is None
-    closed = case_events.Closed(closed_at=NOW, by="sla", reason="企业未在规定时间内补充说明", reason_code="no_supplement")
+    closed = case_events.Closed(closed_at=NOW, by="sla", reason="企业未在规定时间内补充说明",
+                                reason_code="no_supplement")
     assert closed.model_dump()["reason_code"] == "no_supplement"
-    urged = case_events.Reminded(due_at=NOW, level=1, kind="urged", department="gongdian", by="t.officer", note="请尽快")
+    urged = case_events.Reminded(due_at=NOW, level=1, kind="urged", department="gongdian", by="t.officer",
+                                 note="请尽快")
     assert (urged.by, urged.note) == ("t.officer", "请尽快")
     assert case_events.Reminded(due_at=NOW, level=1).by is None

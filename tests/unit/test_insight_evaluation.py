@@ -41,8 +41,10 @@ def rated(case: str, at: datetime, satisfied: bool, number: int) -> CaseEvent:
 def rectified_case(case: str = "c1") -> list[CaseEvent]:
     """Rated 不满意, reopened, resolved again and rated 满意: the issue's example (0.5 vs 1.0)."""
     return [*handled(case), resolved(case, T0 + timedelta(hours=3)), rated(case, T0 + timedelta(hours=4), False, 1),
-            ev(case, "case.reopened", T0 + timedelta(hours=5), reason="不满意", due_at=(T0 + timedelta(days=5)).isoformat()),
-            resolved(case, T0 + timedelta(days=1), on_time=False), rated(case, T0 + timedelta(days=1, hours=1), True, 2)]
+            ev(case, "case.reopened", T0 + timedelta(hours=5), reason="不满意",
+               due_at=(T0 + timedelta(days=5)).isoformat()),
+            resolved(case, T0 + timedelta(days=1), on_time=False),
+            rated(case, T0 + timedelta(days=1, hours=1), True, 2)]
 
 
 def test_every_rating_counts_as_in_rating() -> None:

@@ -49,7 +49,8 @@ def test_group_documents_keep_their_id_and_count_units() -> None:
 
 def test_only_resolved_cases_go_into_the_library_and_search_finds_them() -> None:
     now = datetime(2026, 3, 20, tzinfo=TZ)
-    body = library.LibraryEntryBody(case_id="c1", title="电力增容快速办结", summary="供电公司上门勘察，一周内完成增容。")
+    body = library.LibraryEntryBody(case_id="c1", title="电力增容快速办结",
+                                    summary="供电公司上门勘察，一周内完成增容。")
     with pytest.raises(library.NotTypical):
         library.library_entry(body, {"state": "assigned"}, "li.si", now)
     power = library.library_entry(body, {"state": "resolved", "content": TEXTS[0], "resolution": "完成增容"}, "li.si",

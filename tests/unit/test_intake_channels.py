@@ -29,7 +29,8 @@ def body(**changes):
 
 # ---------------------------------------------------------------- credit codes
 
-@pytest.mark.parametrize("code", [VALID_USCC, "91350100M000100Y43", "91440300708461136T", "91110108551385082Q", "91330824MA2XXXXXXy"])
+@pytest.mark.parametrize("code", [VALID_USCC, "91350100M000100Y43", "91440300708461136T", "91110108551385082Q",
+                                  "91330824MA2XXXXXXy"])
 def test_valid_credit_codes_accepted(org, code):
     sub = parse_submission(body(enterprise={"name": "某公司", "contact_phone": "13800001234", "uscc": code}), org)
     assert sub.enterprise.uscc == code.upper()

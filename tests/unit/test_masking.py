@@ -344,7 +344,8 @@ def test_mask_payload_masks_json_field_by_field():
 
 
 @pytest.mark.parametrize("raw, expected", [
-    ('{"contact_phone": "13800001234", "content": "zs@example.com', '{"contact_phone": "138****1234", "content": "z***@example.com'),
+    ('{"contact_phone": "13800001234", "content": "zs@example.com',
+     '{"contact_phone": "138****1234", "content": "z***@example.com'),
     ("[" * 100_000 + "13800001234", "[" * 100_000 + "138****1234"),  # too deep for the JSON parser
     ("{this is not json", "{this is not json"),
 ])

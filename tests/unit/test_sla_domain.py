@@ -67,7 +67,8 @@ def summary(events):
         if e.type == "case.reminded":
             out.append(("reminded", e.data["kind"], e.occurred_at.astimezone(SHANGHAI).strftime("%m-%d %H:%M")))
         elif e.type == "case.overdue":
-            out.append(("overdue", e.data["escalation_level"], e.occurred_at.astimezone(SHANGHAI).strftime("%m-%d %H:%M")))
+            out.append(("overdue", e.data["escalation_level"],
+                        e.occurred_at.astimezone(SHANGHAI).strftime("%m-%d %H:%M")))
         else:
             out.append(("escalated", f"{e.data['from_level']}->{e.data['to_level']}",
                         e.occurred_at.astimezone(SHANGHAI).strftime("%m-%d %H:%M")))
@@ -147,7 +148,8 @@ def test_only_the_latest_of_several_due_reminders_is_sent():
 
 
 @pytest.mark.parametrize("type_, data, state", [
-    ("case.resolved", ce.Resolved(resolution="已解决", resolved_at=at(2026, 3, 2, 11), on_time=True, by="w"), "resolved"),
+    ("case.resolved", ce.Resolved(resolution="已解决", resolved_at=at(2026, 3, 2, 11), on_time=True, by="w"),
+     "resolved"),
     ("case.returned", ce.Returned(department="gongdian", by="w", reason="非本单位职责"), "returned"),
     ("case.closed", ce.Closed(closed_at=at(2026, 3, 2, 11)), "closed"),
 ])

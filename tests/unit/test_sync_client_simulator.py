@@ -56,7 +56,8 @@ async def test_a_refusal_is_permanent(sim):
         await client(sim).send(escalation())
     assert caught.value.status == 422
     update = {"id": "u1", "method": "POST", "path": "/v1/case-updates",
-              "body": {"county_case_id": "never-escalated", "type": "resolved", "occurred_at": "2026-03-02T09:00:00+08:00"}}
+              "body": {"county_case_id": "never-escalated", "type": "resolved",
+                       "occurred_at": "2026-03-02T09:00:00+08:00"}}
     with pytest.raises(RemoteRejected) as unknown:
         await client(sim).send(update)
     assert unknown.value.status == 404

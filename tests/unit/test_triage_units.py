@@ -32,5 +32,6 @@ def test_an_unclear_case_waits_for_detail_from_when_it_was_asked():
     now = datetime(2026, 3, 2, 9, 15, tzinfo=UTC)
     assert awaiting_fields("unclear", now) == {"awaiting_detail": True, "detail_asked_at": now}
     assert awaiting_fields("accepted", now) == {"awaiting_detail": False}
-    assert supplemented_content("有点问题想反映", " 食品生产许可证到期 ") == "有点问题想反映\n补充说明：食品生产许可证到期"
+    assert (supplemented_content("有点问题想反映", " 食品生产许可证到期 ")
+            == "有点问题想反映\n补充说明：食品生产许可证到期")
     assert supplemented_content("", "食品生产许可证到期") == "食品生产许可证到期"
