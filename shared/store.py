@@ -234,8 +234,9 @@ def _with_change(doc: dict[str, Any] | None, key: str, change: Change, cause: st
 
 class ReadBatcher:
     """Reads by `_id` asked for at about the same time (a consumer batch's keys, handled concurrently) go to the
-    store as one `{"_id": {"$in": [...]}}` query instead of one round trip each: the round trip, not the document,
-    is what FerretDB charges for."""
+    store as one `{"_id": {"$in": [...]}}` query instead of one round trip each. MongoDB only: FerretDB 1.x
+    answers `$in` by scanning the whole collection (777 ms for 100 of 20,000 documents, against 84 ms for 100
+    reads by `_id`), so there each read stays its own indexed round trip (CaseDocuments._read)."""
 
     def __init__(self, collection: AsyncCollection, most: int = 500):
         self.collection, self.most = collection, most
@@ -320,6 +321,11 @@ class CaseDocuments:
             return copy.deepcopy(staged)
         return await self.collection.find_one({"_id": key})
 
+    async def _read(self, key: str) -> dict[str, Any] | None:
+        if await self._guarded_writes():  # MongoDB: the batch's reads together (see ReadBatcher)
+            return await self._reads.get(key)
+        return await self.collection.find_one({"_id": key})
+
     async def _wait_for_other_batches(self, key: str, uow: UnitOfWork | None) -> None:
         while (owner := self._staged.get(key)) is not None and owner is not uow:
             if owner.closed:  # a batch that ended without unstaging (it always does; never wait for it)
@@ -356,7 +362,7 @@ class CaseDocuments:
         """apply() within a batch: decide on the staged (or stored) document and stage the result."""
         doc = self._staged_docs.get(key)
         if doc is None:
-            doc = await self._reads.get(key)
+            doc = await self._read(key)
             stored_rev = doc["rev"] if doc is not None else None
         else:
             stored_rev = uow.stored_rev[(id(self), key)]
@@ -424,7 +430,7 @@ class CaseDocuments:
 
     async def _apply(self, key: str, cause: str, decide: Callable[[dict[str, Any] | None], Change | None]) -> Applied:
         for _ in range(20):
-            doc = await self._reads.get(key)
+            doc = await self._read(key)
             if doc is not None and cause in doc.get("processed", ()):
                 pending = [CaseEvent.model_validate(e) for e in doc.get("outbox", {}).values()
                            if e["cause"] == cause and e["event_id"] not in self._in_flight]
