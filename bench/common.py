@@ -1,6 +1,8 @@
 """What the benchmarks share: stopping the service they started and removing everything a run created."""
 
 import subprocess
+from collections.abc import Iterable
+from typing import Any
 
 from aiokafka.admin import AIOKafkaAdminClient
 
@@ -17,8 +19,17 @@ def stop(proc: "subprocess.Popen[bytes] | None", timeout: float = 30) -> None:
         proc.wait()
 
 
-async def delete_namespace(bootstrap: str, mongo_url: str, namespace: str) -> None:
-    """Remove every topic and database of the run."""
+def platform_databases(prefix: str) -> list[str]:
+    """The databases the platform's services use under a database prefix (`<prefix>_<service>`)."""
+    from shared.backup import SERVICE_DATABASES
+
+    return [f"{prefix}_{service}" for service in SERVICE_DATABASES]
+
+
+async def delete_namespace(bootstrap: str, mongo_url: str, namespace: str,
+                           databases: Iterable[str] | None = None) -> None:
+    """Remove every topic of the run (`<namespace>.*`) and its databases: `databases`, by default the platform's
+    under the prefix `namespace`. Dropped by name: listing the databases of a FerretDB holding many takes minutes."""
     from pymongo import AsyncMongoClient
 
     admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
@@ -29,10 +40,9 @@ async def delete_namespace(bootstrap: str, mongo_url: str, namespace: str) -> No
             await admin.delete_topics(mine)
     finally:
         await admin.close()
-    client: AsyncMongoClient = AsyncMongoClient(mongo_url, directConnection=True)
+    client: AsyncMongoClient[dict[str, Any]] = AsyncMongoClient(mongo_url, directConnection=True)
     try:
-        for name in await client.list_database_names():
-            if name.startswith(f"{namespace}_"):
-                await client.drop_database(name)
+        for name in platform_databases(namespace) if databases is None else databases:
+            await client.drop_database(name)
     finally:
         await client.close()

@@ -1,20 +1,29 @@
-"""make bench: the platform under load, against a plain aiokafka relay over the same hops.
+"""make bench: the platform under load, against plain aiokafka relays over the same hops.
 
-1. Baseline: two relay processes (bench/relay.py): ingress -> relay 1 -> middle topic -> relay 2 -> out topic,
-   the second emitting a "case.triaged" and a "case.assigned" per record, as triage does.
-2. Platform: every service (services/registry.py) as its own process (`python -m services.<name>`) on a fresh
-   topic namespace and database prefix, on the real broker and store.
+Paths, each measured alone in turn on the same broker and store (`--paths`, default all, in this order):
 
+- relay-1by1 (`relay`): two relay processes (bench/relay.py): ingress -> relay 1 -> middle topic -> relay 2 ->
+  out topic, the second emitting a "case.triaged" and a "case.assigned" per record, as triage does; one
+  message at a time (produce and wait, commit, next);
+- relay-batch (`batch`): the same relays batched (up to 500 records per poll, pipelined produce, one commit);
+- relay-store (`store`): batched, plus one bulk write per batch to FerretDB of one document per case per hop
+  (UpdateOne by _id, upsert; the run's own database), as a service keeps its read model;
+- platform (`platform`): every service of --services as its own process (`python -m services.<name>`);
+- platform-1p (`single`): every service in one process (`python -m services`, as `make run`).
+
+Each path has its own topics (and the platform paths their own database prefix), all under the run's namespace.
 For each offered rate a load generator (its own process: `bench/load.py generate`) sends distinct submissions
 (shipped corpus texts that triage accepts, a distinct enterprise each) to the ingress topic, paced at the rate
 ("max": all at once). An observer reads the ingress topic and the case-events topic and takes the latency of
 each case from the Kafka timestamp of its submission record to that of its `case.triaged` and `case.assigned`
 records (both stamped by their producers on this machine). Throughput is cases triaged per second from the
-first submission of the stage to the last `case.triaged`. Each stage drains before the next starts.
-Everything created (topics, databases) is deleted at the end.
+first submission of the stage to the last `case.triaged`. Each stage drains before the next starts. The table
+ends with the ratios platform path / relay path at each offered rate. Everything created (topics, databases)
+is deleted at the end.
 
     .venv/bin/python bench/load.py [--rates 5,20,50,max] [--duration 15] [--max-count 300] [--drain 45]
-                                   [--services intake,triage,...] [--profile DIR] [--cprofile] [--skip-relay]
+                                   [--paths relay,batch,store,platform,single] [--services intake,triage,...]
+                                   [--profile DIR] [--cprofile] [--skip-relay]
 """
 
 import argparse
@@ -26,6 +35,7 @@ import sys
 import tempfile
 import time
 import uuid
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -36,7 +46,7 @@ sys.path.insert(0, str(REPO))
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer  # noqa: E402
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic  # noqa: E402
 
-from bench.common import delete_namespace  # noqa: E402
+from bench.common import delete_namespace, platform_databases  # noqa: E402
 
 INGRESS, CASE_EVENTS = "qhwy.submissions.v1", "qhwy.case-events.v1"
 
@@ -150,7 +160,7 @@ class Observer:
                 stage.assigned_ms.setdefault(sid, record.timestamp)
 
 
-def percentile(values: list[float], p: float) -> float:
+def percentile(values: Sequence[float], p: float) -> float:
     if not values:
         return float("nan")
     ordered = sorted(values)
@@ -247,7 +257,13 @@ async def create_topics(bootstrap: str, names: list[str], partitions: int) -> No
         await admin.close()
 
 
-# ------------------------------------------------------------------------------------------ stages
+# ------------------------------------------------------------------------------------------ paths
+
+# The paths a run measures, by --paths name: their labels in the table.
+PATHS = {"relay": "relay-1by1", "batch": "relay-batch", "store": "relay-store", "platform": "platform",
+         "single": "platform-1p"}
+RELAYS = ("relay", "batch", "store")
+PLATFORMS = ("platform", "single")
 
 
 @dataclass
@@ -261,8 +277,29 @@ class Options:
     services: list[str]
     profile: Path | None
     cprofile: bool
-    skip_relay: bool
+    paths: list[str]
     log_dir: Path
+
+
+@dataclass(frozen=True)
+class Namespace:
+    """Every topic and database name of a run (all under one prefix), so that the end of the run deletes them."""
+
+    name: str
+
+    def relay_topics(self, path: str) -> list[str]:
+        return [f"{self.name}.{path}.{t}" for t in ("in", "mid", "out")]
+
+    @property
+    def relay_database(self) -> str:
+        return f"{self.name}_relay"
+
+    def platform(self, path: str) -> tuple[str, str]:
+        """(topic namespace, database prefix) of a platform path: each starts on empty topics and databases."""
+        return (self.name, self.name) if path == "platform" else (f"{self.name}.1p", f"{self.name}_1p")
+
+    def databases(self) -> list[str]:
+        return [*platform_databases(self.name), *platform_databases(f"{self.name}_1p"), self.relay_database]
 
 
 async def run_stages(opts: Options, label: str, ingress: str, output: str, case_id_of: Any,
@@ -270,9 +307,10 @@ async def run_stages(opts: Options, label: str, ingress: str, output: str, case_
     observer = Observer(opts.bootstrap, ingress, output, case_id_of)
     await observer.start()
     results = []
+    tag = "".join(ch for ch in label if ch.isalnum())  # the submission ids' prefix: "<tag><stage>x<random>-<n>"
     try:
         for i, rate in enumerate(opts.rates):
-            run = f"{label}{i}x{uuid.uuid4().hex[:6]}"
+            run = f"{tag}{i}x{uuid.uuid4().hex[:6]}"
             count = opts.max_count if rate is None else max(1, int(rate * opts.duration))
             stage = Stage(f"{label} {rate or 'max'}", rate)
             observer.add(run, stage, count)
@@ -290,96 +328,140 @@ async def run_stages(opts: Options, label: str, ingress: str, output: str, case_
             summary = summarise(stage)
             summary["complete"] = stage.done()
             results.append(summary)
-            print(f"  {label:<8} {summary['offered']:>6}: {summary['triaged']}/{summary['sent']} triaged, "
+            print(f"  {label:<12} {summary['offered']:>6}: {summary['triaged']}/{summary['sent']} triaged, "
                   f"{summary['throughput']:.1f}/s, p50 to triaged {summary['triaged_p50']:.0f} ms"
                   f"{'' if summary['complete'] else '  (did not drain in time)'}", flush=True)
             if not stage.done():
-                break  # the platform is behind: a higher rate would only measure the backlog
+                break  # the path is behind: a higher rate would only measure the backlog
     finally:
         await observer.stop()
     return results
 
 
-async def bench(opts: Options) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+async def bench_relay(opts: Options, path: str, ns: Namespace, env: dict[str, str],
+                      procs: Processes) -> list[dict[str, Any]]:
+    """Two relay processes of one variant: ingress -> relay 1 -> middle topic -> relay 2 -> output topic."""
+    from bench.relay import relay_case_id
+
+    topics = ns.relay_topics(path)
+    await create_topics(opts.bootstrap, topics, 3)
+    variant = {"relay": [], "batch": ["--batched"],
+               "store": ["--batched", "--store", opts.mongo_url, "--database", ns.relay_database]}[path]
+    hops = ((topics[0], topics[1], "case.registered"), (topics[1], topics[2], "case.triaged,case.assigned"))
+    ready = []
+    for i, (source, target, emit) in enumerate(hops, start=1):
+        ready.append(opts.log_dir / f"{path}{i}.ready")
+        procs.start(f"{path}{i}", [sys.executable, str(REPO / "bench/relay.py"), "--bootstrap", opts.bootstrap,
+                                   "--source", source, "--target", target, "--group", f"{ns.name}.{path}{i}",
+                                   "--emit", emit, "--ready-file", str(ready[-1]), *variant,
+                                   *(["--collection", f"hop{i}"] if path == "store" else [])], env)
+    await wait_files(ready, procs, 120)
+    return await run_stages(opts, PATHS[path], topics[0], topics[2], lambda sid: relay_case_id({"submission_id": sid}),
+                            env, procs)
+
+
+def start_service(opts: Options, procs: Processes, name: str, module: str, env: dict[str, str]) -> None:
+    """`python -m <module>` (under cProfile with --cprofile), its store commands profiled with --profile."""
+    argv = [sys.executable, "-m", module]
+    if opts.profile:  # every store command counted and timed (shared/store.py CommandProfile)
+        opts.profile.mkdir(parents=True, exist_ok=True)
+        env = {**env, "QHWY_STORE_PROFILE": str(opts.profile / f"{name}.store.json")}
+    if opts.cprofile:
+        opts.profile = opts.profile or opts.log_dir
+        argv = [sys.executable, "-m", "cProfile", "-o", str(opts.profile / f"{name}.pstats"), "-m", module]
+    procs.start(name, argv, env)
+
+
+async def bench_platform(opts: Options, path: str, ns: Namespace, base_env: dict[str, str],
+                         procs: Processes) -> list[dict[str, Any]]:
+    """"platform": every service of --services as its own process; "single": `python -m services` (all of
+    services/registry.py in one process, as `make run`)."""
     from services.intake.domain import case_id_for
 
-    namespace = f"load{uuid.uuid4().hex[:8]}"
+    topic_namespace, db_prefix = ns.platform(path)
+    env = {**base_env, "QHWY_TOPIC_NAMESPACE": topic_namespace, "QHWY_DB_PREFIX": db_prefix,
+           "QHWY_LOG_LEVEL": "WARNING", "QHWY_LOG_FORMAT": "json"}
+    processes = {name: f"services.{name}" for name in opts.services} if path == "platform" else {"all": "services"}
+    ports = {name: free_port() for name in processes}
+    for name, module in processes.items():
+        start_service(opts, procs, name, module, {**env, "QHWY_HTTP_PORT": str(ports[name])})
+    started = time.monotonic()
+    await wait_healthy(ports, procs, 300)
+    print(f"  {PATHS[path]}: {len(ports)} process(es) healthy in {time.monotonic() - started:.0f} s", flush=True)
+    return await run_stages(opts, PATHS[path], f"{topic_namespace}.{INGRESS}", f"{topic_namespace}.{CASE_EVENTS}",
+                            case_id_for, env, procs)
+
+
+async def bench(opts: Options) -> tuple[dict[str, list[dict[str, Any]]], list[str]]:
+    """Each path in turn on the same broker and store, alone on the machine; (rows by label, failed labels)."""
+    ns = Namespace(f"load{uuid.uuid4().hex[:8]}")
     base_env = {**os.environ, "PYTHONUNBUFFERED": "1", "QHWY_KAFKA_BOOTSTRAP": opts.bootstrap,
                 "QHWY_MONGO_URL": opts.mongo_url}
     procs = Processes(opts.log_dir)
-    print(f"load benchmark: namespace {namespace}, logs in {opts.log_dir}", flush=True)
+    results: dict[str, list[dict[str, Any]]] = {}
+    failed: list[str] = []
+    print(f"load benchmark: namespace {ns.name}, logs in {opts.log_dir}", flush=True)
     try:
-        # 1. the relay baseline
-        relay_topics = [f"{namespace}.relay.{t}" for t in ("in", "mid", "out")]
-        await create_topics(opts.bootstrap, relay_topics, 3)
-        ready = [opts.log_dir / f"relay{i}.ready" for i in (1, 2)]
-        for i, (source, target, emit) in enumerate(((relay_topics[0], relay_topics[1], "case.registered"),
-                                                    (relay_topics[1], relay_topics[2], "case.triaged,case.assigned")),
-                                                   start=1):
-            procs.start(f"relay{i}", [sys.executable, str(REPO / "bench/relay.py"), "--bootstrap", opts.bootstrap,
-                                      "--source", source, "--target", target, "--group", f"{namespace}.relay{i}",
-                                      "--emit", emit, "--ready-file", str(ready[i - 1])], base_env)
-        await wait_files(ready, procs, 120)
-        from bench.relay import relay_case_id
-
-        relay = [] if opts.skip_relay else await run_stages(
-            opts, "relay", relay_topics[0], relay_topics[2], lambda sid: relay_case_id({"submission_id": sid}),
-            base_env, procs)
-        procs.stop()
-
-        # 2. the platform
-        env = {**base_env, "QHWY_TOPIC_NAMESPACE": namespace, "QHWY_DB_PREFIX": namespace,
-               "QHWY_LOG_LEVEL": "WARNING", "QHWY_LOG_FORMAT": "json"}
-        ports = {}
-        for name in opts.services:
-            ports[name] = free_port()
-            argv = [sys.executable, "-m", f"services.{name}"]
-            service_env = {**env, "QHWY_HTTP_PORT": str(ports[name])}
-            if opts.profile:  # every store command counted and timed (shared/store.py CommandProfile)
-                opts.profile.mkdir(parents=True, exist_ok=True)
-                service_env["QHWY_STORE_PROFILE"] = str(opts.profile / f"{name}.store.json")
-            if opts.cprofile:
-                opts.profile = opts.profile or opts.log_dir
-                argv = [sys.executable, "-m", "cProfile", "-o", str(opts.profile / f"{name}.pstats"),
-                        "-m", f"services.{name}"]
-            procs.start(name, argv, service_env)
-        started = time.monotonic()
-        await wait_healthy(ports, procs, 300)
-        print(f"  {len(ports)} services healthy in {time.monotonic() - started:.0f} s", flush=True)
-        platform = await run_stages(opts, "platform", f"{namespace}.{INGRESS}", f"{namespace}.{CASE_EVENTS}",
-                                    case_id_for, env, procs)
-        return relay, platform
+        for path in opts.paths:
+            try:
+                if path in RELAYS:
+                    results[PATHS[path]] = await bench_relay(opts, path, ns, base_env, procs)
+                else:
+                    results[PATHS[path]] = await bench_platform(opts, path, ns, base_env, procs)
+            except RuntimeError as e:  # a process died or never became ready: the other paths still run
+                print(f"  {PATHS[path]} failed: {e}", flush=True)
+                failed.append(PATHS[path])
+            finally:
+                procs.stop()  # SIGTERM: a profiled service writes its profile on the way out
+        return results, failed
     finally:
-        procs.stop()  # SIGTERM: a profiled service writes its profile on the way out
-        await delete_namespace(opts.bootstrap, opts.mongo_url, namespace)
+        procs.stop()
+        await delete_namespace(opts.bootstrap, opts.mongo_url, ns.name, ns.databases())
 
 
-def print_table(relay: list[dict[str, Any]], platform: list[dict[str, Any]], opts: Options) -> None:
+def ratio(a: float, b: float) -> str:
+    return "-" if not b or a != a or b != b else f"x{a / b:.2f}" if a / b < 10 else f"x{a / b:.0f}"
+
+
+def print_ratios(results: dict[str, list[dict[str, Any]]], opts: Options) -> None:
+    """Platform path / relay variant at each offered rate, for throughput and latency to case.triaged."""
+    offered = ["max" if r is None else f"{r:g}/s" for r in opts.rates]
+    pairs = [(p, r) for p in (PATHS[k] for k in PLATFORMS) if results.get(p)
+             for r in (PATHS[k] for k in RELAYS) if results.get(r)]
+    if not pairs:
+        return
+    by_offer = {label: {row["offered"]: row for row in rows} for label, rows in results.items()}
+    for metric, title in (("throughput", "cases/s"), ("triaged_p50", "p50 to triaged"),
+                          ("triaged_p99", "p99 to triaged")):
+        print(f"\n{'ratio of ' + title:<32}" + "".join(f"{o:>9}" for o in offered))
+        for p, r in pairs:
+            cells = [ratio(by_offer[p][o][metric], by_offer[r][o][metric])
+                     if o in by_offer[p] and o in by_offer[r] else "-" for o in offered]
+            print(f"{p + ' / ' + r:<32}" + "".join(f"{c:>9}" for c in cells))
+
+
+def print_table(results: dict[str, list[dict[str, Any]]], opts: Options) -> None:
     print()
-    print(f"Load benchmark: {len(opts.services)} services as separate processes ({', '.join(opts.services)}), "
-          f"real Kafka + FerretDB; {os.cpu_count()} cores; stages of {opts.duration:g} s ('max': "
+    print(f"Load benchmark, real Kafka + FerretDB; {os.cpu_count()} cores; stages of {opts.duration:g} s ('max': "
           f"{opts.max_count} at once)")
+    print("relay-1by1 / relay-batch / relay-store: two relay processes (bench/relay.py) one message at a time / "
+          "batched / batched + one bulk store write per batch")
+    print(f"platform: {', '.join(opts.services)} as separate processes; platform-1p: `python -m services` (every "
+          "service of services/registry.py in one process, as `make run`)")
     print("latency in ms from the submission's Kafka timestamp to the event's; throughput = cases triaged per s")
-    header = (f"{'path':<9}{'offered':>8}{'sent':>6}{'triaged':>8}{'assigned':>9}{'cases/s':>9}"
+    header = (f"{'path':<13}{'offered':>8}{'sent':>6}{'triaged':>8}{'assigned':>9}{'cases/s':>9}"
               f"{'tri p50':>9}{'p95':>8}{'p99':>8}{'asg p50':>9}{'p95':>8}{'p99':>8}")
     print(header)
     print("-" * len(header))
-    for label, rows in (("relay", relay), ("platform", platform)):
+    for label, rows in results.items():
         for r in rows:
-            print(f"{label:<9}{r['offered']:>8}{r['sent']:>6}{r['triaged']:>8}{r['assigned']:>9}"
+            print(f"{label:<13}{r['offered']:>8}{r['sent']:>6}{r['triaged']:>8}{r['assigned']:>9}"
                   f"{r['throughput']:>9.1f}{r['triaged_p50']:>9.0f}{r['triaged_p95']:>8.0f}{r['triaged_p99']:>8.0f}"
                   f"{r['assigned_p50']:>9.0f}{r['assigned_p95']:>8.0f}{r['assigned_p99']:>8.0f}"
                   f"{'' if r['complete'] else '  *'}")
     print("-" * len(header))
-    by_offer = {r["offered"]: r for r in relay}
-    for p in platform:
-        r = by_offer.get(p["offered"])
-        if r is None:
-            continue
-        print(f"platform/relay at {p['offered']:>6}: throughput x{p['throughput'] / r['throughput']:.2f}, "
-              f"p50 to triaged x{p['triaged_p50'] / r['triaged_p50']:.1f}, "
-              f"p99 x{p['triaged_p99'] / r['triaged_p99']:.1f}")
-    if any(not r["complete"] for r in relay + platform):
+    print_ratios(results, opts)
+    if any(not r["complete"] for rows in results.values() for r in rows):
         print("* did not drain within --drain seconds: the offered rate is above what the path sustains "
               "(higher rates skipped)")
 
@@ -400,7 +482,10 @@ def main() -> None:
     parser.add_argument("--services", default="intake,triage,sla,rating,sync,insight")
     parser.add_argument("--profile", type=Path, help="count and time each service's store commands into this folder")
     parser.add_argument("--cprofile", action="store_true", help="also run each service under cProfile (.pstats)")
-    parser.add_argument("--skip-relay", action="store_true", help="only the platform (e.g. while profiling)")
+    parser.add_argument("--paths", default=",".join(PATHS),
+                        help="paths to measure, in this order (default all): "
+                        + ", ".join(f"{k} = {v}" for k, v in PATHS.items()))
+    parser.add_argument("--skip-relay", action="store_true", help="no relay paths (e.g. while profiling)")
     parser.add_argument("--kafka", default=os.environ.get("QHWY_KAFKA_BOOTSTRAP", "127.0.0.1:9092"))
     parser.add_argument("--mongo", default=os.environ.get("QHWY_MONGO_URL", "mongodb://127.0.0.1:27017"))
     args = parser.parse_args()
@@ -408,12 +493,17 @@ def main() -> None:
         asyncio.run(generate(args.bootstrap, args.topic, args.run, args.rate, args.count))
         return
     rates = [None if r.strip() == "max" else float(r) for r in args.rates.split(",") if r.strip()]
+    paths = [p.strip() for p in args.paths.split(",") if p.strip() and not (args.skip_relay and p.strip() in RELAYS)]
+    if unknown := [p for p in paths if p not in PATHS]:
+        parser.error(f"unknown path(s) {', '.join(unknown)}; known: {', '.join(PATHS)}")
     opts = Options(rates=rates, duration=args.duration, max_count=args.max_count, drain=args.drain,
                    bootstrap=args.kafka, mongo_url=args.mongo, services=args.services.split(","),
-                   profile=args.profile, cprofile=args.cprofile, skip_relay=args.skip_relay,
+                   profile=args.profile, cprofile=args.cprofile, paths=paths,
                    log_dir=Path(tempfile.mkdtemp(prefix="bench-load-")))
-    relay, platform = asyncio.run(bench(opts))
-    print_table(relay, platform, opts)
+    results, failed = asyncio.run(bench(opts))
+    print_table(results, opts)
+    if failed:
+        sys.exit(f"failed: {', '.join(failed)} (logs in {opts.log_dir})")
 
 
 if __name__ == "__main__":
