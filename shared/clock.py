@@ -10,6 +10,7 @@ service just before a deadline (or restarts it days later) to see what the clock
 """
 
 import time
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 
 from pydantic import AwareDatetime, Field
@@ -26,7 +27,8 @@ class ClockSettings(BaseSettings):
 class Clock:
     """now = start + (real elapsed since creation) x speed; plus whatever `advance` added (tests)."""
 
-    def __init__(self, start: datetime | None = None, speed: float = 1.0, monotonic=time.monotonic):
+    def __init__(self, start: datetime | None = None, speed: float = 1.0,
+                 monotonic: Callable[[], float] = time.monotonic):
         if start is not None and start.tzinfo is None:
             raise ValueError("the clock's start must carry a time zone")
         if speed < 0:

@@ -116,7 +116,7 @@ def response_deadline(calendar: Any, assigned_at: datetime, late_seconds: float 
     that day (or it came after hours or on a rest day). The one definition: sla's timers and 响应率, insight's
     boards and reports all use it (docs/metrics.md)."""
     local = assigned_at.astimezone(calendar.tz)
-    closes = calendar.end_of_office_day(local)
+    closes: datetime | None = calendar.end_of_office_day(local)
     if closes is not None and calendar.working_seconds_between(local, closes) >= late_seconds:
         return closes
     day = local.date() if calendar.is_working_day(local.date()) and local.time() < calendar.hours.opens \
@@ -155,11 +155,11 @@ def combined(rates: Mapping[str, Rate], weights: Mapping[str, float] | None = No
     """综合满意率: the weighted mean of the sources' 满意率, over the sources that have evaluations (their weights
     renormalised); None when none has."""
     weights = weights or DEFAULT_WEIGHTS
-    parts = [(weights.get(s, 0.0), rates[s].value) for s in SOURCES if s in rates and rates[s].value is not None]
+    parts = [(weights.get(s, 0.0), value) for s in SOURCES if s in rates and (value := rates[s].value) is not None]
     weight = sum(w for w, _ in parts)
     if not parts or weight <= 0:
         return None
-    return round(sum(w * v for w, v in parts) / weight, 4)  # type: ignore[operator]
+    return round(sum(w * v for w, v in parts) / weight, 4)
 
 
 def evaluation(records: Iterable[Record], weights: Mapping[str, float] | None = None) -> dict[str, Any]:

@@ -2,7 +2,7 @@
 
 import json
 import re
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Generic, TypeVar
 
@@ -63,7 +63,7 @@ _PATTERNS = {
 }
 
 
-def _message(error: dict[str, Any]) -> str:
+def _message(error: Mapping[str, Any]) -> str:
     """What people read about one bad field: what is wrong and, where it can be said, what is expected."""
     kind, ctx = error["type"], error.get("ctx") or {}
     detail = error["msg"].removeprefix("Value error, ")

@@ -12,6 +12,7 @@ from zoneinfo import ZoneInfo
 
 import structlog
 from structlog.tracebacks import ExceptionDictTransformer
+from structlog.typing import EventDict
 
 from shared.masking import mask_value
 
@@ -40,7 +41,7 @@ def _strip_ansi(_: Any, __: str, event_dict: dict[str, Any]) -> dict[str, Any]:
     return event_dict
 
 
-def _drop_stdlib_extras(_: Any, __: str, event_dict: dict[str, Any]) -> dict[str, Any]:
+def _drop_stdlib_extras(_: Any, __: str, event_dict: EventDict) -> EventDict:
     event_dict.pop("_from_structlog", None)
     return event_dict
 
@@ -68,7 +69,8 @@ def structured_exception(_: Any, __: str, event_dict: dict[str, Any]) -> dict[st
         exc_info = (type(exc_info), exc_info, exc_info.__traceback__)
     if not isinstance(exc_info, (tuple, list)) or exc_info[0] is None:
         return event_dict
-    chain = _EXCEPTION(exc_info)
+    exc_type, exc_value, traceback = exc_info
+    chain = _EXCEPTION((exc_type, exc_value, traceback))
     for entry in chain:
         if isinstance(entry.get("exc_value"), str) and len(entry["exc_value"]) > 2000:
             entry["exc_value"] = entry["exc_value"][:2000] + "…"

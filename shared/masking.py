@@ -196,7 +196,7 @@ _PERSON_OBJECT = re.compile(r'"(%s)"\s*:\s*\{[^{}]{0,400}?"name"\s*:\s*"((?:[^"\
 def _mask_pairs(text: str) -> str:
     def pair(match: re.Match[str]) -> str:
         key, value = match.group(1), match.group(2)
-        masked = mask_value(key, value)
+        masked: str = mask_value(key, value)  # a string value stays a string
         if masked == value or key not in PERSONAL_KEYS and "phone" not in key and not key.endswith("contact_name"):
             return match.group(0)
         start, end = match.span(2)

@@ -24,4 +24,6 @@ def conflict(message: str, **extra: Any) -> Refusal:
 
 def unprocessable(message: str, field: str | None = None) -> Refusal:
     """422 naming the field at fault (`detail` in the shape of the validation errors)."""
-    return Refusal(422, message, **({"detail": [{"field": field, "message": message}]} if field else {}))
+    if not field:
+        return Refusal(422, message)
+    return Refusal(422, message, detail=[{"field": field, "message": message}])

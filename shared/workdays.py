@@ -260,7 +260,7 @@ class WorkCalendar:
 # ---------------------------------------------------------------------- loading
 
 
-def _days(entries: Iterable[object], what: str) -> set[date]:
+def _days(entries: Iterable[object] | None, what: str) -> set[date]:
     """A list of dates, or of {from, to} ranges (both ends included)."""
     out: set[date] = set()
     for entry in entries or ():

@@ -284,11 +284,16 @@ def parse_case_event(raw: bytes) -> tuple[CaseEvent, _Data] | None:
     try:
         event = CaseEvent.model_validate_json(raw)
     except ValidationError as exc:
-        raise UnreadableEvent("invalid case event envelope", exc.errors(include_url=False, include_input=False))
+        raise UnreadableEvent("invalid case event envelope", _errors(exc))
     known = DATA_MODELS.get(event.type)
     if known is None or event.version > known[0]:
         return None
     try:
         return event, known[1].model_validate(event.data)
     except ValidationError as exc:
-        raise UnreadableEvent(f"invalid data for {event.type}", exc.errors(include_url=False, include_input=False))
+        raise UnreadableEvent(f"invalid data for {event.type}", _errors(exc))
+
+
+def _errors(exc: ValidationError) -> list[dict[str, Any]]:
+    """The validation errors as plain dicts (for the dead letter), without URLs or the input."""
+    return [dict(error) for error in exc.errors(include_url=False, include_input=False)]

@@ -5,7 +5,7 @@ The event id is derived from the theme, the scope and the window, so a repeated 
 """
 
 from datetime import datetime
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
@@ -20,7 +20,7 @@ class InsightEvent(BaseModel):
     version: int = Field(default=1, ge=1)
     key: str = Field(min_length=1, max_length=200)
     occurred_at: AwareDatetime
-    data: dict = Field(default_factory=dict)
+    data: dict[str, Any] = Field(default_factory=dict)
 
     def to_json(self) -> bytes:
         return self.model_dump_json().encode()

@@ -5,9 +5,13 @@ context (`{"org": ...}`); the rest always run.
 """
 
 import re
-from typing import Annotated, Any
+from collections.abc import Iterable
+from typing import TYPE_CHECKING, Annotated, Any
 
 from pydantic import AfterValidator, AwareDatetime, BaseModel, ConfigDict, Field, ValidationInfo, field_validator
+
+if TYPE_CHECKING:
+    from shared.org import Region
 
 PHONE_PATTERN = re.compile(r"^\+?[0-9][0-9 \-]{4,19}$")
 _MOBILE_DIGITS = re.compile(r"^(?:86)?1\d{10}$")
@@ -136,7 +140,8 @@ class SubmissionBody(BaseModel):
             return None
         if org is None or not hasattr(org, "regions"):
             return value
-        for region in org.regions:
+        regions: Iterable[Region] = org.regions
+        for region in regions:
             if value in (region.code, region.name):
                 return region.code
         if re.fullmatch(r"[A-Za-z0-9_\-]+", value) or (info.context or {}).get("strict"):
