@@ -84,14 +84,14 @@ class Names:
 
     def time(self, value: Any) -> str:
         if isinstance(value, str):
+            text = value
             try:
-                value = datetime.fromisoformat(value)
+                value = datetime.fromisoformat(text)
             except ValueError:
-                return value
+                return text
         if isinstance(value, datetime):
-            if value.tzinfo is None:
-                value = value.replace(tzinfo=ZoneInfo("UTC"))
-            return value.astimezone(self.tz).strftime("%Y-%m-%d %H:%M")
+            aware = value if value.tzinfo is not None else value.replace(tzinfo=ZoneInfo("UTC"))
+            return aware.astimezone(self.tz).strftime("%Y-%m-%d %H:%M")
         return str(value)
 
     def value(self, event_type: str, key: str, value: Any) -> str | None:

@@ -71,7 +71,7 @@ def _triaged(data: dict[str, Any], facts: Facts, event: CaseEvent) -> Facts | No
         if data.get(field):
             out[field] = data[field]
     if facts.get("state") in (None, "registered", "triaged", "screened_out", "awaiting_detail", "duplicate"):
-        out["state"] = STATE_AFTER_SCREENING.get(screening, "triaged")
+        out["state"] = STATE_AFTER_SCREENING.get(screening or "", "triaged")
     return out
 
 
@@ -111,7 +111,7 @@ def _rating_reviewed(data: dict[str, Any], facts: Facts, event: CaseEvent) -> Fa
 
 def _evaluated(data: dict[str, Any], facts: Facts, event: CaseEvent) -> Facts | None:
     number = int(data.get("round") or facts.get("resolutions") or 1)
-    field = {"business_office": "office", "third_party": "third_party"}.get(data.get("source"))
+    field = {"business_office": "office", "third_party": "third_party"}.get(data.get("source") or "")
     if field is None or (facts.get("rounds") or {}).get(str(number), {}).get(field) is not None:
         return None  # one evaluation per source and round
     return {"rounds": _round(facts, number, **{field: bool(data.get("satisfied"))})}
@@ -225,8 +225,8 @@ def period_days(label: str) -> tuple[date, date]:
     except (ValueError, TypeError) as exc:
         raise ValueError(f"not a period: {label!r}") from exc
     step = {"quarter": 3, "month": 1, "year": 12}[kind]
-    month = start.month - 1 + step
-    return start, date(start.year + month // 12, month % 12 + 1, 1)
+    months = start.month - 1 + step  # from January of the start's year to the end's month
+    return start, date(start.year + months // 12, months % 12 + 1, 1)
 
 
 def period_range(label: str, tz: ZoneInfo) -> tuple[datetime, datetime]:
@@ -323,7 +323,8 @@ def office_close() -> shared_figures.Closes:
 def response_hours(f: Facts) -> float | None:
     if f.get("accepted_at") is None or f.get("received_at") is None:
         return None
-    return max((f["accepted_at"] - f["received_at"]).total_seconds(), 0.0) / 3600
+    waited: timedelta = f["accepted_at"] - f["received_at"]
+    return max(waited.total_seconds(), 0.0) / 3600
 
 
 def figures(facts: Iterable[Facts], now: datetime | None = None, *, closes: shared_figures.Closes | None = None,
@@ -402,7 +403,7 @@ def liaison_board(facts: Iterable[Facts], names: dict[str, str], by: str = "solv
     or closed now), and the 满意率 of their cases (shared/figures.py); ordered by `by`, then the others."""
     if by not in LIAISON_MEASURES:
         raise ValueError(f"by must be one of {tuple(LIAISON_MEASURES)}")
-    entries = []
+    entries: list[dict[str, Any]] = []
     for officer, cases in by_dimension(facts, "liaison").items():
         sat = shared_figures.total(shared_figures.satisfaction(record_of(f)) for f in cases)
         entries.append({"officer_id": officer, "name": names.get(officer) or officer, "named": officer in names,

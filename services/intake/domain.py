@@ -175,7 +175,7 @@ def project(doc: dict[str, Any] | None, event: CaseEvent) -> Change | None:
         fields["triage"] = data
         screening = data.get("screening")
         fields["status"] = ("pending_review" if data.get("needs_review")
-                            else STATUS_AFTER_SCREENING.get(screening, "triaged"))
+                            else STATUS_AFTER_SCREENING.get(screening or "", "triaged"))
     elif event.type == "case.assigned":
         fields["assignment"] = data
         fields["due_at"] = data["due_at"]
@@ -283,7 +283,7 @@ def timeline(doc: dict[str, Any], org: Any, tz: ZoneInfo) -> list[dict[str, Any]
             elif data.get("recurrence_of"):
                 done("screened", at, "此前已销号的问题再次出现，已作为新问题受理")
             else:
-                done("screened", at, SCREENING_NOTES.get(data.get("screening"), "已研判"))
+                done("screened", at, SCREENING_NOTES.get(data.get("screening") or "", "已研判"))
         elif kind == "case.supplemented":
             done("screened", at, "已收到您的补充说明，正在重新研判")
             steps["screened"]["done"] = False

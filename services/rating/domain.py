@@ -11,7 +11,7 @@ import hashlib
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, Literal
 from zoneinfo import ZoneInfo
 
 from pydantic import BaseModel
@@ -40,6 +40,10 @@ class Policy:
     unrated_window_working_days: int = 3
     rectification_working_days: int = 5
     phone_revisit_percent: int = 100
+
+
+SupervisionAction = Literal["finding", "pressed", "closed"]  # a supervisor's step (ce.Supervised.action)
+ReviewDecision = Literal["upheld", "excluded"]  # an appeal's outcome (ce.RatingReviewed.decision)
 
 
 class Refused(Refusal):
@@ -495,7 +499,7 @@ def note_rating_excluded(doc: dict[str, Any] | None, case: dict[str, Any] | None
     })
 
 
-def supervise(doc: dict[str, Any] | None, *, action: str, by: str, note: str, findings: list[str],
+def supervise(doc: dict[str, Any] | None, *, action: SupervisionAction, by: str, note: str, findings: list[str],
               known_findings: dict[str, str], now: datetime, cause: str) -> Change:
     """A supervisor's step: record findings, press the unit, close; each is an audited event."""
     if doc is None:
@@ -542,7 +546,7 @@ def appeal(existing: dict[str, Any] | None, case: dict[str, Any] | None, *, case
     }, events=[event])
 
 
-def review(existing: dict[str, Any] | None, *, decision: str, by: str, reason: str, now: datetime,
+def review(existing: dict[str, Any] | None, *, decision: ReviewDecision, by: str, reason: str, now: datetime,
            cause: str) -> Change:
     if existing is None:
         raise Refused(404, "未找到该申诉", "unknown_appeal")

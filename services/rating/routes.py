@@ -45,7 +45,8 @@ TRACKED_MESSAGES = {
 }
 NOT_AWAITING = "该问题目前不在待评价状态"
 SURVEY_MAX_BYTES = 10 * 1024 * 1024
-SUPERVISION_ACTIONS = {"findings": "finding", "press": "pressed", "close": "closed"}  # path -> action
+SUPERVISION_ACTIONS: dict[str, domain.SupervisionAction] = {"findings": "finding", "press": "pressed",
+                                                             "close": "closed"}  # path -> action
 
 PAGES = RouteTable()
 ROUTES = RouteTable("/api/v1/rating")

@@ -24,7 +24,7 @@ long outage the timers that fell due fire in order, except reminders overtaken b
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
-from typing import Any
+from typing import Any, overload
 
 from shared import figures
 from shared.contracts.case_events import Escalated, Overdue, Reminded
@@ -84,7 +84,16 @@ class Timer:
     at: datetime
 
 
-def _dt(value: Any) -> datetime | None:
+@overload
+def _dt(value: None) -> None: ...
+
+
+@overload
+def _dt(value: datetime | str) -> datetime: ...
+
+
+def _dt(value: datetime | str | None) -> datetime | None:
+    """A stored instant (a datetime, or its ISO text); None stays None."""
     if value is None or isinstance(value, datetime):
         return value
     return datetime.fromisoformat(value)
@@ -271,7 +280,7 @@ def with_firings(case_id: str, doc: dict[str, Any] | None, policy: Policy,
     while doc is not None and len(used) < MAX_CHAIN:
         next_id = next_firing_id(case_id, doc, policy)
         firing = lookup(next_id) if next_id else None
-        if firing is None:
+        if next_id is None or firing is None:
             break
         doc = merge_firing(doc, firing, policy)
         used.append(next_id)

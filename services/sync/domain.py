@@ -231,7 +231,7 @@ def delivered(doc: dict[str, Any], delivery_id: str, remote_id: str, now: dateti
 
 def backoff_seconds(attempts: int, base: float, cap: float, jitter: float) -> float:
     """Exponential backoff with equal jitter: half of the step is fixed, half random (jitter in [0, 1))."""
-    step = min(cap, base * 2 ** max(0, attempts - 1))
+    step: float = min(cap, base * 2 ** max(0, attempts - 1))  # int ** int is typed Any (it may be a fraction)
     return step / 2 + step / 2 * jitter
 
 
@@ -299,16 +299,17 @@ def city_message(doc: dict[str, Any] | None, message: CityMessage, rules: SyncRu
     moves forward (out-of-order replies never undo a later decision)."""
     cause = city_message_cause(message)
     by = f"{rules.city_actor_prefix}{message.author}"
-    common = {"cause": cause, "case_id": message.county_case_id, "occurred_at": message.occurred_at}
-    events: list[CaseEvent] = []
+    reply: ce.Resolved | ce.Progressed
     if message.kind == "decision" and message.decision == "resolve":
         due_at = (doc or {}).get("due_at")
         on_time = due_at is None or message.occurred_at <= datetime.fromisoformat(due_at)
-        events.append(CaseEvent.new(type="case.resolved", **common, data=ce.Resolved(
-            resolution=message.text, resolved_at=message.occurred_at, on_time=on_time, by=by)))
+        reply_type, reply = "case.resolved", ce.Resolved(
+            resolution=message.text, resolved_at=message.occurred_at, on_time=on_time, by=by)
     else:
-        events.append(CaseEvent.new(type="case.progressed", **common, data=ce.Progressed(
-            department=rules.city_department, by=by, note=message.text)))
+        reply_type, reply = "case.progressed", ce.Progressed(
+            department=rules.city_department, by=by, note=message.text)
+    events = [CaseEvent.new(cause=cause, type=reply_type, case_id=message.county_case_id,
+                            occurred_at=message.occurred_at, data=reply)]
     events.append(CaseEvent.new(type="case.synced", cause=cause, case_id=message.county_case_id, occurred_at=now,
                                 data=ce.Synced(target=CITY, direction="inbound", remote_id=message.message_id)))
     sets: dict[str, Any] = {}

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from importlib import resources
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any, Literal, Protocol
 from zoneinfo import ZoneInfo
 
 import yaml
@@ -47,6 +47,7 @@ SEVERAL_UNITS = re.compile("多个部门|两个部门|几个部门|多部门|两
                            "都说|两家|几家单位")
 
 ACCEPTED, NON_BUSINESS, UNCLEAR, DUPLICATE = "accepted", "non_business", "unclear", "duplicate"
+DecidedBy = Literal["auto", "officer"]  # who decided a triage (Triaged.decided_by)
 SIMPLE, GENERAL, COMPLEX = "simple", "general", "complex"
 
 
@@ -265,7 +266,8 @@ class Triage:
                             confidence={"screening": screening_conf}, reason=reason, matters=matters)
         lead = max(fused, key=lambda k: (fused[k], k))
         lead_conf = margin_confidence(fused, lead)
-        if found.get(lead) and scores.department and max(scores.department, key=scores.department.get) == lead:
+        if found.get(lead) and scores.department and max(scores.department,
+                                                          key=lambda k: scores.department[k]) == lead:
             lead_conf = max(lead_conf, 0.9)  # the duty and the examples agree
         named = self.units.mentioned(matter) if self.units is not None else []
         asked = self.units.addressed(matter) if self.units is not None else []
@@ -363,7 +365,7 @@ class Triage:
         return best, margin_confidence(model, best)
 
 
-def triaged_data(proposal: Proposal, decided_by: str) -> Triaged:
+def triaged_data(proposal: Proposal, decided_by: DecidedBy) -> Triaged:
     return Triaged(screening=proposal.screening, duplicate_of=proposal.duplicate_of, department=proposal.department,
                    co_departments=list(proposal.co_departments), region=proposal.region,
                    complexity=proposal.complexity, decided_by=decided_by, needs_review=proposal.needs_review,
@@ -371,7 +373,7 @@ def triaged_data(proposal: Proposal, decided_by: str) -> Triaged:
 
 
 def events_for(proposal: Proposal, *, cause: str, case_id: str, now: datetime, org: Organisation, tz: ZoneInfo,
-               decided_by: str = "auto") -> list[CaseEvent]:
+               decided_by: DecidedBy = "auto") -> list[CaseEvent]:
     """`case.triaged` always; `case.assigned` too when the case is accepted and needs no officer."""
     events = [CaseEvent.new(cause=cause, type="case.triaged", case_id=case_id, occurred_at=now,
                             data=triaged_data(proposal, decided_by))]

@@ -80,9 +80,9 @@ class Gazetteer:
         """The region of a problem: the hint a channel gave, else places in the text, else the enterprise's name."""
         if hint:
             hint = hint.strip()
-            for region in org.regions:
-                if hint in (region.code, region.name):
-                    return RegionGuess(region.code, 0.97, "hint")
+            for place in org.regions:
+                if hint in (place.code, place.name):
+                    return RegionGuess(place.code, 0.97, "hint")
             known = self.names.get(hint)
             if known:
                 return RegionGuess(known[0], 0.95, "hint")
