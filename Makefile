@@ -1,14 +1,14 @@
 # 企呼我应 (qhwy). Two commands do everything on a fresh machine:
 #   make run    set up, start Kafka + FerretDB, run the six services and the staff console on http://127.0.0.1:8000
 #               in one process (Ctrl-C stops all)
-#   make test   set up, then the whole test suite against the real broker and store
+#   make test   set up, then the static checks (make lint) and the whole test suite against the real broker and store
 PYTHON ?= python3
 VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-$(shell cat pyproject.toml | cksum | cut -d' ' -f1)
 PYTEST_ARGS ?=
 
-.PHONY: setup venv provision fonts chromium run run-compose-local backup restore test test-unit infra-up infra-down \
+.PHONY: setup venv provision fonts chromium run run-compose-local backup restore test test-unit lint infra-up infra-down \
 	infra-status token clean-data \
 	bench-intake bench-triage bench-sla bench-sync bench-insight docs-asyncapi
 
@@ -50,6 +50,10 @@ test: setup chromium
 
 test-unit: venv
 	$(PY) -m pytest tests/unit -q
+
+# ruff on the whole tree, then mypy (strict on shared/ and services/*/domain.py): pyproject.toml configures both.
+lint: venv
+	deploy/lint.sh
 
 infra-up: provision
 	deploy/infra.sh up
