@@ -79,7 +79,7 @@ class CommandProfile(monitoring.CommandListener):
             json.dump(rows, out, indent=1)
 
 
-def mongo_client(settings: Settings) -> AsyncMongoClient:
+def mongo_client(settings: Settings) -> AsyncMongoClient[dict[str, Any]]:
     """PyMongo's own asyncio client (motor reached end of life in May 2026)."""
     options: dict[str, Any] = {"tz_aware": True, "serverSelectionTimeoutMS": 10_000, "appname": "qhwy"}
     if os.environ.get("QHWY_STORE_PROFILE"):
@@ -238,7 +238,7 @@ class ReadBatcher:
     answers `$in` by scanning the whole collection (777 ms for 100 of 20,000 documents, against 84 ms for 100
     reads by `_id`), so there each read stays its own indexed round trip (CaseDocuments._read)."""
 
-    def __init__(self, collection: AsyncCollection, most: int = 500):
+    def __init__(self, collection: AsyncCollection[dict[str, Any]], most: int = 500):
         self.collection, self.most = collection, most
         self._waiting: dict[str, list[asyncio.Future[dict[str, Any] | None]]] = {}
         self._scheduled = False
@@ -271,14 +271,14 @@ class ReadBatcher:
         for key, futures in waiting.items():
             for n, future in enumerate(futures):
                 if not future.done():
-                    doc = found.get(key)
-                    future.set_result(doc if n == 0 or doc is None else copy.deepcopy(doc))
+                    stored = found.get(key)
+                    future.set_result(stored if n == 0 or stored is None else copy.deepcopy(stored))
 
 
 class CaseDocuments:
     """A collection of per-case documents changed at most once per cause (an event id or submission id)."""
 
-    def __init__(self, collection: AsyncCollection, clock: Callable[[], datetime]):
+    def __init__(self, collection: AsyncCollection[dict[str, Any]], clock: Callable[[], datetime]):
         self.collection = collection
         self.clock = clock
         self._locks: WeakValueDictionary[str, asyncio.Lock] = WeakValueDictionary()
