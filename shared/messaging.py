@@ -28,7 +28,7 @@ from faststream.kafka.prometheus import KafkaPrometheusMiddleware
 from faststream.security import BaseSecurity, SASLPlaintext, SASLScram256, SASLScram512
 from prometheus_client import CollectorRegistry
 from pymongo.errors import ConnectionFailure, OperationFailure
-from tenacity import AsyncRetrying, RetryCallState, retry_if_exception, retry_if_exception_type, wait_exponential_jitter
+from tenacity import AsyncRetrying, RetryCallState, retry_if_exception, wait_exponential_jitter
 
 from shared.contracts.dead_letter import DeadLetter
 from shared.store import UnitOfWork, current_unit_of_work
@@ -190,7 +190,7 @@ class LagReporter:
         self._exported = exported
 
 
-class JoinedListener(ConsumerRebalanceListener):
+class JoinedListener(ConsumerRebalanceListener):  # type: ignore[misc]  # aiokafka has no type information: Any
     """Tells whether a consumer has joined its group (the health check's meaning of 'consumes')."""
 
     def __init__(self, on_change: Callable[[bool], None]):
@@ -382,7 +382,8 @@ class Consumer:
 
 
 def _raw_body(msg: Any) -> bytes:
-    return msg.body
+    body: bytes = msg.body
+    return body
 
 
 def _jsonable(error: dict[str, Any]) -> dict[str, Any]:
