@@ -52,7 +52,7 @@ class ServiceContext:
     settings: Settings
     org: Organisation
     broker: KafkaBroker
-    mongo: AsyncMongoClient
+    mongo: AsyncMongoClient[dict[str, Any]]
     registry: CollectorRegistry
     metrics: PlatformMetrics
     clock: Callable[[], datetime] = utc_now
@@ -211,8 +211,8 @@ class Runtime:
         self._lag: asyncio.Task[None] | None = None
         self._handled: dict[str, int] = {}
         for name, build in builders.items():
-            broker = make_broker(self.settings.kafka_bootstrap, name, self.registry, logging.getLogger(f"faststream.{name}"),
-                                 kafka_client_options(self.settings))
+            broker = make_broker(self.settings.kafka_bootstrap, name, self.registry,
+                                 logging.getLogger(f"faststream.{name}"), kafka_client_options(self.settings))
             ctx = ServiceContext(name=name, settings=self.settings, org=self.org, broker=broker, mongo=self.mongo,
                                  registry=self.registry, metrics=self.metrics, clock=self.clock)
             self.contexts[name] = ctx
