@@ -4,8 +4,6 @@ query; each caller gets its own copy; a failed query fails every waiting read.""
 import asyncio
 from typing import Any
 
-import pytest
-
 from shared.store import ReadBatcher
 
 
