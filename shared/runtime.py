@@ -4,7 +4,7 @@ import asyncio
 import contextlib
 import logging
 import sys
-from collections.abc import Awaitable, Callable, Iterable, Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -282,7 +282,7 @@ class Runtime:
             return Response(generate_latest(self.registry), media_type=CONTENT_TYPE_LATEST)
 
         @contextlib.asynccontextmanager
-        async def lifespan(_: Starlette):  # type: ignore[no-untyped-def]
+        async def lifespan(_: Starlette) -> AsyncIterator[None]:
             await self.start()
             try:
                 yield

@@ -32,7 +32,8 @@ _CONVERTOR = re.compile(r"\{([^}:]+):[^}]+\}")
 
 def _read(name: str) -> dict[str, Any]:
     text = resources.files(__package__).joinpath(name).read_text(encoding="utf-8")
-    return yaml.safe_load(text)  # type: ignore[no-any-return]
+    document: dict[str, Any] = yaml.safe_load(text)
+    return document
 
 
 @cache
