@@ -161,8 +161,11 @@ class UnitOfWork:
 
     async def flush_staged(self) -> None:
         """Store, publish and clear what is staged so far, and go on with the batch (see
-        CaseDocuments._wait_for_other_batches: a batch never waits for another while holding documents)."""
+        CaseDocuments._wait_for_other_batches: whoever needs a staged document stores it, never waits for the end
+        of the batch that staged it)."""
         async with self._flush_lock:
+            if self.closed:  # its final flush stored everything (or failed and left it to the redelivery)
+                return
             await self._store_and_publish()
         previous, self.flushed = self.flushed, asyncio.Event()
         previous.set()  # whoever waited for one of the stored documents goes on
@@ -331,11 +334,10 @@ class CaseDocuments:
             if owner.closed:  # a batch that ended without unstaging (it always does; never wait for it)
                 self._unstage([key], owner)
                 continue
-            if uow is not None:
-                # Two batches (two consumers of one process) may each hold a document the other needs: the
-                # waiting one first stores what it staged so far, so no batch ever waits while holding one.
-                await uow.flush_staged()
-            await owner.flushed.wait()
+            # Store the owner's staged documents now rather than wait for the end of its batch: that batch may be
+            # waiting for something this task holds (a document staged by our batch, an enterprise's lock), and
+            # a staged document is always a whole decision, fit to be stored at any moment.
+            await owner.flush_staged()
 
     async def apply(self, key: str, cause: str, decide: Callable[[dict[str, Any] | None], Change | None]) -> Applied:
         """Apply `decide` to the document unless `cause` was applied already.

@@ -150,3 +150,32 @@ async def test_a_failed_publish_leaves_the_events_in_the_outbox_for_the_redelive
     assert published.ids == [derived_id("cause-1", "case.noted")]
     stored = await docs.collection.find_one({"_id": "k"})
     assert stored["notes"] == 1 and stored["outbox"] == {} and stored["pending_since"] is None
+
+
+async def test_a_batch_waiting_for_a_lock_held_by_a_task_that_needs_its_document_does_not_stall(db: Any) -> None:
+    """intake's stall: one batch's lane holds an enterprise's lock and needs a case document the other batch
+    staged; that batch's lane waits for the same enterprise's lock, so the other batch can never end."""
+    database, _ = db
+    docs, published = CaseDocuments(database["cases"], lambda: NOW), Published()
+    enterprise = asyncio.Lock()
+    staged, locked = asyncio.Event(), asyncio.Event()
+
+    async def submissions() -> None:
+        await apply_and_emit(docs, "case-1", "registered")
+        staged.set()
+        await locked.wait()
+        async with enterprise:  # held by the other batch, which waits for case-1
+            await apply_and_emit(docs, "case-2", "registered")
+
+    async def case_events() -> None:
+        await staged.wait()
+        async with enterprise:
+            locked.set()
+            await apply_and_emit(docs, "case-1", "triaged")  # staged by the other batch, not yet stored
+
+    await asyncio.wait_for(asyncio.gather(in_batch(UnitOfWork(published), submissions),
+                                          in_batch(UnitOfWork(published), case_events)), 20)
+    stored = {d["_id"]: d async for d in docs.collection.find({})}
+    assert stored["case-1"]["processed"] == ["registered", "triaged"] and stored["case-1"]["notes"] == 2
+    assert stored["case-2"]["processed"] == ["registered"]
+    assert len(published.ids) == 3 and all(d["outbox"] == {} for d in stored.values())
