@@ -3,6 +3,7 @@
 import asyncio
 import contextlib
 import logging
+import signal
 import sys
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Mapping
 from dataclasses import dataclass, field
@@ -230,9 +231,23 @@ class Runtime:
             await self.contexts[name].broker.start()
             self.log.info("service_started", service=name)
         self._heartbeat = asyncio.create_task(_every(self.settings.heartbeat_seconds, self.heartbeat))
+        # `kill -USR1 <pid>`: every task's stack in the log, to see what a process that stopped consuming waits for
+        asyncio.get_running_loop().add_signal_handler(signal.SIGUSR1, self.dump_tasks)
         # qhwy_consumer_lag of every consumer of this process (docs/operations.md, "Consumer lag")
         lag = LagReporter(self.metrics, lambda: [(n, c) for n, ctx in self.contexts.items() for c in ctx.consumers])
         self._lag = asyncio.create_task(_every(lag_interval_seconds(), lag.update))
+
+    def dump_tasks(self) -> None:
+        """One WARNING line per asyncio task with the chain of coroutines it waits in (operators:
+        docs/operations.md). Task.print_stack shows the outermost frame only; the chain is in cr_await."""
+        for task in asyncio.all_tasks():
+            chain, awaited = [], task.get_coro()
+            while awaited is not None and len(chain) < 60:
+                frame = getattr(awaited, "cr_frame", None) or getattr(awaited, "gi_frame", None)
+                if frame is not None:
+                    chain.append(f"{frame.f_code.co_filename}:{frame.f_lineno} {frame.f_code.co_name}")
+                awaited = getattr(awaited, "cr_await", None) or getattr(awaited, "gi_yieldfrom", None)
+            self.log.warning("task_stack", task=task.get_name(), waits_in=chain)
 
     async def heartbeat(self) -> None:
         """One INFO line per service: alive, consuming or not, messages handled since the last one."""

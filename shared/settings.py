@@ -50,8 +50,9 @@ class Settings(BaseSettings):
     # most this many at once; a consumer that must see every record before the next says 1).
     consumer_batch: int = 200
     consumer_concurrency: int = 16
-    # Store a batch's case-document writes together (shared.store.UnitOfWork). Off by default: under a burst of
-    # submissions intake was seen to stop making progress with it on (issue 15, not yet understood).
+    # Store a batch's case-document writes together (shared.store.UnitOfWork: one bulk write per collection and
+    # batch). Off by default: FerretDB 1.24 (SQLite) wedges a database when a bulk write runs beside other writes
+    # to it (every request to intake's database waits for ever, FerretDB idle); docs/operations.md "Load benchmark".
     consumer_unit_of_work: bool = False
     sla_scan_interval_seconds: float = 15.0
     outbox_sweep_interval_seconds: float = 10.0
