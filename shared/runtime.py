@@ -241,7 +241,8 @@ class Runtime:
         """One WARNING line per asyncio task with the chain of coroutines it waits in (operators:
         docs/operations.md). Task.print_stack shows the outermost frame only; the chain is in cr_await."""
         for task in asyncio.all_tasks():
-            chain, awaited = [], task.get_coro()
+            chain: list[str] = []
+            awaited: Any = task.get_coro()
             while awaited is not None and len(chain) < 60:
                 frame = getattr(awaited, "cr_frame", None) or getattr(awaited, "gi_frame", None)
                 if frame is not None:
