@@ -5,7 +5,6 @@ working-day calendar and rule settings). Each API route declares who may call it
 import asyncio
 import time
 import uuid
-from datetime import datetime
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -65,7 +64,7 @@ class YearCheckBody(BaseModel):
 
 def local(value: Any, tz: ZoneInfo) -> Any:
     """A stored time as the county reads it: ISO text in its time zone (other values unchanged)."""
-    return iso(value.astimezone(tz) if isinstance(value, datetime) else value)
+    return iso(value, tz)
 
 
 def case_row(doc: dict[str, Any], tz: ZoneInfo) -> dict[str, Any]:

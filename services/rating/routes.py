@@ -242,10 +242,7 @@ async def resend(call: Call[Deps]) -> Any:
 
 def unit_scope(call: Call[Deps]) -> str | None:
     """The unit whose ratings the caller may see (`department`): a unit handler only their own."""
-    try:
-        return call.unit_scope(call.query("department"))
-    except Refusal as exc:
-        raise Refusal(exc.status, "只能查看本单位的评价")
+    return call.unit_scope(call.query("department"), refusal="只能查看本单位的评价")
 
 
 @ROUTES.get("/awaiting", roles=COUNTY_ROLES)

@@ -2,7 +2,7 @@
 
 import asyncio
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta, tzinfo
+from datetime import timedelta, tzinfo
 from typing import Any
 
 from aiokafka.partitioner import murmur2
@@ -49,7 +49,7 @@ def partition_of(case_id: str, partitions: int) -> int:
 
 def local_iso(value: Any, tz: tzinfo) -> Any:
     """A stored instant (UTC) as ISO text in the county's time zone, as sla's API has always answered."""
-    return iso(value.astimezone(tz)) if isinstance(value, datetime) else value
+    return iso(value, tz)
 
 
 @dataclass(repr=False)  # repr=False: a failing periodic job logs its name, not every dependency
