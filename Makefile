@@ -10,7 +10,7 @@ PYTEST_ARGS ?=
 
 .PHONY: setup venv provision fonts chromium run run-compose-local backup restore test test-unit lint infra-up infra-down \
 	infra-status token clean-data \
-	bench-intake bench-triage bench-sla bench-sync bench-insight docs-asyncapi
+	bench-intake bench-triage bench-sla bench-sync bench-insight bench-store docs-asyncapi
 
 setup: venv provision fonts
 
@@ -117,6 +117,13 @@ bench: setup
 # store (real broker and store, its own database and topics, removed afterwards). BENCH_CONSOLE_ARGS="--cases 20000".
 bench-console: setup
 	$(PY) bench/console.py $(BENCH_CONSOLE_ARGS)
+
+# FerretDB 1.24 on SQLite (the running one) against FerretDB 1.24 on Debian's PostgreSQL (deploy/postgres.sh,
+# a second FerretDB on 127.0.0.1:27018): reads by _id / $in / an indexed field in 20,000 documents, and the
+# platform at 50/s and a burst of 300 with the consumers' batch unit of work off and on (~25 min).
+# BENCH_STORE_ARGS="--skip-platform" for the reads alone; docs/operations.md "FerretDB: SQLite or PostgreSQL".
+bench-store: setup
+	$(PY) bench/store_backends.py $(BENCH_STORE_ARGS)
 
 # A local three-broker Kafka cluster (KRaft, replication 3, min.insync.replicas 2; data under QHWY_DATA_DIR,
 # ports QHWY_KAFKA_CLUSTER_PORTS, default 29092-29094): docs/operations.md, "A three-broker Kafka cluster".
