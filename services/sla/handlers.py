@@ -10,6 +10,14 @@ from typing import Any
 from services.sla import domain, triage_clock
 from services.sla.deps import Deps, partition_of
 from shared.contracts.envelope import CaseEvent
+from shared.messaging import current_partition
+
+
+def record_partition(case_id: str, deps: Deps) -> int:
+    """The partition of the record being handled (the runtime passes it); Kafka's default partitioner for the
+    case id when there is no record (a replay from the store, a test calling the handler directly)."""
+    partition = current_partition()
+    return partition if partition is not None else partition_of(case_id, deps.partitions)
 
 
 async def track_triage(event: CaseEvent, deps: Deps) -> bool:
@@ -25,7 +33,7 @@ async def track_triage(event: CaseEvent, deps: Deps) -> bool:
         same_round = fired_id is not None and doc is not None \
             and triage_clock.firing_id(event.case_id, doc) == fired_id
         view = {**doc, "fired": True} if same_round and doc is not None else doc
-        change = triage_clock.track(view, event, deps.policy.calendar, partition_of(event.case_id, deps.partitions),
+        change = triage_clock.track(view, event, deps.policy.calendar, record_partition(event.case_id, deps),
                                     deps.settings.supplement_wait_working_days)
         return triage_clock.absorbing(change, view) if same_round else change
 
@@ -43,7 +51,7 @@ async def track_triage(event: CaseEvent, deps: Deps) -> bool:
 async def track_clock(event: CaseEvent, deps: Deps) -> str:
     """Move the "123" clock of the event's case, with the firings stored since its last write folded in."""
     store, policy = deps.store, deps.policy
-    partition = partition_of(event.case_id, deps.partitions)
+    partition = record_partition(event.case_id, deps)
     async with deps.clock_locks(event.case_id):  # the sweep's firings of this case wait, and it waits for them
         current = await store.deadlines.get(event.case_id)
         if current is not None and event.event_id in current.get("processed", ()):
