@@ -73,4 +73,6 @@ def build(ctx: ServiceContext) -> Parts:
         periodic=[(settings.scan_interval_seconds, job(jobs.scan, deps)),
                   (settings.figures_interval_seconds, job(jobs.refresh_figures, deps)),
                   (ctx.settings.outbox_sweep_interval_seconds, job(jobs.sweep_outboxes, deps))],
+        # the HTTP clients to intake and the SMS gateway, closed on the way out
+        on_stop=[deps.contacts.close] + ([deps.notifier.close] if hasattr(deps.notifier, "close") else []),
     )
