@@ -120,7 +120,7 @@ bench-console: setup
 
 # FerretDB 1.24 on SQLite (the running one) against FerretDB 1.24 on Debian's PostgreSQL (deploy/postgres.sh,
 # a second FerretDB on 127.0.0.1:27018): reads by _id / $in / an indexed field in 20,000 documents, and the
-# platform at 50/s and a burst of 300 with the consumers' batch unit of work off and on (~25 min).
+# platform at 50/s and a burst of 300 with the consumers' batch unit of work off and on (~15 min).
 # BENCH_STORE_ARGS="--skip-platform" for the reads alone; docs/operations.md "FerretDB: SQLite or PostgreSQL".
 bench-store: setup
 	$(PY) bench/store_backends.py $(BENCH_STORE_ARGS)
