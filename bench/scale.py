@@ -30,29 +30,7 @@ sys.path.insert(0, str(REPO))
 
 from bench.load import (CASE_EVENTS, INGRESS, Observer, Processes, Stage, free_port, summarise,  # noqa: E402
                         wait_healthy)
-
-
-async def delete_run(bootstrap: str, mongo_url: str, namespace: str) -> None:
-    """The run's topics, and its databases by name (listing the databases of a FerretDB holding many takes minutes)."""
-    from aiokafka.admin import AIOKafkaAdminClient
-    from pymongo import AsyncMongoClient
-
-    from shared.backup import SERVICE_DATABASES
-
-    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
-    await admin.start()
-    try:
-        mine = [t for t in await admin.list_topics() if t.startswith(f"{namespace}.")]
-        if mine:
-            await admin.delete_topics(mine)
-    finally:
-        await admin.close()
-    client: AsyncMongoClient = AsyncMongoClient(mongo_url, directConnection=True)
-    try:
-        for service in SERVICE_DATABASES:
-            await client.drop_database(f"{namespace}_{service}")
-    finally:
-        await client.close()
+from bench.common import delete_namespace  # noqa: E402
 
 
 class Cluster:
@@ -122,7 +100,7 @@ async def one_count(n: int, args: argparse.Namespace, bootstrap: str, log_dir: P
         return summary
     finally:
         procs.stop()
-        await delete_run(bootstrap, args.mongo, namespace)
+        await delete_namespace(bootstrap, args.mongo, namespace)
 
 
 async def bench(args: argparse.Namespace) -> list[dict[str, Any]]:
