@@ -8,6 +8,9 @@ write. Only the owner of a case's partition fires it (the consumer's partitions)
 import asyncio
 import time
 from datetime import datetime
+from typing import Any
+
+from prometheus_client import Gauge
 
 from services.sla import domain, triage_clock
 from services.sla.deps import NAME, Deps, partition_of
@@ -197,30 +200,27 @@ def _set_clock_gauges(deps: Deps, counts: Rows) -> dict[str, int]:
     return overdue_by_department
 
 
+def _set_share(count: Gauge, ratio: Gauge, rows: list[dict[str, Any]], flag: str) -> None:
+    """Counts per department and `flag` (true/false), and per department the share where `flag` holds."""
+    count.clear()
+    ratio.clear()
+    by_department: dict[str, dict[bool, int]] = {}
+    for row in rows:
+        department = row.get("department") or ""
+        count.labels(department, str(bool(row[flag])).lower()).set(row["n"])
+        by_department.setdefault(department, {})[bool(row[flag])] = row["n"]
+    for department, by in by_department.items():
+        ratio.labels(department).set(by.get(True, 0) / max(1, sum(by.values())))
+
+
 def _set_outcome_gauges(deps: Deps, counts: Rows) -> None:
     """Resolutions (on time or not), the problem list, responses (签收 in time or not) and unanswered cases."""
     metrics = deps.metrics
-    metrics.resolved_cases.clear()
-    metrics.on_time_ratio.clear()
-    resolved: dict[str, dict[bool, int]] = {}
-    for row in counts["resolved"]:
-        department = row.get("department") or ""
-        metrics.resolved_cases.labels(department, str(bool(row["on_time"])).lower()).set(row["n"])
-        resolved.setdefault(department, {})[bool(row["on_time"])] = row["n"]
-    for department, by in resolved.items():
-        metrics.on_time_ratio.labels(department).set(by.get(True, 0) / max(1, sum(by.values())))
+    _set_share(metrics.resolved_cases, metrics.on_time_ratio, counts["resolved"], "on_time")
     metrics.problem_list_cases.clear()
     for row in counts["problem_list"]:
         metrics.problem_list_cases.labels(row.get("department") or "").set(row["n"])
-    metrics.responses.clear()
-    metrics.response_rate.clear()
-    answered: dict[str, dict[bool, int]] = {}
-    for row in counts["responses"]:
-        department = row.get("department") or ""
-        metrics.responses.labels(department, str(bool(row["met"])).lower()).set(row["n"])
-        answered.setdefault(department, {})[bool(row["met"])] = row["n"]
-    for department, by in answered.items():
-        metrics.response_rate.labels(department).set(by.get(True, 0) / max(1, sum(by.values())))
+    _set_share(metrics.responses, metrics.response_rate, counts["responses"], "met")
     metrics.unanswered_cases.clear()
     for row in counts["unanswered"]:
         metrics.unanswered_cases.labels(row.get("department") or "").set(row["n"])
