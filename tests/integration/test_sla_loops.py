@@ -170,9 +170,11 @@ async def test_response_deadline_escalation_lists_and_urges(ns: Namespace, sla: 
                             "unanswered": 2, "urges": 1}
         assert (await client.get("/api/v1/sla/figures?department=fagai", headers=LEAD)).status_code == 403
 
-        async def gauge() -> bool:
-            return 'qhwy_sla_response_rate{department="gongdian"} 0.2' in (await client.get("/metrics")).text
-        await until(gauge, "the response rate gauge")
+        async def gauge() -> bool:  # both from one refresh of the gauges (an earlier one may have either alone)
+            text = (await client.get("/metrics")).text
+            return 'qhwy_sla_response_rate{department="gongdian"} 0.2' in text \
+                and 'qhwy_sla_unanswered_cases{department="gongdian"} 2.0' in text
+        await until(gauge, "the response rate and unanswered gauges")
         metrics = (await client.get("/metrics")).text
         assert 'qhwy_sla_unanswered_cases{department="gongdian"} 2.0' in metrics
         assert 'qhwy_sla_urges_total{department="gongdian"} 1.0' in metrics
