@@ -119,11 +119,10 @@ class UnitOfWork:
     (one bulk write per collection) and only then lets the consumer commit the batch's offsets. A crash before
     the first write loses nothing (the batch is delivered again and decided again); a crash after it leaves the
     outboxes for the redelivery or the sweep to publish. Anyone else applying to a staged document (an HTTP
-    route, a timer) waits for the flush."""
+    route, a timer, another batch) stores the batch's staged documents first (`flush_staged`)."""
 
     def __init__(self, publish: Callable[[list[CaseEvent]], Awaitable[None]]):
         self.publish = publish
-        self.flushed = asyncio.Event()
         self.closed = False
         self.stored_rev: dict[tuple[int, str], int | None] = {}  # (docs, key) -> rev in the store (None: new)
         self.touched: dict[int, tuple["CaseDocuments", list[str]]] = {}
@@ -143,13 +142,12 @@ class UnitOfWork:
 
     def abandon(self) -> None:
         """The batch is over: its staged documents are dropped (written by its flush, or, when it failed before,
-        not at all: it will be delivered again) and whoever waited for it goes on."""
+        not at all: it will be delivered again)."""
         self.closed = True
         for docs, keys in self._ever_staged.values():
             docs._unstage(list(keys), self)
         for docs, _, batch in self.deferred:
             docs.release([e.event_id for e in batch])
-        self.flushed.set()
 
     async def flush(self) -> None:
         """Store, publish and clear everything the batch staged; then the batch is over."""
@@ -167,8 +165,6 @@ class UnitOfWork:
             if self.closed:  # its final flush stored everything (or failed and left it to the redelivery)
                 return
             await self._store_and_publish()
-        previous, self.flushed = self.flushed, asyncio.Event()
-        previous.set()  # whoever waited for one of the stored documents goes on
 
     async def _store_and_publish(self) -> None:
         touched, deferred = self.touched, self.deferred
