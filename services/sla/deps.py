@@ -47,11 +47,6 @@ def partition_of(case_id: str, partitions: int) -> int:
     return (murmur2(case_id.encode()) & 0x7FFFFFFF) % partitions
 
 
-def local_iso(value: Any, tz: tzinfo) -> Any:
-    """A stored instant (UTC) as ISO text in the county's time zone, as sla's API has always answered."""
-    return iso(value, tz)
-
-
 @dataclass(repr=False)  # repr=False: a failing periodic job logs its name, not every dependency
 class Deps:
     ctx: ServiceContext
@@ -92,4 +87,4 @@ class Deps:
         return {"deadlines": self.store.deadlines, "handling": self.store.handling, "triage_clocks": self.store.triage}
 
     def iso(self, value: Any) -> Any:
-        return local_iso(value, self.tz)
+        return iso(value, self.tz)
