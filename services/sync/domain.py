@@ -173,9 +173,20 @@ def _deliveries_set(doc: dict[str, Any] | None, changed: dict[str, dict[str, Any
     return {f"deliveries.{did}": value for did, value in changed.items()}
 
 
+def _heads(deliveries: dict[str, dict[str, Any]]) -> list[dict[str, Any]]:
+    """The first delivery of each target not yet delivered, in recorded order. Only a pending head can go: the
+    later ones of its target wait behind it, and behind a parked one too (an update about an escalation the city
+    refused would be refused in turn; it goes once an operator has replayed the escalation)."""
+    heads: dict[str, dict[str, Any]] = {}
+    for delivery in sorted(deliveries.values(), key=lambda d: d["seq"]):
+        if delivery["state"] != DELIVERED:
+            heads.setdefault(delivery["target"], delivery)
+    return list(heads.values())
+
+
 def next_due(deliveries: dict[str, dict[str, Any]]) -> datetime | None:
-    """When the dispatcher must look at this document next (None: nothing pending)."""
-    times = [d["next_at"] for d in deliveries.values() if d["state"] == PENDING]
+    """When the dispatcher must look at this document next (None: nothing can go until an operator acts)."""
+    times = [d["next_at"] for d in _heads(deliveries) if d["state"] == PENDING]
     return min(times) if times else None
 
 
@@ -183,17 +194,14 @@ def next_due(deliveries: dict[str, dict[str, Any]]) -> datetime | None:
 
 def due_deliveries(doc: dict[str, Any], now: datetime, targets: set[str] | None = None,
                    back_since: dict[str, datetime] | None = None) -> list[dict[str, Any]]:
-    """Deliveries to attempt now, in the order they were recorded. A target's later delivery waits until its
-    earlier one has gone (an update must not reach the city before the escalation it belongs to); a parked one
-    does not hold the others back. `back_since`: remote sides back up since then (their breaker closed again);
-    a delivery last tried before that goes now rather than at its backoff time."""
+    """Deliveries to attempt now, in the order they were recorded: at most one per target, its first one not yet
+    delivered (`_heads`). `back_since`: remote sides back up since then (their breaker closed again); a delivery
+    last tried before that goes now rather than at its backoff time."""
     out: list[dict[str, Any]] = []
-    blocked: set[str] = set()
-    for delivery in sorted(doc.get("deliveries", {}).values(), key=lambda d: d["seq"]):
+    for delivery in _heads(doc.get("deliveries", {})):
         target = delivery["target"]
-        if delivery["state"] != PENDING or target in blocked or (targets is not None and target not in targets):
+        if delivery["state"] != PENDING or (targets is not None and target not in targets):
             continue
-        blocked.add(target)
         back = (back_since or {}).get(target)
         tried = delivery.get("tried_at")
         if delivery["next_at"] <= now or (back is not None and tried is not None and tried < back):

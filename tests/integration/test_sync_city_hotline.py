@@ -247,6 +247,17 @@ async def test_reconciliation_resends_what_the_city_lost_and_parked_deliveries_r
 
     (record,) = await until(parked, what="the refused escalation parked")
     assert record["status"] == 422 and record["kind"] == "escalation"
+
+    async def update_waiting() -> list[dict[str, Any]]:
+        links = (await http.get("/api/v1/sync/links", params={"target": "city", "limit": 200})).json()["items"]
+        return [d for link in links if link["case_id"] == refused for d in link["deliveries"]
+                if d["kind"] != "escalation"]
+
+    # The update behind the refused escalation is recorded and waits: sent now, the city would refuse it too.
+    (update,) = await until(update_waiting, what="the update recorded behind the parked escalation")
+    await asyncio.sleep(1.5)  # several dispatcher passes (0.2 s in these tests)
+    (update,) = await update_waiting()
+    assert update["state"] == "pending" and update["attempts"] == 0
     unit = issue_token(TEST_SECRET, sub="x", role="unit_handler", unit="gongdian")
     forbidden = await http.post(f"/api/v1/sync/parked/{record['delivery_id']}/replay",
                                 headers={"authorization": f"Bearer {unit}"})

@@ -234,16 +234,27 @@ def test_failed_reschedules_and_blocks_later_deliveries_of_the_target():
     assert again["last_error"] == "HTTP 503"
     assert domain.due_deliveries(doc, NOW) == []  # the update waits behind the escalation
     assert [d["id"] for d in domain.due_deliveries(doc, NOW + timedelta(seconds=1))] == [first["id"]]
-    assert doc["next_delivery_at"] == NOW  # the earliest pending one (the update) keeps the doc in view
+    assert doc["next_delivery_at"] == NOW + timedelta(seconds=1)  # the update cannot go before the escalation
 
 
-def test_parked_does_not_hold_back_the_rest():
-    doc = fold_all([registered("qrcode"), escalated(4), ACCEPTED])
-    first, second = deliveries(doc)
-    doc = apply(doc, domain.parked(doc, first["id"], "HTTP 422", NOW))
-    assert doc["deliveries"][first["id"]]["state"] == "parked"
-    assert [d["id"] for d in domain.due_deliveries(doc, NOW)] == [second["id"]]
-    assert domain.failed(doc, first["id"], "x", NOW, base=1, cap=1, jitter=0) is None
+def test_parked_holds_back_the_rest_of_its_target_until_replayed():
+    doc = fold_all([registered("hotline"), escalated(4), ACCEPTED, RESOLVED])
+    escalation, update, *_ = [d for d in deliveries(doc) if d["target"] == "city"]
+    (hotline,) = [d for d in deliveries(doc) if d["target"] == "hotline"]
+    doc = apply(doc, domain.parked(doc, escalation["id"], "HTTP 422", NOW))
+    assert doc["deliveries"][escalation["id"]]["state"] == "parked"
+    # The city's update waits (the city would refuse an update about a case it never accepted); the hotline's
+    # result, another remote side, goes.
+    assert [d["id"] for d in domain.due_deliveries(doc, LATER)] == [hotline["id"]]
+    doc = apply(doc, domain.delivered(doc, hotline["id"], "H-1", NOW))
+    assert domain.due_deliveries(doc, LATER) == []
+    assert doc["next_delivery_at"] is None  # nothing can go until an operator acts
+    assert domain.failed(doc, escalation["id"], "x", NOW, base=1, cap=1, jitter=0) is None
+    doc = apply(doc, domain.resend(doc, escalation["id"], LATER, "replayed"))
+    assert doc["next_delivery_at"] == LATER
+    assert [d["id"] for d in domain.due_deliveries(doc, LATER)] == [escalation["id"]]
+    doc = apply(doc, domain.delivered(doc, escalation["id"], "CE-1", LATER))
+    assert [d["id"] for d in domain.due_deliveries(doc, LATER)] == [update["id"]]
 
 
 def test_resend_of_a_parked_delivery_with_a_correction_keeps_the_key():
