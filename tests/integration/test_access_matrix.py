@@ -213,6 +213,7 @@ async def assigned_case(platform: PlatformProcess, case_events: TopicReader) -> 
             "enterprise": {"name": "开化县访问矩阵测试有限公司", "contact_name": CONTACT, "contact_phone": PHONE},
             "content": f"企业申请电力增容迟迟没有答复，停电影响生产，请回电{PHONE}"}
     leader = {"authorization": f"Bearer {token_for('leader')}"}
+    unit = {"authorization": f"Bearer {token_for('unit_own')}"}
     async with httpx.AsyncClient(base_url=platform.base_url, timeout=30) as client:
         receipt = (await client.post("/api/v1/submissions", json=body, headers=CHANNEL)).json()
         case_id = receipt["case_id"]
@@ -220,9 +221,11 @@ async def assigned_case(platform: PlatformProcess, case_events: TopicReader) -> 
                                                  and e["data"]["department"] == OWN_UNIT for e in v), timeout=90)
 
         async def everywhere() -> bool:
-            answers = [await client.get(p, headers=leader) for p in (
-                f"/api/v1/units/cases/{case_id}", f"/api/v1/rating/cases/{case_id}",
-                f"/api/v1/triage/cases/{case_id}")]
+            # The unit's own token: a unit-scoped read answers 200 only once the assignment reached that service
+            # (a leader's read answers as soon as the case is there, before the assignment).
+            answers = [await client.get(p, headers=h) for p, h in (
+                (f"/api/v1/units/cases/{case_id}", unit), (f"/api/v1/rating/cases/{case_id}", unit),
+                (f"/api/v1/triage/cases/{case_id}", leader))]
             return all(a.status_code == 200 for a in answers)
 
         await eventually(everywhere, "the assigned case in sla, rating and triage")
