@@ -157,8 +157,10 @@ def department_confusion(triage: Triage, vocabulary: duplicates.Vocabulary, case
 # The independently written sets, each scored as a whole (replayed in time order on its own): A (220, written
 # first; scored blind once, then studied and folded into training), C (260, a second development set), B (the
 # final blind set: never read case by case, never tuned on; scored only when present).
-SETS = (("A", REPO / "bench" / "blind" / "set_a.jsonl"), ("C", REPO / "bench" / "blind" / "set_c_dev.jsonl"),
-        ("B", REPO / "bench" / "blind" / "set_b.jsonl"))
+BLIND = REPO / "bench" / "blind"
+SETS = (("A", BLIND / "set_a.jsonl"), ("C", BLIND / "set_c_dev.jsonl"), ("D", BLIND / "set_d_dev.jsonl"),
+        ("B", BLIND / "set_b.jsonl"), ("E", BLIND / "set_e.jsonl"), ("F", BLIND / "set_f.jsonl"))
+UNREAD = ("B", "E", "F")  # blind sets: aggregates only, never read case by case or tuned on
 
 
 def read_set(path: Path) -> list[dict]:
@@ -177,7 +179,7 @@ def quality(sets: tuple[tuple[str, Path], ...] = SETS, confusion: str | None = N
             continue
         cases = read_set(path)
         results[name] = replay(triage, vocabulary, cases, {c["id"] for c in cases})
-        if confusion == name and name != "B":  # per code counts of a set that may be read (never B)
+        if confusion == name and name not in UNREAD:  # per code counts of a set that may be read
             results["confusion"] = department_confusion(triage, vocabulary, cases)  # type: ignore[assignment]
     results["meta"] = {"train_seconds": train_seconds, "corpus_cases": len(corpus),
                        "max_rss_mib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}
@@ -292,11 +294,11 @@ def main() -> None:
     parser.add_argument("--stored", type=int, default=0, help="earlier cases put in the store before the run")
     parser.add_argument("--skip-service", action="store_true", help="only the quality figures")
     parser.add_argument("--skip-quality", action="store_true", help="only the service speed")
-    parser.add_argument("--no-blind", action="store_true", help="leave the final blind set B out (while developing)")
-    parser.add_argument("--confusion", choices=("A", "C"), help="department confusion counts of set A or C")
+    parser.add_argument("--no-blind", action="store_true", help="leave the blind sets B, E and F out (while developing)")
+    parser.add_argument("--confusion", choices=("A", "C", "D"), help="department confusion counts of set A, C or D")
     args = parser.parse_args()
     if not args.skip_quality:
-        report_quality(args.confusion, tuple(s for s in SETS if not (args.no_blind and s[0] == "B")))
+        report_quality(args.confusion, tuple(s for s in SETS if not (args.no_blind and s[0] in UNREAD)))
     if not args.skip_service:
         speed = asyncio.run(throughput(args.cases, args.stored))
         print(f"triage service on the real broker and store ({args.stored} earlier cases stored): "
@@ -306,15 +308,15 @@ def main() -> None:
 
 def report_quality(confusion: str | None = None, sets: tuple[tuple[str, Path], ...] = SETS) -> None:
     results = quality(sets, confusion=confusion)
-    columns = [k for k in ("dev", "dev+officers", "A", "C", "B") if k in results]
+    columns = [k for k in ("dev", "dev+officers", *(name for name, _ in SETS)) if k in results]
     print("triage quality, each column replayed in time order through the service's own decision code:")
     print("  dev = the corpus's dev split (never trained on); +officers = a simulated officer corrects each case sent")
     print("  to review, learnt at once; A = bench/blind/set_a.jsonl (written independently, scored blind once, since")
-    print("  studied and folded into training); C = bench/blind/set_c_dev.jsonl (second independent development set,")
-    print("  tuned on); B = bench/blind/set_b.jsonl (final blind set: aggregates only, never read or tuned on)")
+    print("  studied and folded into training); C, D = set_c_dev, set_d_dev (independent development sets, tuned on);")
+    print("  B, E, F = blind sets (aggregates only, never read or tuned on; B scored in an earlier round)")
     for name, path in sets:
         if name not in results:
-            print(f"  ({name}: {path.relative_to(REPO)} absent{' or --no-blind' if name == 'B' else ''})")
+            print(f"  ({name}: {path.relative_to(REPO)} absent{' or --no-blind' if name in UNREAD else ''})")
     print(f"  {'':<22}" + "".join(f"{c:>14}" for c in columns) + "   target")
     rows = [("cases", "cases", "{:.0f}"), ("accepted", "accepted", "{:.0f}"), ("duplicates", "duplicates", "{:.0f}"),
             ("recurrences", "recurrences", "{:.0f}")]
