@@ -44,14 +44,18 @@ def assess(triage: Triage, vocabulary: duplicates.Vocabulary, index: DuplicateIn
     proposal = triage.propose(case)
     identity = followups.identity_keys(who.name, who.uscc, who.phone, who.enterprise_id)
     matters = tuple(m for m, _ in proposal.matters)
-    keys = duplicates.link_keys(vocabulary, case.content, who.name, who.uscc, identity, matters, proposal.region)
+    things = followups.shared_things(case.content)
+    keys = duplicates.link_keys(vocabulary, case.content, who.name, who.uscc, identity, matters, proposal.region,
+                                things)
     since = now - timedelta(days=window_days)
     shared = triage.catalogue.shared_names if triage.catalogue is not None else frozenset()
     probe = followups.Probe(identity, proposal.department, proposal.region, matters,
-                            followups.is_follow_up(case.content), tuple(m for m in matters if m in shared))
+                            followups.is_follow_up(case.content), tuple(m for m in matters if m in shared),
+                            things, followups.says_reported_before(case.content), followups.localities(case.content))
     earlier = [followups.Earlier(c.case_id, c.identity, c.department, c.region, c.matters, c.closed,
                                  vocabulary.similarity(case.content, c.content), c.co_departments,
-                                 _days(now, c.registered_at))
+                                 _days(now, c.registered_at), followups.shared_things(c.content),
+                                 followups.localities(c.content))
                for c in index.candidates(keys, case_id, since, limit)
                if cross_enterprise or followups.same_enterprise(c.identity, identity)]
     found = followups.link(probe, earlier)

@@ -10,8 +10,12 @@ case about the same thing at the same place (a road, a park's power line) is a d
 
 import re
 import unicodedata
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
+from importlib import resources
+from pathlib import Path
+
+import yaml
 
 from services.triage.framing import normalise
 
@@ -30,6 +34,18 @@ FOLLOW_UP = re.compile("|".join([
     # it came back ("又堵了", "又开始了", "又被盗", "又全是坑了")
     "又开始", "又被", "又堵", "又坏", "又不稳", "又不行", "又出现", "又停", "又全是", "又陷", "又烧", "又漫", "又发生",
     "又来了", "又这样", "又下载不了",
+    # still waiting since it was reported ("已经等了一个多月了", "转过来都三个多星期了", "反映后一个多月仍没有结果")
+    "等了", "个多星期了", "个多月了", "仍没有结果", "还是没结果", "还没结果", "没有结果", "反映后", "上报过", "报过",
+    "上月反映", "提到的",
+]))
+# Words that say the enterprise reported this very problem before (not merely that something is still undone, which
+# the first report of a problem says too: "申请备案后一直没有答复").
+EXPLICIT_FOLLOW_UP = re.compile("|".join([
+    "上次反映", "上回反映", "之前反映", "此前反映", "前期反映", "早前反映", "反映过", "扫码反映", "平台上反映",
+    "在平台反映", "再次反映", "再次来电", "又来电", "二次来电", "多次来电", "多次反映", "重复反映", "催办",
+    "上个月反映", "上周反映", "前几天反映", "已经报到", "已报到", "已经通过", "之前问", "之前提", "之前打过",
+    "此前已", "已多次", "上次说", "上回说", "上次来", "上次打", "上次提", "上报过", "报过", "上月反映", "反映后",
+    "提到的",
 ]))
 # Same enterprise: a follow-up of the same unit shares little wording; without a follow-up word it must share more.
 SAME_UNIT_FOLLOW_UP = 0.0
@@ -45,12 +61,24 @@ DOUBTFUL_SIMILARITY = 0.2
 # Within this many days the same enterprise telling the same matter again (through another channel, in other
 # words, without saying it asked before) is the same problem; later, it is usually a new one of that matter.
 RECENT_DAYS = 15
+# ... and says it in some of the same words: one enterprise often raises two problems of one matter within days
+# (a 民宿's fire approval and its sewage; an exporter's trade-fair subsidy and its export tax refund).
+RECENT_SAME_MATTER_SIMILARITY = 0.2
 DOUBTFUL = 0.5
 OTHER_SHARED_MATTER_SIMILARITY = 0.3
+# Another enterprise naming the same shared thing (data/shared_things.yaml) at the same place, to the same unit:
+# one problem when told within this many days (an outage, a broken road); later it is usually a new one.
+SHARED_THING_DAYS = 14
+# The enterprise says it reported the problem before, but names it in other words than its open case: that
+# case, when registered within this many days.
+REPORTED_BEFORE_DAYS = 30
 
 NAME_NOISE = re.compile(r"^(浙江省|浙江|衢州市|衢州|开化县|开化)|"
                         r"(股份有限公司|有限责任公司|有限公司|分公司|公司|总厂|厂|"
                         r"专业合作社|合作社|家庭农场|经营部|商行|工作室|门市部)$")
+
+
+PERSON = re.compile(r"^(个人|匿名|市民|群众|来电人|未知|无)$|^.{1,2}(先生|女士|师傅|老板|总)$")
 
 
 def core_name(name: str) -> str:
@@ -84,7 +112,7 @@ def identity_keys(name: str, uscc: str | None = None, phone: str | None = None,
     if enterprise_id:
         keys.append("i:" + enterprise_id)
     core = core_name(name)
-    if len(core) >= 2:
+    if len(core) >= 2 and not PERSON.search(core):  # "个人", "王女士": a caller, not an enterprise's name
         keys.append("n:" + core)
     phone = phone_key(phone)
     if phone:
@@ -125,6 +153,54 @@ def is_follow_up(content: str) -> bool:
     return FOLLOW_UP.search(normalise(content)) is not None
 
 
+def says_reported_before(content: str) -> bool:
+    return EXPLICIT_FOLLOW_UP.search(normalise(content)) is not None
+
+
+def load_shared_things(path: Path | None = None) -> dict[str, re.Pattern[str]]:
+    """data/shared_things.yaml: name -> the words naming a thing many enterprises at one place share."""
+    if path is None:
+        text = resources.files("services.triage.data").joinpath("shared_things.yaml").read_text(encoding="utf-8")
+    else:
+        text = Path(path).read_text(encoding="utf-8")
+    return {name: re.compile(str(words)) for name, words in (yaml.safe_load(text) or {}).items()}
+
+
+SHARED_THINGS = load_shared_things()
+
+
+# A place below the region (a village, a road, a park, a bridge): two reports naming different ones are two places.
+LOCALITY = re.compile(r"[\u4e00-\u9fff]{1,3}?(?:工业功能区|工业园区|工业区|园区|小区|社区|村|路|街|桥|坑口|大道)")
+
+
+PLACE_NOISE = re.compile("^.*[的个那这一座条些段在到从镇乡县市]")  # "那座小石桥" -> 小石桥, "华埠镇封家村" -> 封家村
+GENERIC_ENDINGS = ("十字路", "道路", "马路", "公路", "小路", "线路", "电路", "进厂路", "修路")
+GENERIC_PLACES = frozenset({"道路", "马路", "公路", "十字路", "小路", "路", "桥", "村", "园区", "小区", "社区", "街",
+                            "工业区", "大道", "进厂路", "出路", "修路", "网路", "线路", "电路", "思路", "门路"})
+
+
+def localities(content: str) -> tuple[str, ...]:
+    """The named places below the region (桃源村, 园区路, 池淮工业区), not generic words (道路, 十字路口)."""
+    found = (PLACE_NOISE.sub("", p) for p in LOCALITY.findall(normalise(content)))
+    return tuple(dict.fromkeys(p for p in found if len(p) >= 2 and p not in GENERIC_PLACES
+                               and not p.endswith(GENERIC_ENDINGS)))
+
+
+def _places_agree(a: Iterable[str], b: Iterable[str]) -> bool:
+    """Whether two reports may be about one place: one names none, or they name the same one (mostly the same
+    characters: 池淮工业区 and 池淮镇工业区)."""
+    a, b = tuple(a), tuple(b)
+    if not a or not b:
+        return True
+    return any(x in y or y in x or len(set(x) & set(y)) / len(set(x) | set(y)) >= 0.6 for x in a for y in b)
+
+
+def shared_things(content: str, table: Mapping[str, re.Pattern[str]] = SHARED_THINGS) -> tuple[str, ...]:
+    """The shared things a case names (its power supply, the road to it...)."""
+    text = normalise(content)
+    return tuple(name for name, words in table.items() if words.search(text))
+
+
 @dataclass(frozen=True)
 class Probe:
     """The new case, as the linking sees it."""
@@ -135,6 +211,9 @@ class Probe:
     matters: tuple[str, ...] = ()
     follow_up: bool = False
     shared_matters: tuple[str, ...] = ()  # its matters about something enterprises share (a road, a supply)
+    things: tuple[str, ...] = ()  # the shared things it names (shared_things)
+    reported_before: bool = False  # it says the enterprise reported this before (says_reported_before)
+    places: tuple[str, ...] = ()  # the places below the region it names (localities)
 
 
 @dataclass(frozen=True)
@@ -150,6 +229,8 @@ class Earlier:
     similarity: float = 0.0  # of the two matter texts (IDF-weighted bigram cosine)
     co_departments: tuple[str, ...] = field(default=())
     age_days: float | None = None  # how long before the new case it was registered
+    things: tuple[str, ...] = ()
+    places: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -165,37 +246,53 @@ def _same_problem(new: Probe, old: Earlier) -> tuple[float, str] | None:
     """(strength, why) when `old` is the same problem as `new`, else None."""
     same = same_enterprise(new.identity, old.identity)
     shared = set(new.matters) & set(old.matters)
+    things = set(new.things) & set(old.things)
     same_unit = new.department is not None and new.department == old.department
-    units_of_old = {old.department, *old.co_departments}
     if new.region and old.region and new.region != old.region and not shared:
         return None  # another place: another problem
     if same:
-        # An enterprise raises several problems about related matters (a 民宿's licences, an exporter's
-        # subsidies): without words saying it asked before, only much of the same wording makes it the same one.
-        closeness = min(old.similarity, 0.3) / 10 + (0.02 if same_unit else 0.0)
-        if new.matters and old.matters and not shared and not same_unit:
-            return None  # both name matters, none in common, other units: another problem of the enterprise
-        if shared and new.follow_up:
-            return 0.93 + closeness, "同一企业就同一事项再次反映"
-        if same_unit and new.follow_up and old.similarity >= SAME_UNIT_FOLLOW_UP:
-            return 0.88 + closeness, "同一企业就同一单位的问题再次反映"
-        recent = old.age_days is not None and old.age_days <= RECENT_DAYS
-        if recent and shared:
-            return 0.86 + closeness, "同一企业近期就同一事项再次反映"
-        if recent and same_unit and old.similarity >= SAME_UNIT_SIMILARITY:
-            return 0.8 + closeness, "同一企业近期就同一单位的问题再次反映"
-        if (shared or same_unit) and old.similarity >= SAME_ENTERPRISE_SIMILARITY:
-            return 0.8 + closeness, "同一企业、同一事项、表述相近"
-        if shared and old.similarity >= DOUBTFUL_SIMILARITY:
-            return DOUBTFUL + closeness, "同一企业、同一事项，但未说明此前反映过"
-        if old.similarity >= SAME_ENTERPRISE_SIMILARITY and (new.department is None or new.department in units_of_old):
-            return 0.75 + min(old.similarity - SAME_ENTERPRISE_SIMILARITY, 0.2), "同一企业、表述相近"
-        return None
-    if old.closed or not (new.region and new.region == old.region and same_unit):
+        return _same_enterprise(new, old, shared, things, same_unit)
+    if old.closed or not (new.region and new.region == old.region):
         return None
     common = shared & set(new.shared_matters)
-    if old.similarity >= OTHER_SIMILARITY or (common and old.similarity >= OTHER_SHARED_MATTER_SIMILARITY):
+    recent = old.age_days is not None and old.age_days <= SHARED_THING_DAYS
+    if same_unit and (old.similarity >= OTHER_SIMILARITY or (common and old.similarity >= OTHER_SHARED_MATTER_SIMILARITY)):
         return 0.7 + min(old.similarity - OTHER_SHARED_MATTER_SIMILARITY, 0.2), "不同企业反映同一地点的同一问题"
+    if recent and things and (same_unit or common) and _places_agree(new.places, old.places):
+        # one outage, one broken road, one crossroads: told by each enterprise it hurts, in its own words
+        return 0.75 + min(old.similarity, 0.2) / 10, f"不同企业近期反映同一地点的同一{'、'.join(sorted(things))}问题"
+    return None
+
+
+def _same_enterprise(new: Probe, old: Earlier, shared: set[str], things: set[str],
+                     same_unit: bool) -> tuple[float, str] | None:
+    units_of_old = {old.department, *old.co_departments}
+    # An enterprise raises several problems about related matters (a 民宿's licences, an exporter's
+    # subsidies): without words saying it asked before, only much of the same wording makes it the same one.
+    closeness = min(old.similarity, 0.3) / 10 + (0.02 if same_unit else 0.0) + (0.01 if things else 0.0)
+    recent = old.age_days is not None and old.age_days <= RECENT_DAYS
+    if new.reported_before and (shared or things or same_unit):
+        return 0.93 + closeness, "同一企业再次反映此前的问题"
+    if new.matters and old.matters and not shared and not same_unit and not things:
+        if new.reported_before and old.age_days is not None and old.age_days <= REPORTED_BEFORE_DAYS:
+            return 0.8 + closeness, "同一企业说明此前反映过（事项表述不同）"
+        return None  # both name matters, none in common, other units: another problem of the enterprise
+    if (shared or things) and new.follow_up:
+        return 0.93 + closeness, "同一企业就同一事项再次反映"
+    if same_unit and new.follow_up and old.similarity >= SAME_UNIT_FOLLOW_UP:
+        return 0.88 + closeness, "同一企业就同一单位的问题再次反映"
+    if new.reported_before and old.age_days is not None and old.age_days <= REPORTED_BEFORE_DAYS:
+        return 0.8 + closeness, "同一企业说明此前反映过（事项表述不同）"
+    if recent and shared and (things or old.similarity >= RECENT_SAME_MATTER_SIMILARITY):
+        return 0.86 + closeness, "同一企业近期就同一事项再次反映"
+    if recent and same_unit and old.similarity >= SAME_UNIT_SIMILARITY:
+        return 0.8 + closeness, "同一企业近期就同一单位的问题再次反映"
+    if (shared or same_unit) and old.similarity >= SAME_ENTERPRISE_SIMILARITY:
+        return 0.8 + closeness, "同一企业、同一事项、表述相近"
+    if shared and old.similarity >= DOUBTFUL_SIMILARITY:
+        return DOUBTFUL + closeness, "同一企业、同一事项，但未说明此前反映过"
+    if old.similarity >= SAME_ENTERPRISE_SIMILARITY and (new.department is None or new.department in units_of_old):
+        return 0.75 + min(old.similarity - SAME_ENTERPRISE_SIMILARITY, 0.2), "同一企业、表述相近"
     return None
 
 

@@ -1,7 +1,7 @@
 """services.triage.followups: the same problem by who reports it and what it is about, not by its wording."""
 
-from services.triage.followups import (Earlier, Probe, core_name, identity_keys, is_follow_up, link, phone_key,
-                                       same_enterprise)
+from services.triage.followups import (Earlier, Probe, core_name, identity_keys, is_follow_up, link, localities,
+                                      phone_key, same_enterprise, says_reported_before, shared_things)
 
 QR = identity_keys("开化县某某纸业有限公司", "91330824MA2XXXXXX1", "138****1234")
 HOTLINE = identity_keys("开化某某纸业", None, "138****1234")  # the operator wrote the name short, no credit code
@@ -70,15 +70,17 @@ def test_other_enterprises_share_a_problem_only_about_a_shared_thing():
 
 
 def test_a_matter_named_again_long_after_without_follow_up_words_is_doubtful():
-    """An enterprise raises several problems about one matter over the months (a 民宿's licences): weeks later,
-    without words saying it asked before, the link is doubtful (below the review threshold: an officer decides);
-    a few days later it is the same problem told again through another channel."""
+    """An enterprise raises several problems about one matter over the months, even within days (a 民宿's
+    licences; an exporter's trade-fair subsidy and its export tax refund): without words saying it asked before,
+    the link is doubtful (below the review threshold: an officer decides) unless the two say it in some of the
+    same words or name the same shared thing."""
     new = Probe(HOTLINE, "gongdian", "majin", ("电力增容",))
     assert link(new, [earlier(similarity=0.05, age_days=40)]) is None  # little in common: another problem
     doubtful = link(new, [earlier(similarity=0.25, age_days=40)])
     assert doubtful is not None and doubtful.confidence < 0.6
     assert link(new, [earlier(similarity=0.4, age_days=40)]).confidence >= 0.8  # much of the same wording
-    assert link(new, [earlier(similarity=0.05, age_days=3)]).confidence >= 0.8  # days later: told again
+    assert link(new, [earlier(similarity=0.25, age_days=3)]).confidence >= 0.8  # days later, some same words
+    assert link(new, [earlier(similarity=0.05, age_days=3)]) is None  # days later, nothing in common
     told = link(Probe(HOTLINE, "gongdian", "majin", ("电力增容",), follow_up=True),
                 [earlier(similarity=0.0, age_days=60)])
     assert told.confidence >= 0.9  # "上次问的增容" weeks later: a follow-up
@@ -90,3 +92,49 @@ def test_follow_up_words_of_other_channels_and_returns():
     assert is_follow_up("厂门口那个排水沟又堵了 上回疏通完没两个月")
     assert is_follow_up("茶叶车间那个生产许可变更 说好来现场看的 到现在没人来")
     assert not is_follow_up("我们民宿想办特种行业许可证 派出所说要先有消防意见 消防那边又说民宿不用出")
+
+
+def test_other_enterprises_naming_one_shared_thing_at_one_place_within_days_are_one_problem():
+    """One outage told by two enterprises in their own words (no matter or wording in common): the same place,
+    the same unit, the same shared thing (data/shared_things.yaml), within 14 days; not at another named place
+    of the same town, not weeks later, not to another unit."""
+    first = identity_keys("开化县鑫达五金制品有限公司", None, "13800001111")
+    second = identity_keys("开化县恒泰塑业有限公司", None, "13900002222")
+    typed = "开发区园区路这边从昨天晚上到现在停了三次电了 机器一停料全废"
+    told = "来电人反映：其公司位于开化经济开发区园区路，自7月31日晚至今园区路沿线反复停电，请求排查线路故障"
+    assert shared_things(typed) == ("power",) and shared_things(told) == ("power",)
+
+    def old(**kw):
+        fields = dict(case_id="c-1", identity=first, department="gongdian", region="kaifaqu", similarity=0.09,
+                      age_days=0.5, things=shared_things(typed), places=localities(typed))
+        return Earlier(**{**fields, **kw})
+
+    probe = Probe(second, "gongdian", "kaifaqu", things=shared_things(told), places=localities(told))
+    found = link(probe, [old()])
+    assert found.kind == "duplicate" and not found.same_enterprise and found.confidence >= 0.7
+    assert link(probe, [old(age_days=20)]) is None
+    assert link(probe, [old(department="shuiwugs")]) is None
+    assert link(probe, [old(places=("桃源村",))]) is None
+    assert link(probe, [old(closed=True)]) is None
+
+
+def test_named_places_below_the_region():
+    assert localities("华埠镇封家村通往工业点的村道") == ("封家村",)
+    assert localities("那座小石桥裂了好几道缝") == ("小石桥",)
+    assert localities("厂区门口的道路被压坏 十字路口天天堵") == ()
+
+
+def test_saying_it_was_reported_before_links_the_enterprise_s_open_case_in_other_words():
+    """"之前在平台扫码反映过" with the open case of another unit (the catalogue read the two differently): the
+    same problem within 30 days; a first report that something is still unanswered is not a follow-up."""
+    assert says_reported_before("之前在平台扫码反映过，至今没有人回复")
+    assert not says_reported_before("向人社部门申请备案后一直没有答复")
+    new = Probe(HOTLINE, "yingji", "tongcun", ("安全生产检查与隐患整改",), follow_up=True, reported_before=True)
+    other_unit = earlier(department="shengtai", region="tongcun", matters=("环评审批",), similarity=0.08, age_days=4)
+    assert link(new, [other_unit]).confidence >= 0.8
+    assert link(new, [Earlier(**{**other_unit.__dict__, "age_days": 45})]) is None
+
+
+def test_a_caller_s_personal_name_is_no_enterprise_identity():
+    assert identity_keys("个人") == ()
+    assert identity_keys("王女士", None, "13800001234") == ("p:1381234",)
