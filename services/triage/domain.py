@@ -46,6 +46,8 @@ ADDRESSED_CONFIDENCE = 0.85  # the enterprise asks a unit by name to act ("希�
 SEVERAL_UNITS = re.compile("多个部门|两个部门|几个部门|多部门|两边|各部门|部门之间|互相|相互|分别|涉及.{0,12}部门|"
                            "都说|两家|几家单位")
 
+CONTEXT_KINDS = frozenset({"服务"})  # catalogue kinds that name no co-department on their own
+
 ACCEPTED, NON_BUSINESS, UNCLEAR, DUPLICATE = "accepted", "non_business", "unclear", "duplicate"
 DecidedBy = Literal["auto", "officer"]  # who decided a triage (Triaged.decided_by)
 SIMPLE, GENERAL, COMPLEX = "simple", "general", "complex"
@@ -123,6 +125,8 @@ class ComplexityCues:
             return overlap[0]
         if county and units >= 3:
             return f"{county[0]}（涉及 {units} 个单位）"
+        if county and important:  # the county itself is asked to decide for an industry: 报请县委县政府研究决策
+            return f"{county[0]}+{important[0]}"
         return f"{important[0]}+{held[0]}" if important and held else None
 
 
@@ -276,7 +280,10 @@ class Triage:
                 lead, lead_conf = asked[0], max(ADDRESSED_CONFIDENCE, fused.get(asked[0], 0.0))
             else:
                 lead_conf = max(lead_conf, ADDRESSED_CONFIDENCE)
-        co = self.co_departments(lead, found, rules, several=SEVERAL_UNITS.search(matter) is not None)
+        # A service matter (茶叶产业服务, 浙里办) says who the enterprise is or how it applies, not that its unit must
+        # act: it names a co-department only when the case names that unit too (`named`, below).
+        acting = unit_scores(h for h in hits if h.matter.kind not in CONTEXT_KINDS)
+        co = self.co_departments(lead, acting, rules, several=SEVERAL_UNITS.search(matter) is not None)
         co = tuple(dict.fromkeys([*co, *(c for c in named if c != lead)]))  # the units it says are involved
         evidence = self.cues.complex_evidence(matter, units=len(co) + 1)
         complexity, complexity_conf = self.complexity_of(scores.complexity, co, evidence, derived=bool(found))

@@ -21,7 +21,7 @@ from shared.org import Organisation
 # "环保") only where a unit's word, a speech verb or a list separator follows it.
 UNIT_ENDINGS = ("局", "所", "部门", "公司", "中心", "大队", "站", "办", "委", "集团", "分局")
 AFTER = ("局|部门|分局|公司|中心|方面|那边|那里|这边|说|称|表示|认为|要求|答复|回复|意见|出具|牵头|"
-         "和|与|及|、|等|都|也|又|则|需|让|不")
+         "和|与|及|、|等|都|也|又|则|需|让|不|来|先后|已|还")
 ASK = "希望|请求|恳请|请|要求|建议|盼|麻烦|呼吁|需要"
 ORG_NOISE = re.compile(r"^(国网开化县|开化县|县|市)|(\(.*\)|（.*）)$")
 
@@ -58,9 +58,9 @@ class UnitNames:
 
     def _is_mention(self, text: str, start: int, end: int) -> bool:
         word = text[start:end]
-        if word.endswith(UNIT_ENDINGS):
+        if word.endswith(UNIT_ENDINGS) or len(word) >= 4:  # 市场监管, 自然资源: no everyday word is one
             return True
-        return re.match(AFTER, text[end:end + 3]) is not None
+        return end == len(text) or re.match(AFTER, text[end:end + 3]) is not None
 
     def mentioned(self, matter: str) -> list[str]:
         """Unit codes named in normalised matter text, in order of first mention."""

@@ -59,6 +59,10 @@ def test_places_name_no_unit():
     ("重大项目的水电路都没配套好项目停下来了", "重大项目+停下来"),
     ("企业申报的省重点建设项目材料已经交了", None),  # an important project, nothing held back
     ("项目拖了半年", None),  # held back, but no important project or industry
+    # the county asked to decide for an industry (报请县委县政府研究决策), whatever the number of units
+    ("全县没有危废处置单位建议县里研究规划建设", "县里研究+全县"),
+    ("建议县里研究怎么办", None),  # the county asked, but about no industry
+    ("文旅、住建、公安各管一段，民宿只能带病经营，影响全县民宿产业发展", "各管一段"),
 ])
 def test_complex_evidence(matter, evidence):
     assert CUES.complex_evidence(matter) == evidence
@@ -81,3 +85,14 @@ def test_several_units_without_complex_words_are_general():
 
 def test_no_cues_no_rule():
     assert ComplexityCues().complex_evidence("没人牵头") is None
+
+
+def test_a_service_matter_alone_names_no_co_department():
+    """茶叶 says who the enterprise is, 浙里办 how it applies: neither makes its unit a co-department unless the
+    case names that unit."""
+    plain = triage({"gongdian": 0.7, "nongye": 0.1}).propose(
+        Case("马金工业园这边今天上午又停电了 一点通知都没有 烘干机里的茶叶全坏了", "甲茶业公司"))
+    assert (plain.department, plain.co_departments, plain.complexity) == ("gongdian", (), SIMPLE)
+    named = triage({"gongdian": 0.7, "nongye": 0.1}).propose(
+        Case("马金工业园又停电了，烘干机里的茶叶全坏了，农业部门说茶叶损失补助要供电所出证明", "甲茶业公司"))
+    assert "nongye" in named.co_departments and named.complexity == GENERAL

@@ -19,6 +19,11 @@ def test_units_named_in_everyday_words():
     assert UNITS.mentioned(normalise("水利、生态环境、农业农村部门意见不一")) == ["shuili", "shengtai", "nongye"]
     # a bare core word that is not a unit where it stands ("教育培训") is no mention
     assert UNITS.mentioned(normalise("员工的教育培训经费怎么列支")) == []
+    # a four-character core is a unit wherever it stands; a bare core at the end of the text too
+    assert UNITS.mentioned(normalise("县里一个月内环保、安监、消防、市场监管先后来检查5次")) == [
+        "shengtai", "yingji", "zhujian", "shichang"]
+    assert UNITS.mentioned(normalise("学校说要等教育局拨 教育局说要等财政")) == ["jiaoyu", "caizheng"]
+    assert UNITS.mentioned(normalise("交通部门说要审批，规划部门说要先调整总平面")) == ["jiaotong", "ziranziyuan"]
 
 
 def test_the_unit_a_request_is_addressed_to():
