@@ -275,9 +275,14 @@ class Triage:
             lead_conf = max(lead_conf, 0.9)  # the duty and the examples agree
         named = self.units.mentioned(matter) if self.units is not None else []
         asked = self.units.addressed(matter) if self.units is not None else []
-        if asked:
-            if asked[0] != lead:
-                lead, lead_conf = asked[0], max(ADDRESSED_CONFIDENCE, fused.get(asked[0], 0.0))
+        # The unit asked to act leads when the case is about its matters, or names no matter at all ("希望经信部门
+        #和供电公司研究临时供电": the capacity increase is the power company's, whoever is asked first).
+        leading = [code for code in asked if found.get(code)] or (asked if not found else [])
+        if not leading and not found and len(named) == 1:
+            leading = named  # the one unit the case names ("应急局来检查说要整改…没人来复查")
+        if leading:
+            if leading[0] != lead:
+                lead, lead_conf = leading[0], max(ADDRESSED_CONFIDENCE, fused.get(leading[0], 0.0))
             else:
                 lead_conf = max(lead_conf, ADDRESSED_CONFIDENCE)
         # A service matter (茶叶产业服务, 浙里办) says who the enterprise is or how it applies, not that its unit must

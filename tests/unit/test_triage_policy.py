@@ -5,8 +5,11 @@ import pytest
 from services.triage.classifier import Scores
 from services.triage.domain import (COMPLEX, GENERAL, SIMPLE, Case, ComplexityCues, DutyRules, Triage,
                                     load_complexity_cues, load_lexicon)
+from services.triage.catalogue import load_catalogue
 from services.triage.framing import matter_text
 from services.triage.gazetteer import load_gazetteer
+from services.triage.segment import Segmenter
+from services.triage.units import load_unit_names
 from shared.org import load_organisation
 
 ORG = load_organisation()
@@ -26,6 +29,17 @@ class FixedScorer:
 def triage(department, complexity=None) -> Triage:
     scorer = FixedScorer(department, complexity or {"simple": 0.8, "general": 0.15, "complex": 0.05})
     return Triage(ORG, GAZ, RULES, scorer, 0.6, CUES)
+
+
+CATALOGUE = load_catalogue(ORG)
+SEGMENTER = Segmenter.build(ORG, CATALOGUE.words())
+UNITS = load_unit_names(ORG)
+
+
+def full_triage(department, complexity=None) -> Triage:
+    """With the catalogue, segmentation and the units' everyday names, as the service builds it."""
+    scorer = FixedScorer(department, complexity or {"simple": 0.8, "general": 0.15, "complex": 0.05})
+    return Triage(ORG, GAZ, RULES, scorer, 0.6, CUES, CATALOGUE, SEGMENTER, None, UNITS)
 
 
 @pytest.mark.parametrize("framed, matter", [
@@ -90,9 +104,36 @@ def test_no_cues_no_rule():
 def test_a_service_matter_alone_names_no_co_department():
     """茶叶 says who the enterprise is, 浙里办 how it applies: neither makes its unit a co-department unless the
     case names that unit."""
-    plain = triage({"gongdian": 0.7, "nongye": 0.1}).propose(
-        Case("马金工业园这边今天上午又停电了 一点通知都没有 烘干机里的茶叶全坏了", "甲茶业公司"))
+    text = "马金工业园这边今天上午又停电了 一点通知都没有 烘干机里的茶叶全坏了"
+    plain = full_triage({"gongdian": 0.7, "nongye": 0.1}).propose(Case(text, "甲茶业公司"))
+    assert ("茶叶产业服务", "nongye") in plain.matters  # found, and shown to the officer
     assert (plain.department, plain.co_departments, plain.complexity) == ("gongdian", (), SIMPLE)
-    named = triage({"gongdian": 0.7, "nongye": 0.1}).propose(
+    named = full_triage({"gongdian": 0.7, "nongye": 0.1}).propose(
         Case("马金工业园又停电了，烘干机里的茶叶全坏了，农业部门说茶叶损失补助要供电所出证明", "甲茶业公司"))
     assert "nongye" in named.co_departments and named.complexity == GENERAL
+
+
+def test_the_unit_asked_to_act_leads_only_when_the_matter_is_its_own():
+    """"希望经信部门和供电公司研究临时供电方案": asked first, but the capacity increase is the power company's."""
+    case = Case("企业新上一条生产线，需增加用电容量800千伏安，供电公司答复变电站容量不足要明年才能增容，"
+                "希望经信部门和供电公司研究先行的临时供电方案。", "甲公司")
+    assert full_triage({"jingxin": 0.5, "gongdian": 0.4}).propose(case).department == "gongdian"
+    # asked, and no matter named at all: the unit asked leads
+    asked = Case("我们这个事情说不清归谁，希望人社部门来厂里看一下", "甲公司")
+    assert full_triage({"yingshang": 0.5, "renshe": 0.1}).propose(asked).department == "renshe"
+
+
+def test_the_one_unit_named_leads_when_no_matter_is_named():
+    case = Case("上个月应急局来检查说我们喷漆房要整改 该换的都换了 整改报告也交上去了 半个月了没人来复查", "甲公司")
+    assert full_triage({"shengtai": 0.6, "yingji": 0.3}).propose(case).department == "yingji"
+
+
+@pytest.mark.parametrize("framed, matter", [
+    # a colon ends the lead-in: a speech verb further on is the matter's ("检查时提出")
+    ("走访桐村镇某某砂石有限公司：企业矿区应急预案修订后没能备案，应急管理局检查时提出要整改。",
+     "企业矿区应急预案修订后没能备案应急管理局检查时提出要整改"),
+    ("县人大代表某某反映：中村乡沿溪的几家企业被淹。", "中村乡沿溪的几家企业被淹"),
+    ("我们厂的事：行车没人来检", "我们厂的事行车没人来检"),  # no frame marker before the colon: all matter
+])
+def test_a_colon_ends_the_lead_in(framed, matter):
+    assert matter_text(framed) == matter
