@@ -268,23 +268,8 @@ class Triage:
             return Proposal(screening, None, (), region.region, None, None,
                             needs_review=screening_conf < self.review_threshold,
                             confidence={"screening": screening_conf}, reason=reason, matters=matters)
-        lead = max(fused, key=lambda k: (fused[k], k))
-        lead_conf = margin_confidence(fused, lead)
-        if found.get(lead) and scores.department and max(scores.department,
-                                                          key=lambda k: scores.department[k]) == lead:
-            lead_conf = max(lead_conf, 0.9)  # the duty and the examples agree
         named = self.units.mentioned(matter) if self.units is not None else []
-        asked = self.units.addressed(matter) if self.units is not None else []
-        # The unit asked to act leads when the case is about its matters, or names no matter at all ("希望经信部门
-        #和供电公司研究临时供电": the capacity increase is the power company's, whoever is asked first).
-        leading = [code for code in asked if found.get(code)] or (asked if not found else [])
-        if not leading and not found and len(named) == 1:
-            leading = named  # the one unit the case names ("应急局来检查说要整改…没人来复查")
-        if leading:
-            if leading[0] != lead:
-                lead, lead_conf = leading[0], max(ADDRESSED_CONFIDENCE, fused.get(leading[0], 0.0))
-            else:
-                lead_conf = max(lead_conf, ADDRESSED_CONFIDENCE)
+        lead, lead_conf = self.lead_of(matter, fused, found, scores.department, named)
         # A service matter (茶叶产业服务, 浙里办) says who the enterprise is or how it applies, not that its unit must
         # act: it names a co-department only when the case names that unit too (`named`, below).
         acting = unit_scores(h for h in hits if h.matter.kind not in CONTEXT_KINDS)
@@ -303,6 +288,26 @@ class Triage:
         return Proposal(ACCEPTED, lead, co, region.region, complexity, self.escalation_for(complexity),
                         needs_review=bool(low), confidence=confidence, reason=reason,
                         recurrence_of=recurrence_of, matters=matters)
+
+    def lead_of(self, matter: str, fused: Mapping[str, float], found: Mapping[str, float],
+                model: Mapping[str, float], named: list[str]) -> tuple[str, float]:
+        """The lead unit and its confidence: the fused scores, unless the case asks a unit to act on its own
+        matter, or names one unit and no matter."""
+        lead = max(fused, key=lambda k: (fused[k], k))
+        lead_conf = margin_confidence(fused, lead)
+        if found.get(lead) and model and max(model, key=lambda k: model[k]) == lead:
+            lead_conf = max(lead_conf, 0.9)  # the duty and the examples agree
+        asked = self.units.addressed(matter) if self.units is not None else []
+        # The unit asked to act leads when the case is about its matters, or names no matter at all ("希望经信部门
+        # 和供电公司研究临时供电": the capacity increase is the power company's, whoever is asked first).
+        leading = [code for code in asked if found.get(code)] or (asked if not found else [])
+        if not leading and not found and len(named) == 1:
+            leading = named  # the one unit the case names ("应急局来检查说要整改…没人来复查")
+        if not leading:
+            return lead, lead_conf
+        if leading[0] != lead:
+            return leading[0], max(ADDRESSED_CONFIDENCE, fused.get(leading[0], 0.0))
+        return lead, max(lead_conf, ADDRESSED_CONFIDENCE)
 
     @staticmethod
     def co_departments(lead: str, found: Mapping[str, float], rules: Mapping[str, float],
@@ -331,7 +336,7 @@ class Triage:
             parts.append(f"一般问题：涉及 {len(co) + 1} 个单位职权" if co else "一般问题")
         else:
             parts.append("简单问题：承办单位内部办理")
-        parts.append(f"属地依据 {region_evidence}")
+        parts.append(f"属地依据：{place_evidence(region_evidence)}")
         if recurrence_of:
             parts.append(f"已销号案件 {recurrence_of} 的问题再次出现")
         return "；".join(parts)
@@ -375,6 +380,14 @@ class Triage:
             merged = {GENERAL: model.get(GENERAL, 0.0) + model.get(SIMPLE, 0.0), COMPLEX: model.get(COMPLEX, 0.0)}
             return GENERAL, margin_confidence(merged, GENERAL)
         return best, margin_confidence(model, best)
+
+
+def place_evidence(evidence: str) -> str:
+    """What decided the region (gazetteer.RegionGuess.evidence), in Chinese for the officer."""
+    kind, _, name = evidence.partition(":")
+    return {"hint": "渠道提供的地点", "text": f"文中地名“{name}”", "enterprise": f"企业名称中的“{name}”",
+            "county-wide": "全县性问题，不归一个乡镇", "several regions": "涉及多个乡镇",
+            "none": "未提及地点，由县级单位办理"}.get(kind, evidence)
 
 
 def triaged_data(proposal: Proposal, decided_by: DecidedBy) -> Triaged:

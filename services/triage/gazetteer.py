@@ -15,6 +15,11 @@ import yaml
 from shared.org import Organisation
 
 REGION_SUFFIXES = ("办事处", "镇", "乡")
+# A problem of the whole county: the county named as such, with many enterprises ("全县…等企业", "我县…普遍").
+COUNTY_WIDE = re.compile("全县|我县|县域|全县范围")
+MANY = re.compile("等.{0,8}(企业|单位|主体|商家|电站|民宿|商户|网点|茶企|农户)|多家|几家|普遍|链上企业|一批|多个乡镇|各乡镇")
+# Two regions named one after the other ("马金镇、齐溪镇一带", "齐溪、长虹等乡镇"): a problem of several places.
+LISTED = "、，,和与及"
 PLACE_WEIGHT = 1.0  # a village, park, road or landmark, or the region's own name
 ALIAS_WEIGHT = 0.8  # a short form ("马金"), more often part of something else
 
@@ -70,6 +75,18 @@ class Gazetteer:
         return [(m.group(0), *self.names[m.group(0)]) for m in self._pattern.finditer(text)
                 if m.group(0) not in self.not_places]
 
+    def _listed_regions(self, text: str) -> bool:
+        """Whether places of two regions are named in a list ("马金镇、齐溪镇", "下淤村、长虹乡桃源村")."""
+        if not self._pattern:
+            return False
+        spans = [(m.start(), m.end(), self.names[m.group(0)][0]) for m in self._pattern.finditer(text)
+                 if m.group(0) not in self.not_places]
+        for (_, end, region), (start, _, other) in zip(spans, spans[1:], strict=False):
+            between = text[end:start]
+            if region != other and len(between) <= 2 and between and all(ch in LISTED for ch in between[:1]):
+                return True
+        return False
+
     def mask(self, text: str, token: str = "某地") -> str:
         """The text with place names replaced, so that a classifier learns the matter, not the place."""
         if not self._pattern:
@@ -87,6 +104,10 @@ class Gazetteer:
             if known:
                 return RegionGuess(known[0], 0.95, "hint")
         found = self.matches(text)
+        if COUNTY_WIDE.search(text) and MANY.search(text):
+            return RegionGuess(None, 0.9, "county-wide")
+        if self._listed_regions(text):
+            return RegionGuess(None, 0.9, "several regions")
         if found:
             scores: dict[str, float] = {}
             first: dict[str, int] = {}

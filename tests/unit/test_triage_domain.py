@@ -162,8 +162,19 @@ def test_threshold_sends_doubtful_cases_to_review(threshold, review_):
 def test_no_region_is_no_doubt_but_two_regions_are():
     proposal = triage().propose(Case("我们公司需要电力增容", "某某有限公司"))
     assert proposal.region is None and proposal.needs_review is False and proposal.confidence["region"] == 0.0
-    proposal = triage().propose(Case("华埠镇和马金镇的厂都需要电力增容", "某某有限公司"))
+    proposal = triage().propose(Case("华埠镇的厂需要电力增容，另外马金镇的仓库也要", "某某有限公司"))
     assert proposal.region == "huabu" and proposal.needs_review is True
+
+
+@pytest.mark.parametrize("text", [
+    "华埠镇和马金镇的厂都需要电力增容",  # regions listed together: several places
+    "马金镇、齐溪镇一带的茶企停电频次明显增加",
+    "全县竹木加工企业普遍反映电价偏高，华埠镇某某公司等企业希望调整",  # the county, many enterprises
+])
+def test_a_problem_of_several_regions_or_the_whole_county_has_no_one_region(text):
+    proposal = triage().propose(Case(text, "某某有限公司"))
+    assert proposal.region is None and proposal.needs_review is False
+    assert "属地依据：涉及多个乡镇" in proposal.reason or "属地依据：全县性问题，不归一个乡镇" in proposal.reason
 
 
 def test_duplicate_proposal():
@@ -196,7 +207,7 @@ def test_due_at_by_complexity(complexity, days):
 
 
 def test_waiting_or_not_accepted_gives_only_triaged():
-    for proposal in [triage().propose(Case("华埠镇和马金镇都需要电力增容", "某公司")),  # two regions: review
+    for proposal in [triage().propose(Case("华埠镇的厂需要电力增容，马金镇的也要", "某公司")),  # two regions: review
                      triage().propose(Case("电费", "x"))]:  # unclear
         events = events_for(proposal, cause="c", case_id="case-1", now=MONDAY, org=ORG, tz=SHANGHAI)
         assert [e.type for e in events] == ["case.triaged"]
