@@ -62,7 +62,7 @@ async def test_rewording_by_the_same_enterprise_is_a_duplicate(platform: Platfor
 async def test_officer_claims_and_reroutes_a_doubtful_case(platform: PlatformProcess,
                                                            case_events: TopicReader) -> None:
     async with httpx.AsyncClient(base_url=platform.base_url) as client:
-        case_id = await submit(client, body("华埠镇和马金镇两个厂区都需要电力增容，报装一直没有答复",
+        case_id = await submit(client, body("华埠镇的厂区需要电力增容，马金镇的仓库也要增容，报装一直没有答复",
                                             "开化县复核测试有限公司"))
         auto = (await triaged(case_events, case_id))[0]["data"]
         assert auto["needs_review"] is True and auto["decided_by"] == "auto"
