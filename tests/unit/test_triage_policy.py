@@ -137,3 +137,13 @@ def test_the_one_unit_named_leads_when_no_matter_is_named():
 ])
 def test_a_colon_ends_the_lead_in(framed, matter):
     assert matter_text(framed) == matter
+
+
+@pytest.mark.parametrize("name, text, screening", [
+    ("潘女士（个人）", "来电人潘女士反映：给孩子报的校外培训机构突然关门，要求帮助追回学费。", "non_business"),
+    ("个人", "来电人反映其在县城一家公司上班，公司已两个月未发工资，要求帮忙讨薪。", "non_business"),
+    ("王女士", "我开的小饭店办食品经营许可延续，网上一直传不上去", "accepted"),  # her own business
+    ("开化县某某有限公司", "公司两个月未发工资的事情，想问劳动监察", "accepted"),  # an enterprise's name
+])
+def test_a_person_about_no_business_of_their_own_is_a_private_matter(name, text, screening):
+    assert triage({"renshe": 0.7, "shichang": 0.2}).propose(Case(text, name)).screening == screening
