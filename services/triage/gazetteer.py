@@ -111,8 +111,11 @@ class Gazetteer:
         if found:
             scores: dict[str, float] = {}
             first: dict[str, int] = {}
-            for i, (_, region, weight) in enumerate(found):
-                scores[region] = scores.get(region, 0.0) + weight
+            counted: set[str] = set()
+            for i, (name, region, weight) in enumerate(found):
+                if name not in counted:  # a name said three times ("园区…园区…园区") is still one place
+                    counted.add(name)
+                    scores[region] = scores.get(region, 0.0) + weight
                 first.setdefault(region, i)
             ranked = sorted(scores, key=lambda r: (-scores[r], first[r]))
             best = ranked[0]
