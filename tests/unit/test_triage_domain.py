@@ -312,3 +312,13 @@ def test_officer_decision_becomes_a_labelled_example():
     example = review.example_from(doc, events[0].data, "d9")
     assert example["_id"] == "d9" and example["department"] == "jingxin" and example["corrected"] is True
     assert review.example_of_record(example).source == "officer"
+
+
+@pytest.mark.parametrize("text, region", [
+    ("园区到县城的公交早上最早一班太晚", "kaifaqu"),  # 园区 alone is the development zone
+    ("马金镇工业园区停电", "majin"),  # ... not inside another town's 工业园区
+    ("企业拟在华埠镇化工园区扩建，但园区已无可用工业用地，园区扩区需要重新认定", "huabu"),  # said thrice, one place
+    ("到县行政服务中心办理营业执照变更，跑了五趟", None),  # where a service counter is, not where the problem is
+])
+def test_loose_place_names(text, region):
+    assert GAZ.locate(text, None, "某某有限公司", ORG).region == region
