@@ -43,6 +43,7 @@ def assess(triage: Triage, vocabulary: duplicates.Vocabulary, index: DuplicateIn
     a duplicate of it; closed (销号), a new case with recurrence_of."""
     proposal = triage.propose(case)
     identity = followups.identity_keys(who.name, who.uscc, who.phone, who.enterprise_id)
+    identity += tuple(k for k in followups.relayed_identity(who.name, case.content) if k not in identity)
     matters = tuple(m for m, _ in proposal.matters)
     things = followups.shared_things(case.content)
     keys = duplicates.link_keys(vocabulary, case.content, who.name, who.uscc, identity, matters, proposal.region,
@@ -51,7 +52,8 @@ def assess(triage: Triage, vocabulary: duplicates.Vocabulary, index: DuplicateIn
     shared = triage.catalogue.shared_names if triage.catalogue is not None else frozenset()
     probe = followups.Probe(identity, proposal.department, proposal.region, matters,
                             followups.is_follow_up(case.content), tuple(m for m in matters if m in shared),
-                            things, followups.says_reported_before(case.content), followups.localities(case.content))
+                            things, followups.says_reported_before(case.content), followups.localities(case.content),
+                            followups.says_also(case.content))
     earlier = [followups.Earlier(c.case_id, c.identity, c.department, c.region, c.matters, c.closed,
                                  vocabulary.similarity(case.content, c.content), c.co_departments,
                                  _days(now, c.registered_at), followups.shared_things(c.content),

@@ -120,6 +120,21 @@ def identity_keys(name: str, uscc: str | None = None, phone: str | None = None,
     return tuple(keys)
 
 
+# A reporter who is no enterprise: a deputy, a chamber, a chain's lead unit, a liaison station, a person.
+RELAYER = re.compile("代表|委员|协会|商会|联络站|产业链|链长|局|办公室|个人|女士|先生|政府|乡镇")
+NAMED_ENTERPRISE = re.compile(r"(?:浙江|开化县|开化)[\u4e00-\u9fff]{2,10}?(?:股份有限公司|有限责任公司|有限公司|专业合作社|"
+                              r"家庭农场|经营部|商行)")
+
+
+def relayed_identity(reporter: str, content: str) -> tuple[str, ...]:
+    """When a deputy, a chamber or a chain's lead unit relays a case, the enterprises the text names are who
+    reports it ("县人大代表反映：桐村镇开化县某某竹木有限公司老厂区…"): their name keys."""
+    if not RELAYER.search(reporter or "") and core_name(reporter) != "":
+        return ()
+    cores = (core_name(name) for name in NAMED_ENTERPRISE.findall(content))
+    return tuple(dict.fromkeys(f"n:{core}" for core in cores if len(core) >= 2 and not PERSON.search(core)))
+
+
 def _keys(identity: Iterable[str], kind: str) -> set[str]:
     return {k[2:] for k in identity if k.startswith(kind)}
 
@@ -153,6 +168,15 @@ def is_follow_up(content: str) -> bool:
     return FOLLOW_UP.search(normalise(content)) is not None
 
 
+# Words of a report that joins what other enterprises reported ("…也反映", "和前面那家用的是同一台变压器").
+ALSO = re.compile("也反映|同样反映|也在反映|和前面那家|跟前面那家|也是这个问题|同村几家|同村的几家|一样的情况")
+ALSO_DAYS = 30
+
+
+def says_also(content: str) -> bool:
+    return ALSO.search(normalise(content)) is not None
+
+
 def says_reported_before(content: str) -> bool:
     return EXPLICIT_FOLLOW_UP.search(normalise(content)) is not None
 
@@ -170,7 +194,8 @@ SHARED_THINGS = load_shared_things()
 
 
 # A place below the region (a village, a road, a park, a bridge): two reports naming different ones are two places.
-LOCALITY = re.compile(r"[\u4e00-\u9fff]{1,3}?(?:工业功能区|工业园区|工业区|园区|小区|社区|村|路|街|桥|坑口|大道)")
+LOCALITY = re.compile(r"[\u4e00-\u9fff]{1,3}?(?:工业功能区|工业园区|工业区|园区|小区|社区|村(?!民|委|里|集体|干部|两委)|路|街|桥|"
+                      r"坑口|大道)")
 
 
 PLACE_NOISE = re.compile("^.*[的个那这一座条些段在到从镇乡县市]")  # "那座小石桥" -> 小石桥, "华埠镇封家村" -> 封家村
@@ -214,6 +239,7 @@ class Probe:
     things: tuple[str, ...] = ()  # the shared things it names (shared_things)
     reported_before: bool = False  # it says the enterprise reported this before (says_reported_before)
     places: tuple[str, ...] = ()  # the places below the region it names (localities)
+    says_also: bool = False  # it says it joins what others reported ("也反映", "同村几家") (says_also)
 
 
 @dataclass(frozen=True)
@@ -261,6 +287,11 @@ def _same_problem(new: Probe, old: Earlier) -> tuple[float, str] | None:
     if recent and things and (same_unit or common) and _places_agree(new.places, old.places):
         # one outage, one broken road, one crossroads: told by each enterprise it hurts, in its own words
         return 0.75 + min(old.similarity, 0.2) / 10, f"不同企业近期反映同一地点的同一{'、'.join(sorted(things))}问题"
+    if recent and common and old.similarity >= OTHER_SHARED_MATTER_SIMILARITY:  # the units read it differently
+        return 0.72 + min(old.similarity - OTHER_SHARED_MATTER_SIMILARITY, 0.2) / 10, "不同企业反映同一地点的同一问题"
+    if new.says_also and (same_unit or shared) and old.age_days is not None and old.age_days <= ALSO_DAYS:
+        # "…也反映，和前面那家合作社用的是同一台变压器": the report itself says it joins another's
+        return 0.8 + min(old.similarity, 0.2) / 10, "不同企业反映同一问题（说明与他人反映的相同）"
     return None
 
 

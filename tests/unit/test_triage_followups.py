@@ -1,7 +1,8 @@
 """services.triage.followups: the same problem by who reports it and what it is about, not by its wording."""
 
 from services.triage.followups import (Earlier, Probe, core_name, identity_keys, is_follow_up, link, localities,
-                                      phone_key, same_enterprise, says_reported_before, shared_things)
+                                      phone_key, relayed_identity, same_enterprise, says_also, says_reported_before,
+                                      shared_things)
 
 QR = identity_keys("开化县某某纸业有限公司", "91330824MA2XXXXXX1", "138****1234")
 HOTLINE = identity_keys("开化某某纸业", None, "138****1234")  # the operator wrote the name short, no credit code
@@ -102,7 +103,7 @@ def test_other_enterprises_naming_one_shared_thing_at_one_place_within_days_are_
     second = identity_keys("开化县恒泰塑业有限公司", None, "13900002222")
     typed = "开发区园区路这边从昨天晚上到现在停了三次电了 机器一停料全废"
     told = "来电人反映：其公司位于开化经济开发区园区路，自7月31日晚至今园区路沿线反复停电，请求排查线路故障"
-    assert shared_things(typed) == ("power",) and shared_things(told) == ("power",)
+    assert shared_things(typed) == ("供电",) and shared_things(told) == ("供电",)
 
     def old(**kw):
         fields = dict(case_id="c-1", identity=first, department="gongdian", region="kaifaqu", similarity=0.09,
@@ -138,3 +139,22 @@ def test_saying_it_was_reported_before_links_the_enterprise_s_open_case_in_other
 def test_a_caller_s_personal_name_is_no_enterprise_identity():
     assert identity_keys("个人") == ()
     assert identity_keys("王女士", None, "13800001234") == ("p:1381234",)
+
+
+def test_a_relayed_case_is_the_named_enterprise_s():
+    """A deputy or a chain's lead unit relays: the enterprise the text names is who reports it."""
+    text = "县人大代表反映：桐村镇开化县桐村众佳竹木有限公司老厂区翻建的事，企业本月已经通过市平台反映过"
+    assert relayed_identity("县人大代表徐某（桐村选区）", text) == ("n:桐村众佳竹木",)
+    assert relayed_identity("开化县某某纸业有限公司", "我们和开化县桐村众佳竹木有限公司是邻居") == ()  # it reports itself
+    assert same_enterprise(relayed_identity("县人大代表", text),
+                           identity_keys("开化县桐村众佳竹木有限公司", None, "13800001111"))
+
+
+def test_a_report_that_says_it_joins_another_s_is_the_same_problem():
+    assert says_also("茶产业链补充收集：某某茶厂也反映，和前面那家合作社用的是村里同一台变压器")
+    assert not says_also("我们厂的变压器要增容")
+    other = identity_keys("开化县大溪边上安茶厂", None, "13900003333")
+    joined = Probe(other, "gongdian", "daxibian", says_also=True)
+    assert link(joined, [earlier(region="daxibian", age_days=11)]).kind == "duplicate"
+    assert link(joined, [earlier(region="daxibian", age_days=40)]) is None  # weeks later: another problem
+    assert link(Probe(other, "gongdian", "daxibian"), [earlier(region="daxibian", age_days=11)]) is None
