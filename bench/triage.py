@@ -294,7 +294,8 @@ def main() -> None:
     parser.add_argument("--stored", type=int, default=0, help="earlier cases put in the store before the run")
     parser.add_argument("--skip-service", action="store_true", help="only the quality figures")
     parser.add_argument("--skip-quality", action="store_true", help="only the service speed")
-    parser.add_argument("--no-blind", action="store_true", help="leave the blind sets B, E and F out (while developing)")
+    parser.add_argument("--no-blind", action="store_true",
+                        help="leave the blind sets out (while developing)")
     parser.add_argument("--confusion", choices=("A", "C", "D"), help="department confusion counts of set A, C or D")
     args = parser.parse_args()
     if not args.skip_quality:

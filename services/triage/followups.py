@@ -122,8 +122,8 @@ def identity_keys(name: str, uscc: str | None = None, phone: str | None = None,
 
 # A reporter who is no enterprise: a deputy, a chamber, a chain's lead unit, a liaison station, a person.
 RELAYER = re.compile("代表|委员|协会|商会|联络站|产业链|链长|局|办公室|个人|女士|先生|政府|乡镇")
-NAMED_ENTERPRISE = re.compile(r"(?:浙江|开化县|开化)[\u4e00-\u9fff]{2,10}?(?:股份有限公司|有限责任公司|有限公司|专业合作社|"
-                              r"家庭农场|经营部|商行)")
+NAMED_ENTERPRISE = re.compile(r"(?:浙江|开化县|开化)[\u4e00-\u9fff]{2,10}?"
+                              r"(?:股份有限公司|有限责任公司|有限公司|专业合作社|家庭农场|经营部|商行)")
 
 
 def relayed_identity(reporter: str, content: str) -> tuple[str, ...]:
@@ -194,8 +194,8 @@ SHARED_THINGS = load_shared_things()
 
 
 # A place below the region (a village, a road, a park, a bridge): two reports naming different ones are two places.
-LOCALITY = re.compile(r"[\u4e00-\u9fff]{1,3}?(?:工业功能区|工业园区|工业区|园区|小区|社区|村(?!民|委|里|集体|干部|两委)|路|街|桥|"
-                      r"坑口|大道)")
+LOCALITY = re.compile(r"[\u4e00-\u9fff]{1,3}?(?:工业功能区|工业园区|工业区|园区|小区|社区|"
+                      r"村(?!民|委|里|集体|干部|两委)|路|街|桥|坑口|大道)")
 
 
 PLACE_NOISE = re.compile("^.*[的个那这一座条些段在到从镇乡县市]")  # "那座小石桥" -> 小石桥, "华埠镇封家村" -> 封家村
@@ -282,7 +282,8 @@ def _same_problem(new: Probe, old: Earlier) -> tuple[float, str] | None:
         return None
     common = shared & set(new.shared_matters)
     recent = old.age_days is not None and old.age_days <= SHARED_THING_DAYS
-    if same_unit and (old.similarity >= OTHER_SIMILARITY or (common and old.similarity >= OTHER_SHARED_MATTER_SIMILARITY)):
+    alike = old.similarity >= OTHER_SIMILARITY or (common and old.similarity >= OTHER_SHARED_MATTER_SIMILARITY)
+    if same_unit and alike:
         return 0.7 + min(old.similarity - OTHER_SHARED_MATTER_SIMILARITY, 0.2), "不同企业反映同一地点的同一问题"
     if recent and things and (same_unit or common) and _places_agree(new.places, old.places):
         # one outage, one broken road, one crossroads: told by each enterprise it hurts, in its own words

@@ -17,7 +17,8 @@ from shared.org import Organisation
 REGION_SUFFIXES = ("办事处", "镇", "乡")
 # A problem of the whole county: the county named as such, with many enterprises ("全县…等企业", "我县…普遍").
 COUNTY_WIDE = re.compile("全县|我县|县域|全县范围")
-MANY = re.compile("等.{0,8}(企业|单位|主体|商家|电站|民宿|商户|网点|茶企|农户)|多家|几家|普遍|链上企业|一批|多个乡镇|各乡镇")
+MANY = re.compile("等.{0,8}(企业|单位|主体|商家|电站|民宿|商户|网点|茶企|农户)|"
+                  "多家|几家|普遍|链上企业|一批|多个乡镇|各乡镇")
 # Two regions named one after the other ("马金镇、齐溪镇一带", "齐溪、长虹等乡镇"): a problem of several places.
 LISTED = "、，,和与及"
 PLACE_WEIGHT = 1.0  # a village, park, road or landmark, or the region's own name

@@ -145,7 +145,8 @@ def test_a_relayed_case_is_the_named_enterprise_s():
     """A deputy or a chain's lead unit relays: the enterprise the text names is who reports it."""
     text = "县人大代表反映：桐村镇开化县桐村众佳竹木有限公司老厂区翻建的事，企业本月已经通过市平台反映过"
     assert relayed_identity("县人大代表徐某（桐村选区）", text) == ("n:桐村众佳竹木",)
-    assert relayed_identity("开化县某某纸业有限公司", "我们和开化县桐村众佳竹木有限公司是邻居") == ()  # it reports itself
+    # an enterprise reports for itself
+    assert relayed_identity("开化县某某纸业有限公司", "我们和开化县桐村众佳竹木有限公司是邻居") == ()
     assert same_enterprise(relayed_identity("县人大代表", text),
                            identity_keys("开化县桐村众佳竹木有限公司", None, "13800001111"))
 
