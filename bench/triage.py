@@ -159,8 +159,9 @@ def department_confusion(triage: Triage, vocabulary: duplicates.Vocabulary, case
 # final blind set: never read case by case, never tuned on; scored only when present).
 BLIND = REPO / "bench" / "blind"
 SETS = (("A", BLIND / "set_a.jsonl"), ("C", BLIND / "set_c_dev.jsonl"), ("D", BLIND / "set_d_dev.jsonl"),
-        ("B", BLIND / "set_b.jsonl"), ("E", BLIND / "set_e.jsonl"), ("F", BLIND / "set_f.jsonl"))
-UNREAD = ("B", "E", "F")  # blind sets: aggregates only, never read case by case or tuned on
+        ("E", BLIND / "set_e.jsonl"), ("B", BLIND / "set_b.jsonl"), ("F", BLIND / "set_f.jsonl"),
+        ("G", BLIND / "set_g.jsonl"))
+UNREAD = ("B", "F", "G")  # never read case by case: B and F scored in earlier rounds, G the final blind set
 
 
 def read_set(path: Path) -> list[dict]:
@@ -296,7 +297,7 @@ def main() -> None:
     parser.add_argument("--skip-quality", action="store_true", help="only the service speed")
     parser.add_argument("--no-blind", action="store_true",
                         help="leave the blind sets out (while developing)")
-    parser.add_argument("--confusion", choices=("A", "C", "D"), help="department confusion counts of set A, C or D")
+    parser.add_argument("--confusion", choices=("A", "C", "D", "E"), help="department confusion counts of a studied set")
     args = parser.parse_args()
     if not args.skip_quality:
         report_quality(args.confusion, tuple(s for s in SETS if not (args.no_blind and s[0] in UNREAD)))
@@ -314,7 +315,8 @@ def report_quality(confusion: str | None = None, sets: tuple[tuple[str, Path], .
     print("  dev = the corpus's dev split (never trained on); +officers = a simulated officer corrects each case sent")
     print("  to review, learnt at once; A = bench/blind/set_a.jsonl (written independently, scored blind once, since")
     print("  studied and folded into training); C, D = set_c_dev, set_d_dev (independent development sets, tuned on);")
-    print("  B, E, F = blind sets (aggregates only, never read or tuned on; B scored in an earlier round)")
+    print("  E = set_e (scored blind, then studied); B, F, G = never read case by case (B: an earlier round's blind set;")
+    print("  F: scored blind, then a validation set for ablations, aggregates only; G: the final blind set)")
     for name, path in sets:
         if name not in results:
             print(f"  ({name}: {path.relative_to(REPO)} absent{' or --no-blind' if name in UNREAD else ''})")
