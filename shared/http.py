@@ -255,6 +255,9 @@ class Call(Generic[D]):
 
 
 RouteHandler = Callable[[Call[Any]], Awaitable[Any]]
+# The staff roles allowed on a route: fixed, or read from the service's dependencies when the routes are bound (a
+# county configures who revisits or reviews appeals); None: any signed-in staff member.
+Roles = tuple[str, ...] | Callable[[Any], tuple[str, ...]] | None
 
 
 @dataclass(frozen=True)
@@ -262,7 +265,7 @@ class _Entry:
     method: str
     path: str
     handler: RouteHandler
-    roles: tuple[str, ...] | None
+    roles: Roles
     public: bool
     service: bool
 
@@ -277,12 +280,13 @@ class RouteTable:
         async def figures(call: Call[Deps]) -> Any: ...
 
     `public=True`: no sign-in (the handler proves the caller itself); `service=True`: a service token may call it;
-    `roles`: the staff roles allowed (None: any signed-in staff member). `bind(deps, secret)` makes the routes."""
+    `roles`: the staff roles allowed (None: any signed-in staff member), or a function of the dependencies that
+    gives them (`roles=lambda deps: deps.settings.reviewer_roles`). `bind(deps, secret)` makes the routes."""
 
     prefix: str = ""
     entries: list[_Entry] = field(default_factory=list)
 
-    def route(self, method: str, path: str, *, roles: tuple[str, ...] | None = None, public: bool = False,
+    def route(self, method: str, path: str, *, roles: Roles = None, public: bool = False,
               service: bool = False) -> Callable[[RouteHandler], RouteHandler]:
         def register(handler: RouteHandler) -> RouteHandler:
             self.entries.append(_Entry(method, self.prefix + path, handler, roles, public, service))
@@ -306,12 +310,14 @@ class RouteTable:
 
 
 def _bound(entry: _Entry, deps: Any, secret: str) -> Handler:
+    roles = entry.roles(deps) if callable(entry.roles) else entry.roles
+
     async def run(request: Request) -> Any:
         staff = None
         if not entry.public:
             staff = staff_of(request, secret, allow_service=entry.service)
-            if entry.roles is not None and staff.role != "service":
-                require_role(staff, *entry.roles)
+            if roles is not None and staff.role != "service":
+                require_role(staff, *roles)
         return await entry.handler(Call(request, deps, staff))
 
     run.__name__ = entry.handler.__name__

@@ -1,5 +1,7 @@
 """The JSON bodies rating's routes accept (unknown fields refused, text stripped)."""
 
+from typing import Literal
+
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
 
@@ -56,5 +58,5 @@ class EvaluationBody(_Body):
 
 
 class ReviewBody(_Body):
-    decision: str = Field(pattern="^(upheld|excluded)$")
+    decision: Literal["upheld", "excluded"]
     reason: str = Field(min_length=1, max_length=2000)

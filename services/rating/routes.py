@@ -24,7 +24,7 @@ from services.rating.contacts import ContactUnavailable, ProofRefused
 from services.rating.deps import Deps
 from services.rating.follow_ups import follow_up, invite
 from services.rating.links import LinkRefused
-from shared.auth import Staff, require_role
+from shared.auth import require_role
 from shared.http import Call, RouteTable, client_address, json_response, read_body, read_json
 from shared.jsonable import iso, plain
 from shared.refusal import Refusal
@@ -284,9 +284,8 @@ async def get_case_file(call: Call[Deps]) -> Any:
 
 # ------------------------------------------------------------------ staff: revisits
 
-def revisit_staff(call: Call[Deps]) -> Staff:
-    require_role(call.caller, *call.deps.settings.revisit_roles)
-    return call.caller
+def revisit_roles(deps: Deps) -> tuple[str, ...]:
+    return deps.settings.revisit_roles
 
 
 def task_view(doc: dict[str, Any]) -> dict[str, Any]:
@@ -298,9 +297,8 @@ def task_view(doc: dict[str, Any]) -> dict[str, Any]:
     return view
 
 
-@ROUTES.get("/revisits")
+@ROUTES.get("/revisits", roles=revisit_roles)
 async def list_revisits(call: Call[Deps]) -> Any:
-    revisit_staff(call)
     query: dict[str, Any] = {"state": call.query("state", "open")}
     for name in ("method", "department", "case_id"):
         if call.query(name):
@@ -310,11 +308,10 @@ async def list_revisits(call: Call[Deps]) -> Any:
     return {"items": [task_view(d) for d in docs], "limit": limit, "offset": skip}
 
 
-@ROUTES.get("/revisits/{task_id}")
+@ROUTES.get("/revisits/{task_id}", roles=revisit_roles)
 async def open_revisit(call: Call[Deps]) -> Any:
     """One task as the revisit staff open it to call or visit: with the enterprise's full contact, asked of
     intake with the staff member's own token (intake logs who saw it)."""
-    revisit_staff(call)
     deps, key = call.deps, call.path("task_id")
     doc = await deps.store.get(deps.store.revisits, key)
     if doc is None:
@@ -332,9 +329,9 @@ async def open_revisit(call: Call[Deps]) -> Any:
     return view
 
 
-@ROUTES.post("/revisits/{task_id}/record")
+@ROUTES.post("/revisits/{task_id}/record", roles=revisit_roles)
 async def record_revisit(call: Call[Deps]) -> Any:
-    staff = revisit_staff(call)
+    staff = call.caller
     deps, store = call.deps, call.deps.store
     body = RevisitBody.model_validate(await read_json(call.request))
     key = call.path("task_id")
@@ -432,10 +429,9 @@ async def post_appeal(call: Call[Deps]) -> Any:
     return json_response(appeal_view(await store.get(store.appeals, key) or {}, key), 201)
 
 
-@ROUTES.post("/appeals/{case_id}/{round:int}/review")
+@ROUTES.post("/appeals/{case_id}/{round:int}/review", roles=lambda deps: deps.settings.reviewer_roles)
 async def review_appeal(call: Call[Deps]) -> Any:
     staff, deps, store = call.caller, call.deps, call.deps.store
-    require_role(staff, *deps.settings.reviewer_roles)
     body = ReviewBody.model_validate(await read_json(call.request))
     key = f"{call.path('case_id')}:{call.path('round')}"
     cause = f"review:{key}"
@@ -481,9 +477,8 @@ async def get_figures(call: Call[Deps]) -> Any:
 
 # ------------------------------------------------------------------ 营商办's and third-party evaluations
 
-def evaluation_staff(call: Call[Deps]) -> Staff:
-    require_role(call.caller, *call.deps.settings.evaluation_roles)
-    return call.caller
+def evaluation_roles(deps: Deps) -> tuple[str, ...]:
+    return deps.settings.evaluation_roles
 
 
 async def record_evaluation(deps: Deps, case_id: str, *, source: str, number: int | None, level: str | None,
@@ -501,9 +496,9 @@ async def record_evaluation(deps: Deps, case_id: str, *, source: str, number: in
     return applied, number
 
 
-@ROUTES.post("/evaluations")
+@ROUTES.post("/evaluations", roles=evaluation_roles)
 async def post_evaluation(call: Call[Deps]) -> Any:
-    staff, policy = evaluation_staff(call), call.deps.policy
+    staff, policy = call.caller, call.deps.policy
     body = EvaluationBody.model_validate(await read_json(call.request))
     if body.level not in policy.level_names:
         raise unknown_level()
@@ -519,10 +514,10 @@ async def post_evaluation(call: Call[Deps]) -> Any:
                           "satisfied": body.level in policy.satisfied_levels}, 201)
 
 
-@ROUTES.post("/surveys")
+@ROUTES.post("/surveys", roles=evaluation_roles)
 async def import_survey(call: Call[Deps]) -> Any:
     """A survey company's xlsx file: one report line per row (Chinese), nothing imported twice."""
-    staff = evaluation_staff(call)
+    staff = call.caller
     rows = evaluations.read_survey(await read_body(call.request, SURVEY_MAX_BYTES))
     units = {d.code: d.name for d in call.deps.ctx.org.departments}
     report = [await survey_line(call.deps, number, row, units, staff.sub)

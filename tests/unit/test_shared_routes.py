@@ -37,6 +37,11 @@ async def internal(call: Call[dict[str, Any]]) -> Any:
     return {"role": call.caller.role}
 
 
+@routes.get("/configured", roles=lambda deps: deps["reviewers"])
+async def configured(call: Call[dict[str, Any]]) -> Any:
+    return {"role": call.caller.role}
+
+
 @pytest.fixture(scope="module", autouse=True)
 def _staff_outside_directory() -> Any:
     import os
@@ -52,8 +57,8 @@ def _staff_outside_directory() -> Any:
         os.environ["QHWY_STAFF_TOKENS_FROM_DIRECTORY"] = before
 
 
-def client() -> TestClient:
-    return TestClient(Starlette(routes=routes.bind({"n": 7}, SECRET)))
+def client(reviewers: tuple[str, ...] = ("leader",)) -> TestClient:
+    return TestClient(Starlette(routes=routes.bind({"n": 7, "reviewers": reviewers}, SECRET)))
 
 
 def bearer(role: str, unit: str | None = None) -> dict[str, str]:
@@ -87,6 +92,13 @@ def test_service_tokens_only_where_declared() -> None:
     assert http.get("/api/v1/demo/internal", headers=bearer("service")).json() == {"role": "service"}
     assert http.get("/api/v1/demo/internal", headers=bearer("leader")).status_code == 403
     assert http.get("/api/v1/demo/figures", headers=bearer("service")).status_code == 403
+
+
+def test_roles_read_from_the_dependencies_when_bound() -> None:
+    """A county configures who reviews (rating's reviewer_roles): the route reads them from its deps."""
+    assert client(("leader",)).get("/api/v1/demo/configured", headers=bearer("leader")).status_code == 200
+    assert client(("leader",)).get("/api/v1/demo/configured", headers=bearer("admin")).status_code == 403
+    assert client(("admin",)).get("/api/v1/demo/configured", headers=bearer("admin")).status_code == 200
 
 
 def test_keyed_locks_serialise_one_key_and_are_forgotten_when_free() -> None:
