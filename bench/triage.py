@@ -297,7 +297,8 @@ def main() -> None:
     parser.add_argument("--skip-quality", action="store_true", help="only the service speed")
     parser.add_argument("--no-blind", action="store_true",
                         help="leave the blind sets out (while developing)")
-    parser.add_argument("--confusion", choices=("A", "C", "D", "E"), help="department confusion counts of a studied set")
+    parser.add_argument("--confusion", choices=("A", "C", "D", "E"),
+                        help="department confusion counts of a studied set")
     args = parser.parse_args()
     if not args.skip_quality:
         report_quality(args.confusion, tuple(s for s in SETS if not (args.no_blind and s[0] in UNREAD)))
@@ -315,8 +316,9 @@ def report_quality(confusion: str | None = None, sets: tuple[tuple[str, Path], .
     print("  dev = the corpus's dev split (never trained on); +officers = a simulated officer corrects each case sent")
     print("  to review, learnt at once; A = bench/blind/set_a.jsonl (written independently, scored blind once, since")
     print("  studied and folded into training); C, D = set_c_dev, set_d_dev (independent development sets, tuned on);")
-    print("  E = set_e (scored blind, then studied); B, F, G = never read case by case (B: an earlier round's blind set;")
-    print("  F: scored blind, then a validation set for ablations, aggregates only; G: the final blind set)")
+    print("  E = set_e (scored blind, then studied); B, F, G = never read case by case (B: an earlier round's")
+    print("  blind set; F: scored blind, then a validation set for ablations, aggregates only; G: the final blind")
+    print("  set)")
     for name, path in sets:
         if name not in results:
             print(f"  ({name}: {path.relative_to(REPO)} absent{' or --no-blind' if name in UNREAD else ''})")
