@@ -44,7 +44,7 @@ def no_ids(text: str) -> None:
         assert login not in text, (login, text)
 PASSWORD = "kaihua-dev-2026"  # the packaged development directory's password (README)
 SIMPLE = "我们公司在马金镇工业园区申请电力增容三个月没有答复，经常停电影响生产"
-DOUBTFUL = "华埠镇和马金镇两个厂区都需要电力增容，报装一直没有答复"
+DOUBTFUL = "华埠镇的厂区需要电力增容，马金镇的仓库也要增容，报装一直没有答复"
 
 
 def wait(driver: WebDriver, seconds: float = 20) -> WebDriverWait:

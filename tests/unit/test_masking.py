@@ -405,3 +405,13 @@ def test_mask_payload_still_finds_names_in_json_cut_short():
     assert mask_payload(raw) == (
         '{"enterprise": {"name": "某公司", "contact_name": "张*", "contact_phone": "138****1234"}, '
         '"reporter": {"kind": "enterprise", "name": "李**"}, "content": "请联系z***@example.com')
+
+
+@pytest.mark.parametrize("case_id", [
+    "354be189-9499-5699-8105-e187aa2b107a",  # groups that read like 189-9499-5699
+    "0a1b2c3d-4e5f-4138-9000-a01234567890", "12345678-1389-4999-8699-000000000000",
+])
+def test_a_case_id_that_looks_like_a_mobile_inside_is_left_alone(case_id):
+    """Log lines carry case ids: masked, an operator could no longer find the case (nor could a test)."""
+    assert mask_text(f"case {case_id} 电话13800001234") == f"case {case_id} 电话138****1234"
+    assert mask_text(case_id) == case_id
