@@ -46,6 +46,7 @@ ADDRESSED_CONFIDENCE = 0.85  # the enterprise asks a unit by name to act ("希�
 SEVERAL_UNITS = re.compile("多个部门|两个部门|几个部门|多部门|两边|各部门|部门之间|互相|相互|分别|涉及.{0,12}部门|"
                            "都说|两家|几家单位")
 
+FIELD_NAMES = {"screening": "筛查", "department": "承办单位", "region": "属地", "complexity": "复杂度"}
 CONTEXT_KINDS = frozenset({"服务"})  # catalogue kinds that name no co-department on their own
 
 ACCEPTED, NON_BUSINESS, UNCLEAR, DUPLICATE = "accepted", "non_business", "unclear", "duplicate"
@@ -299,7 +300,7 @@ class Triage:
                      if value < self.review_threshold and not (name == "region" and region.region is None))
         reason = self.explain(lead, co, matters, complexity, evidence, region.evidence, recurrence_of)
         if low:
-            reason += f"；待人工研判（置信度低：{'、'.join(low)}）"
+            reason += f"；待人工研判（置信度低：{'、'.join(FIELD_NAMES.get(name, name) for name in low)}）"
         return Proposal(ACCEPTED, lead, co, region.region, complexity, self.escalation_for(complexity),
                         needs_review=bool(low), confidence=confidence, reason=reason,
                         recurrence_of=recurrence_of, matters=matters)

@@ -3,6 +3,7 @@
 from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
+import re
 import pytest
 
 from services.triage import duplicates, review
@@ -322,3 +323,9 @@ def test_officer_decision_becomes_a_labelled_example():
 ])
 def test_loose_place_names(text, region):
     assert GAZ.locate(text, None, "某某有限公司", ORG).region == region
+
+
+def test_the_officer_reads_why_in_chinese():
+    proposal = triage().propose(Case("华埠镇的厂需要电力增容，另外马金镇的仓库也要", "某某有限公司"))
+    assert "置信度低：属地" in proposal.reason and "属地依据：文中地名“华埠镇”" in proposal.reason
+    assert not re.search("[A-Za-z]", proposal.reason), proposal.reason
