@@ -1,9 +1,9 @@
 """services.triage: gazetteer, duty rules, fused proposal, events, duplicates, officers' decisions (pure)."""
 
+import re
 from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
-import re
 import pytest
 
 from services.triage import duplicates, review
