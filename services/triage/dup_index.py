@@ -33,7 +33,8 @@ def entry_of(doc: Mapping[str, Any]) -> Entry | None:
         return None
     candidate = Candidate(str(doc["_id"]), doc.get("text") or "", doc.get("enterprise_key") or "", doc.get("region"),
                           doc.get("department"), tuple(doc.get("identity") or ()), tuple(doc.get("matters") or ()),
-                          tuple(doc.get("co_departments") or ()), bool(doc.get("closed")), doc["registered_at"])
+                          tuple(doc.get("co_departments") or ()), bool(doc.get("closed")), doc["registered_at"],
+                          doc.get("tracking_no"))
     return Entry(candidate, tuple(doc["dup_keys"]), doc["registered_at"], bool(doc.get("closed")))
 
 

@@ -140,3 +140,4 @@ class Candidate:
     co_departments: tuple[str, ...] = ()
     closed: bool = False
     registered_at: datetime | None = None
+    tracking_no: str | None = None  # what people call the case (reasons name it, not the id)

@@ -54,13 +54,26 @@ def assess(triage: Triage, vocabulary: duplicates.Vocabulary, index: DuplicateIn
                             followups.is_follow_up(case.content), tuple(m for m in matters if m in shared),
                             things, followups.says_reported_before(case.content), followups.localities(case.content),
                             followups.says_also(case.content))
+    candidates = [c for c in index.candidates(keys, case_id, since, limit)
+                  if cross_enterprise or followups.same_enterprise(c.identity, identity)]
     earlier = [followups.Earlier(c.case_id, c.identity, c.department, c.region, c.matters, c.closed,
                                  vocabulary.similarity(case.content, c.content), c.co_departments,
                                  _days(now, c.registered_at), followups.shared_things(c.content),
                                  followups.localities(c.content))
-               for c in index.candidates(keys, case_id, since, limit)
-               if cross_enterprise or followups.same_enterprise(c.identity, identity)]
+               for c in candidates]
     found = followups.link(probe, earlier)
+    proposal, follow_up_of = _linked(triage, case, proposal, found)
+    if found is not None:  # the officer reads the tracking number, not the id
+        tracking = next((c.tracking_no for c in candidates if c.case_id == found.case_id and c.tracking_no), None)
+        if tracking:
+            proposal = replace(proposal, reason=proposal.reason.replace(found.case_id, tracking))
+    return Assessment(proposal, keys, keys[0], identity, follow_up_of)
+
+
+def _linked(triage: Triage, case: Case, proposal: Proposal,
+            found: followups.Link | None) -> tuple[Proposal, str | None]:
+    """The proposal once linked: doubtful (an officer confirms), a duplicate of an open case (and the follow-up it
+    is, when the same enterprise's), or a recurrence of a closed one."""
     follow_up_of = None
     if found is not None and found.confidence < triage.review_threshold:
         # a doubtful link: not linked; the case waits for an officer, who sees the case it may repeat
@@ -74,7 +87,7 @@ def assess(triage: Triage, vocabulary: duplicates.Vocabulary, index: DuplicateIn
                                                        found.why), found.confidence)
     elif found is not None:
         proposal = triage.propose(case, recurrence_of=found.case_id)
-    return Assessment(proposal, keys, keys[0], identity, follow_up_of)
+    return proposal, follow_up_of
 
 
 def assess_supplemented(triage: Triage, vocabulary: duplicates.Vocabulary, index: DuplicateIndex, case_id: str,

@@ -26,7 +26,7 @@ AWAITING_SORTS: dict[str, list[tuple[str, int]]] = {
 }
 LISTED = {"outbox": 0, "processed": 0, "dup_keys": 0}
 INDEXED = {"text": 1, "enterprise_key": 1, "region": 1, "department": 1, "dup_keys": 1, "screening": 1,
-           "registered_at": 1, "closed": 1, "identity": 1, "matters": 1, "co_departments": 1}
+           "registered_at": 1, "closed": 1, "identity": 1, "matters": 1, "co_departments": 1, "tracking_no": 1}
 
 
 class TriageStore:
