@@ -38,6 +38,7 @@ def test_packaged_catalogue_covers_every_unit_with_400_matters():
     ("厂区门口的污水管网还没接通，废水没法纳管", "shuiwugs"),
     ("取水证到期延续一直办不好", "shuili"),
     ("员工子女入学名额不够", "jiaoyu"),
+    ("通过政府采购给县里一所中学供的课桌椅，验收半年了学校说钱要等教育局拨，到现在一分没付", "caizheng"),
     ("助企联络员走访了解到：企业的排污许可证延续卡住了", "shengtai"),
 ])
 def test_matter_names_its_unit(text, unit):
@@ -95,3 +96,9 @@ def test_a_county_may_edit_the_catalogue():
     assert [h.matter.name for h in catalogue.find(normalise("新车间要扩容"))] == ["电力增容"]
     with pytest.raises(ValueError):
         parse_catalogue(GOOD.replace("公用", "其他"))
+
+
+def test_a_loan_held_up_by_another_matter_is_that_matter_s():
+    """"银行贷款审批因此暂停": the bank loan is the consequence; the abnormal-operations list is the matter."""
+    assert units_of("漏报年报被列入经营异常名录，已补报但一直未移出，银行贷款审批因此暂停") == ["shichang"]
+    assert "jinrong" in units_of("贷款下个月到期，银行说要先还后贷，想问无还本续贷")
