@@ -157,7 +157,7 @@ def _mask_landline(match: re.Match[str]) -> str:
 
 # A uuid (a case or event id in a log line) is never personal data, but its groups can read like a mobile written
 # with dashes ("354be189-9499-5699-…"): masked, an operator could no longer find the case.
-_UUID = re.compile(r"(?<![0-9A-Za-z])[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}"
+_UUID = re.compile(r"(?<![0-9A-Za-z])([0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12})"
                    r"(?![0-9A-Za-z])")
 
 
@@ -165,11 +165,10 @@ def mask_text(text: str) -> str:
     """Mask the personal data that appears inside free text (complaints often quote a phone, an e-mail...)."""
     if not text:
         return text
-    if "-" in text and _UUID.search(text):
-        parts = _UUID.split(text)
-        ids = _UUID.findall(text)
-        return "".join(_mask_free_text(part) + (ids[i] if i < len(ids) else "") for i, part in enumerate(parts))
-    return _mask_free_text(text)
+    if "-" not in text:
+        return _mask_free_text(text)
+    # split() with the id as a group: free text at even places, the ids between them at odd ones
+    return "".join(part if i % 2 else _mask_free_text(part) for i, part in enumerate(_UUID.split(text)))
 
 
 def _mask_free_text(text: str) -> str:

@@ -399,6 +399,10 @@ def appeal_view(doc: dict[str, Any], key: str) -> dict[str, Any]:
     return {"appeal_id": key, **{k: plain(v) for k, v in doc.items() if k != "_id"}}
 
 
+def reviewer_roles(deps: Deps) -> tuple[str, ...]:
+    return deps.settings.reviewer_roles
+
+
 @ROUTES.get("/appeals")
 async def list_appeals(call: Call[Deps]) -> Any:
     """A unit sees its own appeals, whatever it asks; reviewers and supervisors see every unit's."""
@@ -407,7 +411,7 @@ async def list_appeals(call: Call[Deps]) -> Any:
     if staff.role == "unit_handler":
         query["department"] = staff.unit
     else:
-        require_role(staff, *call.deps.settings.reviewer_roles, "supervisor")
+        require_role(staff, *reviewer_roles(call.deps), "supervisor")
     limit, skip = call.page()
     docs = await store.listing(store.appeals, query, "case_id", limit, skip)
     return {"items": [appeal_view(d, d["_id"]) for d in docs], "limit": limit, "offset": skip}
@@ -429,7 +433,7 @@ async def post_appeal(call: Call[Deps]) -> Any:
     return json_response(appeal_view(await store.get(store.appeals, key) or {}, key), 201)
 
 
-@ROUTES.post("/appeals/{case_id}/{round:int}/review", roles=lambda deps: deps.settings.reviewer_roles)
+@ROUTES.post("/appeals/{case_id}/{round:int}/review", roles=reviewer_roles)
 async def review_appeal(call: Call[Deps]) -> Any:
     staff, deps, store = call.caller, call.deps, call.deps.store
     body = ReviewBody.model_validate(await read_json(call.request))

@@ -19,6 +19,7 @@ import yaml
 
 from services.triage.catalogue import Catalogue, MatterHit, unit_scores
 from services.triage.classifier import Scores
+from services.triage.followups import person_name
 from services.triage.framing import normalise, split_frame
 from services.triage.gazetteer import Gazetteer
 from services.triage.learning import Correction, OfficerMemory
@@ -56,7 +57,6 @@ SIMPLE, GENERAL, COMPLEX = "simple", "general", "complex"
 
 # A caller who gives a person's name, not an enterprise's ("个人", "王女士"), about no business of their own: a
 # private matter (wages owed to them, a refund, a licence of their own), not the business environment.
-PERSON_NAME = re.compile(r"个人|^.{1,3}(女士|先生|师傅)(（|\(|$)|^(匿名|市民|群众|来电人)$")
 OWN_BUSINESS = re.compile("我们公司|我公司|其公司|本公司|我司|我们厂|我厂|本厂|其厂|我们店|我店|本店|其店|"
                           "我开的|我经营|其经营|我家的店|我家厂|我们的厂|我们的店|我们的公司|我们合作社|"
                           "我们企业|我企业|其企业|个体户|我们的民宿|我家民宿|我们民宿|农家乐|店里|厂里|工地")
@@ -64,7 +64,7 @@ PERSONAL_CONFIDENCE = 0.75
 
 
 def personal_matter(case: "Case") -> bool:
-    return PERSON_NAME.search(case.enterprise_name or "") is not None and OWN_BUSINESS.search(case.text) is None
+    return person_name(case.enterprise_name) and OWN_BUSINESS.search(case.text) is None
 
 
 def margin_confidence(scores: Mapping[str, float], best: str) -> float:

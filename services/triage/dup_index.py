@@ -14,6 +14,7 @@ from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any
 
+from services.triage import followups
 from services.triage.duplicates import Candidate
 
 ACCEPTED = "accepted"
@@ -31,10 +32,11 @@ def entry_of(doc: Mapping[str, Any]) -> Entry | None:
     """What a triage case document contributes to the index (None: it may not be repeated)."""
     if doc.get("screening") != ACCEPTED or not doc.get("dup_keys") or doc.get("registered_at") is None:
         return None
-    candidate = Candidate(str(doc["_id"]), doc.get("text") or "", doc.get("enterprise_key") or "", doc.get("region"),
+    text = doc.get("text") or ""
+    candidate = Candidate(str(doc["_id"]), text, doc.get("enterprise_key") or "", doc.get("region"),
                           doc.get("department"), tuple(doc.get("identity") or ()), tuple(doc.get("matters") or ()),
                           tuple(doc.get("co_departments") or ()), bool(doc.get("closed")), doc["registered_at"],
-                          doc.get("tracking_no"))
+                          doc.get("tracking_no"), followups.shared_things(text), followups.localities(text))
     return Entry(candidate, tuple(doc["dup_keys"]), doc["registered_at"], bool(doc.get("closed")))
 
 

@@ -141,3 +141,5 @@ class Candidate:
     closed: bool = False
     registered_at: datetime | None = None
     tracking_no: str | None = None  # what people call the case (reasons name it, not the id)
+    things: tuple[str, ...] = ()  # followups.shared_things of its text, read once when indexed
+    places: tuple[str, ...] = ()  # followups.localities of its text, read once when indexed

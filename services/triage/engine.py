@@ -58,8 +58,7 @@ def assess(triage: Triage, vocabulary: duplicates.Vocabulary, index: DuplicateIn
                   if cross_enterprise or followups.same_enterprise(c.identity, identity)]
     earlier = [followups.Earlier(c.case_id, c.identity, c.department, c.region, c.matters, c.closed,
                                  vocabulary.similarity(case.content, c.content), c.co_departments,
-                                 _days(now, c.registered_at), followups.shared_things(c.content),
-                                 followups.localities(c.content))
+                                 _days(now, c.registered_at), c.things, c.places)
                for c in candidates]
     found = followups.link(probe, earlier)
     proposal, follow_up_of = _linked(triage, case, proposal, found)

@@ -19,33 +19,32 @@ import yaml
 
 from services.triage.framing import normalise
 
-# Words of a follow-up: the enterprise says it asked before and nothing happened.
+# Words that say the enterprise reported this very problem before (not merely that something is still undone, which
+# the first report of a problem says too: "申请备案后一直没有答复").
+REPORTED_BEFORE_WORDS = [
+    "上次反映", "上回反映", "之前反映", "此前反映", "前期反映", "早前反映", "反映过", "扫码反映", "平台上反映",
+    "在平台反映", "再次反映", "再次来电", "又来电", "二次来电", "多次来电", "多次反映", "重复反映", "催办",
+    "上个月反映", "上周反映", "前几天反映", "已经报到", "已报到", "已经通过", "之前问", "之前提", "之前打过",
+    "此前已", "已多次", "上次说", "上回说", "上次来", "上次打", "上次提", "上报过", "报过", "上月反映", "反映后",
+    "提到的",
+]
+EXPLICIT_FOLLOW_UP = re.compile("|".join(REPORTED_BEFORE_WORDS))
+# Words of a follow-up: the enterprise says it asked before (above), or that nothing happened since.
 FOLLOW_UP = re.compile("|".join([
-    "上次反映", "上回反映", "之前反映", "此前反映", "前期反映", "早前反映", "已经反映过", "反映过", "提过", "说过",
+    *REPORTED_BEFORE_WORDS, "提过", "说过",
     "还没解决", "还没有解决", "仍未解决", "一直未解决", "一直没解决", "至今未", "到现在还", "到现在也", "仍然没有",
-    "还是没有", "还没有动静", "没有下文", "没有回音", "没人回复", "没有答复", "没人处理", "催办", "催一下", "再次反映",
-    "再次来电", "又来电", "二次来电", "多次来电", "多次反映", "重复反映", "进展如何", "进度如何", "办得怎么样",
-    "扫码反映", "平台上反映", "上个月反映", "上周反映", "前几天反映",
+    "还是没有", "还没有动静", "没有下文", "没有回音", "没人回复", "没有答复", "没人处理", "催一下",
+    "进展如何", "进度如何", "办得怎么样",
     # said before, through any channel ("之前问的", "此前已在平台反映", "已经报到市里平台", "前些天在平台反映")
-    "上次", "上回", "之前问", "之前提", "之前说", "之前已", "之前打过", "此前", "前些天", "前几天在", "早前",
-    "已经报到", "已报到", "已经通过", "已多次", "多次找", "再次", "仍在问", "还在问", "还是问",
+    "上次", "上回", "之前说", "之前已", "此前", "前些天", "前几天在", "早前", "多次找", "再次", "仍在问", "还在问",
+    "还是问",
     # nothing happened since ("还没人回我", "说好来现场看的 到现在没人来")
     "还没人回", "没人回我", "还没有回复", "还没回复", "说好", "到现在没", "至今没有人", "至今没人", "至今没有答复",
     # it came back ("又堵了", "又开始了", "又被盗", "又全是坑了")
     "又开始", "又被", "又堵", "又坏", "又不稳", "又不行", "又出现", "又停", "又全是", "又陷", "又烧", "又漫", "又发生",
     "又来了", "又这样", "又下载不了",
     # still waiting since it was reported ("已经等了一个多月了", "转过来都三个多星期了", "反映后一个多月仍没有结果")
-    "等了", "个多星期了", "个多月了", "仍没有结果", "还是没结果", "还没结果", "没有结果", "反映后", "上报过", "报过",
-    "上月反映", "提到的",
-]))
-# Words that say the enterprise reported this very problem before (not merely that something is still undone, which
-# the first report of a problem says too: "申请备案后一直没有答复").
-EXPLICIT_FOLLOW_UP = re.compile("|".join([
-    "上次反映", "上回反映", "之前反映", "此前反映", "前期反映", "早前反映", "反映过", "扫码反映", "平台上反映",
-    "在平台反映", "再次反映", "再次来电", "又来电", "二次来电", "多次来电", "多次反映", "重复反映", "催办",
-    "上个月反映", "上周反映", "前几天反映", "已经报到", "已报到", "已经通过", "之前问", "之前提", "之前打过",
-    "此前已", "已多次", "上次说", "上回说", "上次来", "上次打", "上次提", "上报过", "报过", "上月反映", "反映后",
-    "提到的",
+    "等了", "个多星期了", "个多月了", "仍没有结果", "还是没结果", "还没结果", "没有结果",
 ]))
 # Same enterprise: a follow-up of the same unit shares little wording; without a follow-up word it must share more.
 SAME_UNIT_FOLLOW_UP = 0.0
@@ -78,7 +77,8 @@ NAME_NOISE = re.compile(r"^(浙江省|浙江|衢州市|衢州|开化县|开化)|
                         r"专业合作社|合作社|家庭农场|经营部|商行|工作室|门市部)$")
 
 
-PERSON = re.compile(r"^(个人|匿名|市民|群众|来电人|未知|无)$|^.{1,2}(先生|女士|师傅|老板|总)$")
+# A caller's personal name, not an enterprise's ("个人", "王女士", "潘女士（个人）"), as core_name leaves it.
+PERSON = re.compile(r"个人|^(匿名|市民|群众|来电人|未知|无)$|^.{1,3}(先生|女士|师傅|老板|总)$")
 
 
 def core_name(name: str) -> str:
@@ -101,6 +101,10 @@ def phone_key(phone: str | None) -> str | None:
     if len(digits) >= 11 and len(plain) >= 7 and digits[0] == "1":
         return digits[:3] + digits[-4:]
     return None
+
+
+def person_name(name: str) -> bool:
+    return PERSON.search(core_name(name)) is not None
 
 
 def identity_keys(name: str, uscc: str | None = None, phone: str | None = None,

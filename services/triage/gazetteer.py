@@ -71,20 +71,21 @@ class Gazetteer:
 
     def matches(self, text: str) -> list[tuple[str, str, float]]:
         """(name, region, weight) for each place named in `text`, in order, longest names first where they overlap."""
+        return [(name, region, weight) for _, _, name, region, weight in self._spans(text)]
+
+    def _spans(self, text: str) -> list[tuple[int, int, str, str, float]]:
+        """(start, end, name, region, weight) of each place named in `text`, in order."""
         if not self._pattern or not text:
             return []
-        return [(m.group(0), *self.names[m.group(0)]) for m in self._pattern.finditer(text)
+        return [(m.start(), m.end(), m.group(0), *self.names[m.group(0)]) for m in self._pattern.finditer(text)
                 if m.group(0) not in self.not_places]
 
-    def _listed_regions(self, text: str) -> bool:
+    @staticmethod
+    def _listed_regions(text: str, spans: list[tuple[int, int, str, str, float]]) -> bool:
         """Whether places of two regions are named in a list ("马金镇、齐溪镇", "下淤村、长虹乡桃源村")."""
-        if not self._pattern:
-            return False
-        spans = [(m.start(), m.end(), self.names[m.group(0)][0]) for m in self._pattern.finditer(text)
-                 if m.group(0) not in self.not_places]
-        for (_, end, region), (start, _, other) in zip(spans, spans[1:], strict=False):
+        for (_, end, _, region, _), (start, _, _, other, _) in zip(spans, spans[1:], strict=False):
             between = text[end:start]
-            if region != other and len(between) <= 2 and between and all(ch in LISTED for ch in between[:1]):
+            if region != other and 0 < len(between) <= 2 and between[0] in LISTED:
                 return True
         return False
 
@@ -104,10 +105,11 @@ class Gazetteer:
             known = self.names.get(hint)
             if known:
                 return RegionGuess(known[0], 0.95, "hint")
-        found = self.matches(text)
+        spans = self._spans(text)
+        found = [(name, region, weight) for _, _, name, region, weight in spans]
         if COUNTY_WIDE.search(text) and MANY.search(text):
             return RegionGuess(None, 0.9, "county-wide")
-        if self._listed_regions(text):
+        if self._listed_regions(text, spans):
             return RegionGuess(None, 0.9, "several regions")
         if found:
             scores: dict[str, float] = {}
