@@ -36,7 +36,7 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
 from services.sla import domain  # noqa: E402
-from services.sla.app import partition_of  # noqa: E402
+from shared.messaging import partition_of  # noqa: E402
 from services.sla.store import SlaStore  # noqa: E402
 from services.sla.tally import FIELDS as TALLY_FIELDS, Tally  # noqa: E402
 from shared.contracts.envelope import CaseEvent  # noqa: E402

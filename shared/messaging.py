@@ -21,6 +21,7 @@ from typing import Any, TypeVar
 from aiokafka import ConsumerRebalanceListener
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.errors import KafkaError, TopicAlreadyExistsError
+from aiokafka.partitioner import murmur2
 from faststream import AckPolicy
 from faststream.kafka import KafkaBroker
 from faststream.kafka.annotations import KafkaMessage
@@ -227,6 +228,11 @@ def current_partition() -> int | None:
     return record.partition if record is not None else None
 
 
+def partition_of(key: str, partitions: int) -> int:
+    """The partition Kafka's default partitioner puts this key on (murmur2, as the Java client and aiokafka)."""
+    return int(murmur2(key.encode()) & 0x7FFFFFFF) % partitions
+
+
 class Consumer:
     """One topic, one handler, the platform's delivery rules.
 
@@ -288,6 +294,13 @@ class Consumer:
     def partitions(self) -> frozenset[int]:
         """The partitions of `topic` this consumer owns at the moment."""
         return frozenset(self.listener.partitions)
+
+    def owns(self, key: str) -> bool:
+        """Whether `key`'s records go to a partition this consumer owns now. What a service does for a key outside
+        its consumer (a timer, a delivery) is done by the owner alone: one instance, one writer per document."""
+        client = getattr(self.subscriber, "consumer", None)
+        count = len(client.partitions_for_topic(self.topic) or ()) if client is not None else 0
+        return count > 0 and partition_of(key, count) in self.listener.partitions
 
     async def _on_batch(self, msg: KafkaMessage) -> None:
         records = msg.raw_message

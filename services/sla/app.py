@@ -7,13 +7,13 @@ and outbox.py; they share one Deps (deps.py).
 from collections.abc import Awaitable, Callable
 
 from services.sla import handlers, jobs, outbox, routes
-from services.sla.deps import NAME, Deps, partition_of, policy_for
+from services.sla.deps import NAME, Deps, policy_for
 from services.sla.metrics import sla_metrics
 from services.sla.settings import SlaSettings
 from services.sla.store import SlaStore
 from shared.runtime import Parts, ServiceContext
 
-__all__ = ["NAME", "build", "partition_of"]  # partition_of: bench/sla.py imports it from here
+__all__ = ["NAME", "build"]
 
 
 def build(ctx: ServiceContext) -> Parts:

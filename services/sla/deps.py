@@ -5,8 +5,6 @@ from dataclasses import dataclass, field
 from datetime import timedelta, tzinfo
 from typing import Any
 
-from aiokafka.partitioner import murmur2
-
 from services.sla import domain
 from services.sla.metrics import SlaMetrics
 from services.sla.settings import SlaSettings
@@ -40,11 +38,6 @@ def policy_for(ctx: ServiceContext, settings: SlaSettings) -> domain.Policy:
         level_codes={level.level: level.code for level in ctx.org.escalation_levels},
         response_late_seconds=settings.response_late_hours * 3600,
         response_grace_seconds=settings.response_grace_hours * 3600)
-
-
-def partition_of(case_id: str, partitions: int) -> int:
-    """The partition Kafka's default partitioner puts this key on (murmur2, as the Java client and aiokafka)."""
-    return (murmur2(case_id.encode()) & 0x7FFFFFFF) % partitions
 
 
 @dataclass(repr=False)  # repr=False: a failing periodic job logs its name, not every dependency

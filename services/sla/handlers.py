@@ -8,9 +8,9 @@ import time
 from typing import Any
 
 from services.sla import domain, triage_clock
-from services.sla.deps import Deps, partition_of
+from services.sla.deps import Deps
 from shared.contracts.envelope import CaseEvent
-from shared.messaging import current_partition
+from shared.messaging import current_partition, partition_of
 
 
 def record_partition(case_id: str, deps: Deps) -> int:

@@ -13,9 +13,10 @@ from typing import Any
 from prometheus_client import Gauge
 
 from services.sla import domain, triage_clock
-from services.sla.deps import NAME, Deps, partition_of
+from services.sla.deps import NAME, Deps
 from services.sla.outbox import publish_firing
 from services.sla.tally import FIELDS as TALLY_FIELDS, Rows
+from shared.messaging import partition_of
 
 
 async def fire_one(deps: Deps, case_id: str, now: datetime) -> None:

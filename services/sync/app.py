@@ -26,7 +26,7 @@ def build(ctx: ServiceContext, settings: SyncSettings | None = None) -> Parts:
         if secret.get_secret_value() == DEV_APP_SECRET:
             ctx.development_default(f"QHWY_{side}_APP_SECRET is the development signing secret")
     deps = make_deps(ctx, settings)
-    ctx.on_case_events(handlers.HANDLERS, deps)
+    deps.dispatcher.consumer = ctx.on_case_events(handlers.HANDLERS, deps)
     served: list[BaseRoute] = [*routes.ROUTES.bind(deps, ctx.jwt_secret), *_simulator(ctx, settings),
                                *routes.FIGURE_ROUTES.bind(deps, ctx.jwt_secret)]
     dispatcher = deps.dispatcher

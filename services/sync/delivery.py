@@ -13,6 +13,7 @@ from services.sync.breaker import BreakerOpen
 from services.sync.remote import RemoteClient, RemoteRejected, RemoteUnavailable
 from services.sync.store import SyncStore
 from shared.contracts.envelope import CaseEvent
+from shared.messaging import Consumer
 
 Emit = Callable[[Any, str, list[CaseEvent]], Awaitable[None]]
 MAX_ROUNDS_PER_CASE = 20
@@ -32,6 +33,14 @@ class Dispatcher:
         self._back_since: dict[str, datetime] = {}  # remote side -> when it came back after its last outage
         self._in_pass: set[str] = set()  # documents taken from the due queue by the pass under way
         self._recovered_from = {t: 0 for t in clients}  # breaker openings already followed by a pull-forward
+        # The case-events consumer (set by app.build): with several instances, a document's deliveries are sent by
+        # the instance owning its key's partition, the one that writes the document (two senders would each get
+        # their own receipt, and FerretDB keeps no guard against two writers of one document).
+        self.consumer: Consumer | None = None
+        self._scanned: frozenset[int] = frozenset()  # owned partitions whose due documents the queue holds
+
+    def mine(self, key: str) -> bool:
+        return self.consumer is None or self.consumer.owns(key)
 
     async def run_once(self) -> int:
         """One pass over the documents with deliveries due (from the due queue, read by `_id`); returns how many
@@ -39,7 +48,13 @@ class Dispatcher:
         if self._running.locked():  # a slow pass is still going (a periodic tick must not overlap it)
             return 0
         async with self._running:
-            keys = self.store.due.take_due(self.clock(), self.batch)
+            if self.consumer is not None:
+                owned = self.consumer.partitions
+                if owned - self._scanned:  # partitions gained: another instance held their documents until now
+                    await self.store.load_due(self.mine)
+                self._scanned = owned
+            # a key of a partition given away leaves the queue; its new owner reads it from the store
+            keys = [k for k in self.store.due.take_due(self.clock(), self.batch) if self.mine(k)]
             self._in_pass.update(keys)
             gate = asyncio.Semaphore(self.concurrency)
 
@@ -59,7 +74,7 @@ class Dispatcher:
     async def rescan(self) -> None:
         """Re-read the due times from the store (at start; then on a slow timer, for writes by another process)."""
         async with self._running:
-            await self.store.load_due()
+            await self.store.load_due(self.mine)
 
     def pending_cases(self) -> int:
         return len(self.store.due) + len(self._in_pass)

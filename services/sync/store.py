@@ -82,11 +82,12 @@ class SyncStore:
         cursor = self.links.collection.find({"targets": target}, {"outbox": 0, "processed": 0, "timeline": 0})
         return await cursor.sort("_id", ASCENDING).skip(skip).limit(limit).to_list()
 
-    async def load_due(self) -> int:
-        """Fill the due queue from the store (at start, and on a slow timer for writes by another process).
-        The one scan of `links` by a field; the dispatcher's passes read documents by `_id` only."""
+    async def load_due(self, keep: Callable[[str], bool] = lambda key: True) -> int:
+        """Fill the due queue from the store with the documents `keep` accepts (at start, when partitions are
+        gained, and on a slow timer for writes by another process). The one scan of `links` by a field; the
+        dispatcher's passes read documents by `_id` only."""
         cursor = self.links.collection.find({"next_delivery_at": {"$ne": None}}, {"next_delivery_at": 1})
-        times = {d["_id"]: d["next_delivery_at"] async for d in cursor}
+        times = {d["_id"]: d["next_delivery_at"] async for d in cursor if keep(d["_id"])}
         self.due.merge({k: v.replace(tzinfo=UTC) if v.tzinfo is None else v for k, v in times.items()})
         return len(times)
 

@@ -1,16 +1,18 @@
 """A broker lost under load without losing a case (issue 19, "Past one machine").
 
 A three-broker KRaft cluster of this test's own (deploy/kafka-cluster.sh: free ports, a temporary data directory;
-replication factor 3, min.insync.replicas 2) and the shared store. Two instances each of intake, triage and sla
-(the path from submission to assignment and the timers; six service processes and three brokers is what two cores
-hold within CI's time) consume topics of six partitions. While submissions stream in, the broker leading the
-ingress topic's first partition is killed with kill -9, left down, and started again on its data.
+replication factor 3, min.insync.replicas 2) and the shared store. Two instances of each of the six services
+(twelve processes) consume topics of six partitions. While submissions stream in, the broker leading the ingress
+topic's first partition is killed with kill -9, left down, and started again on its data. Then the units accept
+and resolve every case, rating invites each enterprise and sync sends each result to the city (its simulator).
 
 At the end (tests/integration/faults.py): every submission is exactly one case with `case.registered`,
-`case.triaged` and `case.assigned` once each, in order; sla's clock is past the cases' end-of-day reminder, so
-each case's reminder fires exactly once across the two sla instances and the broker loss; the platform created
-its topics with replication 3 and min.insync.replicas 2; and each instance exports qhwy_consumer_lag for the
-partitions it owns, the two instances of a service together covering all six, back to 0 once drained.
+`case.triaged`, `case.assigned`, `case.accepted`, `case.resolved` and `case.synced` once each, in order; rating
+awaits each case's rating once, insight counts each case once, sync has nothing parked or pending; sla's clock is
+past the cases' end-of-day reminder, so each case's reminder fires exactly once across the two sla instances and
+the broker loss; the platform created its topics with replication 3 and min.insync.replicas 2; and for every
+service, each instance exports qhwy_consumer_lag for the partitions it owns, the two instances together covering
+all six of each topic the service consumes, back to 0 once drained.
 """
 
 import asyncio
@@ -30,21 +32,22 @@ from aiokafka.admin import AIOKafkaAdminClient
 from aiokafka.admin.config_resource import ConfigResource, ConfigResourceType
 from aiokafka.errors import KafkaError
 
-from tests.integration.faults import check_stream
-from tests.integration.harness import REPO, Namespace, PlatformProcess, TopicReader, free_port, submission
+from tests.integration.faults import SERVICES, Platform, assigned, check_views, count_of, resolve
+from tests.integration.harness import REPO, Namespace, TopicReader, free_port, submission
 
 pytestmark = pytest.mark.integration
 
-SERVICES = ("intake", "triage", "sla")
+UPSTREAM = ("intake", "triage")
 INSTANCES = 2
 PARTITIONS = 6
 COUNT = 90  # submissions, at RATE a second: the broker is down for about a third of the stream
 RATE = 5.0
 KILL_AFTER = 25  # submissions sent before the broker goes
 DOWN_FOR = 10.0  # seconds the broker stays down (its partitions' leadership has moved after about 6)
-# intake and triage at 16:00 on a working Wednesday, sla at 17:30 the same day: the end-of-day reminder (17:00) of
-# every case is due as soon as sla sees the case; it must fire once, whatever broker or instance fails.
-UPSTREAM_AT, SLA_AT = "2026-12-02T16:00:00+08:00", "2026-12-02T17:30:00+08:00"
+# intake and triage at 16:00 on a working Wednesday, the others (sla among them) at 17:30 the same day: the
+# end-of-day reminder (17:00) of every case is due as soon as sla sees the case; it must fire once, whatever broker
+# or instance fails.
+UPSTREAM_AT, LATER_AT = "2026-12-02T16:00:00+08:00", "2026-12-02T17:30:00+08:00"
 SUBMITTED_AT = "2026-12-02T15:30:00+08:00"
 
 
@@ -80,24 +83,20 @@ def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
 
 
 @pytest.fixture(scope="module")
-async def instances(cluster: Cluster, infra: dict[str, str],
-                    tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[dict[str, list[PlatformProcess]]]:
+async def platform(cluster: Cluster, infra: dict[str, str],
+                   tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[Platform]:
     ns = Namespace({"QHWY_KAFKA_BOOTSTRAP": cluster.bootstrap, "QHWY_MONGO_URL": infra["QHWY_MONGO_URL"]})
-    log_dir = tmp_path_factory.mktemp("cluster-logs")
-    procs: dict[str, list[PlatformProcess]] = {}
+    common = {"QHWY_TOPIC_PARTITIONS": str(PARTITIONS), "QHWY_CONSUMER_LAG_INTERVAL_SECONDS": "1",
+              "QHWY_CLOCK_SPEED": "0", "QHWY_SLA_TIMER_INTERVAL_SECONDS": "0.5"}
+    env = {name: {**common, "QHWY_CLOCK_START": UPSTREAM_AT if name in UPSTREAM else LATER_AT} for name in SERVICES}
+    platform = Platform(ns, tmp_path_factory.mktemp("cluster-logs"), env)
     try:
         for name in SERVICES:
-            procs[name] = [PlatformProcess(ns, f"services.{name}", log_dir, QHWY_TOPIC_PARTITIONS=str(PARTITIONS),
-                                           QHWY_CONSUMER_LAG_INTERVAL_SECONDS="1", QHWY_CLOCK_SPEED="0",
-                                           QHWY_CLOCK_START=SLA_AT if name == "sla" else UPSTREAM_AT,
-                                           QHWY_SLA_TIMER_INTERVAL_SECONDS="0.5").start()
-                           for _ in range(INSTANCES)]
-        await asyncio.gather(*(p.wait_healthy(timeout=180) for ps in procs.values() for p in ps))
-        yield procs
+            platform.procs[name] = [platform.new(name) for _ in range(INSTANCES)]
+        await platform.healthy(timeout=240)
+        yield platform
     finally:
-        for ps in procs.values():
-            for p in ps:
-                p.stop()
+        platform.stop()
 
 
 async def leader_of(bootstrap: str, topic: str, partition: int) -> int:
@@ -163,9 +162,8 @@ def lag_samples(metrics_text: str) -> list[tuple[dict[str, str], float]]:
     return out
 
 
-async def test_a_broker_killed_under_load_loses_no_case(cluster: Cluster,
-                                                        instances: dict[str, list[PlatformProcess]]) -> None:
-    ns = instances["intake"][0].ns
+async def test_a_broker_killed_under_load_loses_no_case(cluster: Cluster, platform: Platform) -> None:
+    ns = platform.ns
     ingress, events_topic = ns.topic("qhwy.submissions.v1"), ns.topic("qhwy.case-events.v1")
 
     # the platform created its topics for the cluster it found: 3 replicas, min ISR 2, QHWY_TOPIC_PARTITIONS
@@ -173,8 +171,9 @@ async def test_a_broker_killed_under_load_loses_no_case(cluster: Cluster,
     assert all(v == ({3}, "2", PARTITIONS) for v in found.values()), found
 
     victim = await leader_of(cluster.bootstrap, ingress, 0)
-    bodies = [submission(f"cluster-{i}", submitted_at=SUBMITTED_AT) for i in range(COUNT)]
-    sent = [b["submission_id"] for b in bodies]
+    bodies = [submission(f"cluster-{i}", submitted_at=SUBMITTED_AT, source_ref=f"TICKET-cluster-{i}")
+              for i in range(COUNT)]
+    platform.sent = [b["submission_id"] for b in bodies]
     down: dict[str, float] = {}
 
     async with TopicReader(cluster.bootstrap, events_topic) as events:
@@ -199,28 +198,50 @@ async def test_a_broker_killed_under_load_loses_no_case(cluster: Cluster,
             return {e["case_id"] for e in values if e["type"] == "case.reminded" and e["data"].get("kind") == "eod"}
 
         def complete(values: list[dict[str, Any]]) -> bool:
-            assigned = {e["case_id"] for e in values if e["type"] == "case.assigned"}
-            return len(assigned) >= COUNT and len(eod(values)) >= COUNT
+            return len(assigned(values, set(platform.sent))) >= COUNT and len(eod(values)) >= COUNT
 
-        await events.wait_for(complete, timeout=240, what=f"{COUNT} assignments and end-of-day reminders")
-        await asyncio.sleep(3)  # more consumer and timer rounds: nothing else may come
-        for name, procs in instances.items():
-            for proc in procs:
-                assert proc.proc and proc.proc.poll() is None, f"{name} died; see {proc.log_path}"
-        # one case each, each event once (by id and by meaning), in order, and no timer twice
-        verdict = check_stream(sent, events.values())
+        values = await events.wait_for(complete, timeout=240, what=f"{COUNT} assignments and end-of-day reminders")
+        await resolve_all(platform, assigned(values, set(platform.sent)))
+        cases = set(assigned(values, set(platform.sent)))
+        await events.wait_for(lambda v: count_of(v, "case.synced", cases) >= COUNT, timeout=300,
+                              what=f"{COUNT} results synced to the city")
+        platform.assert_alive()
+        # one case each, each event once (by id and by meaning), in order, no timer twice; the services' views
+        verdict = await check_views(platform, events)
         assert eod(events.values()) >= set(verdict.case_of.values())
+        platform.assert_alive()
 
-    # consumer lag: each instance exports the partitions it owns; together all six, drained to 0
+    await check_lag(platform)
+
+
+async def resolve_all(platform: Platform, cases: dict[str, dict[str, Any]]) -> None:
+    """The lead units accept and resolve every case, eight at a time."""
+    gate = asyncio.Semaphore(8)
+    async with httpx.AsyncClient(timeout=60) as client:
+        async def handle(case_id: str, data: dict[str, Any]) -> None:
+            async with gate:
+                await resolve(client, platform.one("sla"), case_id, data["department"])
+
+        await asyncio.gather(*(handle(c, d) for c, d in cases.items()))
+
+
+async def check_lag(platform: Platform) -> None:
+    """For every service: each instance exports the partitions it owns, the two together all six of every topic
+    the service consumes, drained to 0."""
     async with httpx.AsyncClient(timeout=10) as client:
-        deadline = time.monotonic() + 30
-        while True:
-            samples = []
-            for proc in instances["intake"]:
-                samples += lag_samples((await client.get(f"{proc.base_url}/metrics")).text)
-            ingress_lag = {int(s["partition"]): v for s, v in samples if s["topic"] == ingress}
-            if sorted(ingress_lag) == list(range(PARTITIONS)) and sum(ingress_lag.values()) == 0:
-                break
-            assert time.monotonic() < deadline, f"intake's lag on {ingress}: {ingress_lag}"
-            await asyncio.sleep(1)
-        assert {s["group"] for s, _ in samples if s["topic"] == ingress} == {f"{ns.name}.intake.submissions.v1"}
+        for name in SERVICES:
+            deadline = time.monotonic() + 60
+            while True:
+                per_instance = [lag_samples((await client.get(f"{p.base_url}/metrics")).text)
+                                for p in platform.procs[name]]
+                owned: dict[tuple[str, str], dict[int, float]] = {}
+                for samples in per_instance:
+                    for labels, value in samples:
+                        owned.setdefault((labels["group"], labels["topic"]), {})[int(labels["partition"])] = value
+                covered = all(sorted(parts) == list(range(PARTITIONS)) and sum(parts.values()) == 0
+                              for parts in owned.values())
+                if owned and covered and all(per_instance):
+                    break
+                assert time.monotonic() < deadline, f"{name}: lag {owned}, by instance {per_instance}"
+                await asyncio.sleep(1)
+            assert all(group.startswith(f"{platform.ns.name}.{name}.") for group, _ in owned), owned

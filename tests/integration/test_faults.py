@@ -12,61 +12,20 @@ test_faults_clock.py, the city platform down for a while in test_sync_city_hotli
 
 import asyncio
 from collections.abc import AsyncIterator
-from datetime import date
-from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
 
-from shared.auth import issue_token
-from tests.integration.faults import check_stream
-from tests.integration.harness import TEST_SECRET, Namespace, PlatformProcess, Producer, TopicReader, submission
+from tests.integration.faults import SERVICES, Platform, assigned, check_views, count_of, resolve
+from tests.integration.harness import Namespace, Producer, TopicReader, submission
 
 pytestmark = pytest.mark.integration
 
-SERVICES = ("intake", "triage", "sla", "rating", "sync", "insight")
 # Services whose work on these cases starts when a unit resolves them: killed in that phase, the others while
 # the submissions come in.
 RESOLVE_PHASE = ("rating", "sync")
 ROUND = 20
-HANDLED = ("case.registered", "case.triaged", "case.assigned", "case.accepted", "case.resolved", "case.synced")
-LEADER = {"authorization": f"Bearer {issue_token(TEST_SECRET, sub='leader-1', role='leader')}"}
-ADMIN = {"authorization": f"Bearer {issue_token(TEST_SECRET, sub='ops', role='admin')}"}
-
-ENV: dict[str, dict[str, str]] = {
-    "sync": {"QHWY_CITY_SIMULATOR": "1", "QHWY_SYNC_REQUEST_TIMEOUT_SECONDS": "2",
-             "QHWY_SYNC_BACKOFF_BASE_SECONDS": "0.2", "QHWY_SYNC_BACKOFF_CAP_SECONDS": "1.5",
-             "QHWY_SYNC_DISPATCH_INTERVAL_SECONDS": "0.2", "QHWY_SYNC_DUE_RESCAN_SECONDS": "2",
-             "QHWY_SYNC_RECONCILE_INTERVAL_SECONDS": "3600"},
-    "rating": {"QHWY_RATING_SCAN_INTERVAL_SECONDS": "0.5", "QHWY_RATING_PHONE_REVISIT_PERCENT": "0",
-               "QHWY_RATING_RESEND_INTERVAL_SECONDS": "3600"},
-}
-
-
-class Platform:
-    """The six services, each its own process (or several), in one namespace."""
-
-    def __init__(self, ns: Namespace, log_dir: Path):
-        self.ns, self.log_dir = ns, log_dir
-        self.procs: dict[str, list[PlatformProcess]] = {}
-        self.sent: list[str] = []  # every submission id sent so far, over all rounds
-
-    def new(self, name: str) -> PlatformProcess:
-        return PlatformProcess(self.ns, f"services.{name}", self.log_dir, **ENV.get(name, {})).start()
-
-    def one(self, name: str) -> PlatformProcess:
-        return next(p for p in self.procs[name] if p.proc and p.proc.poll() is None)
-
-    async def restart(self, name: str, index: int = 0) -> None:
-        """kill -9 one instance and start a fresh one in its place."""
-        self.procs[name][index].kill()
-        await asyncio.sleep(0.3)
-        self.procs[name][index] = self.new(name)
-
-    async def healthy(self) -> None:
-        await asyncio.gather(*(p.wait_healthy(timeout=150) for ps in self.procs.values() for p in ps
-                               if p.proc and p.proc.poll() is None))
 
 
 @pytest.fixture(scope="module")
@@ -78,43 +37,13 @@ async def platform(ns: Namespace, tmp_path_factory: pytest.TempPathFactory) -> A
         await platform.healthy()
         yield platform
     finally:
-        for procs in platform.procs.values():
-            for proc in procs:
-                proc.stop()
+        platform.stop()
 
 
 @pytest.fixture(scope="module")
 async def case_events(ns: Namespace, platform: Platform) -> AsyncIterator[TopicReader]:
     async with TopicReader(ns.infra["QHWY_KAFKA_BOOTSTRAP"], ns.topic("qhwy.case-events.v1")) as reader:
         yield reader
-
-
-def assigned(values: list[dict[str, Any]], sent: set[str]) -> dict[str, dict[str, Any]]:
-    """case id -> its case.assigned data, for the cases of these submissions."""
-    cases = {e["case_id"] for e in values if e["type"] == "case.registered" and e["data"]["submission_id"] in sent}
-    return {e["case_id"]: e["data"] for e in values if e["type"] == "case.assigned" and e["case_id"] in cases}
-
-
-def count_of(values: list[dict[str, Any]], type_: str, cases: set[str]) -> int:
-    return len({e["case_id"] for e in values if e["type"] == type_ and e["case_id"] in cases})
-
-
-async def resolve(client: httpx.AsyncClient, sla: PlatformProcess, case_id: str, department: str) -> None:
-    """The lead unit accepts and resolves the case; retried with the same request id (so at most once)."""
-    token = issue_token(TEST_SECRET, sub="handler-1", role="unit_handler", unit=department)
-    unit = {"authorization": f"Bearer {token}"}
-    for action, body in (("accept", {}), ("resolve", {"resolution": "已协调供电公司完成增容", "solution": "分期增容",
-                                                        "follow_up_at": [str(date(2026, 12, 31))]})):
-        url = f"{sla.base_url}/api/v1/units/cases/{case_id}/{action}"
-        for _ in range(100):  # sla follows the topic; the case may not be known to it yet
-            reply = await client.post(url, json={**body, "request_id": f"{action}-{case_id}"}, headers=unit)
-            if reply.status_code in (200, 201):
-                break
-            assert reply.status_code in (404, 409, 503), (action, reply.status_code, reply.text)
-            await asyncio.sleep(0.2)
-        else:
-            raise AssertionError(f"{action} of {case_id} kept failing: {reply.status_code} {reply.text}")
-
 
 async def run_round(platform: Platform, events: TopicReader, tag: str, victim: str | None,
                     fault: Any = None) -> list[str]:
@@ -150,48 +79,6 @@ async def run_round(platform: Platform, events: TopicReader, tag: str, victim: s
     await events.wait_for(lambda v: count_of(v, "case.synced", {c for c, _ in cases}) >= ROUND, timeout=420,
                           what=f"{ROUND} hotline results synced ({tag})")
     return sorted(sent)
-
-
-async def check_views(platform: Platform, events: TopicReader) -> None:
-    """Every submission of every round, on the topic and in each service's own view, exactly once."""
-    await asyncio.sleep(2)  # several more consumer and timer rounds: nothing else may come
-    verdict = check_stream(platform.sent, events.values(), once=HANDLED)
-    cases = set(verdict.case_of.values())
-    total = len(platform.sent)
-    async with httpx.AsyncClient(timeout=30) as client:
-        async def until(fetch: Any, done: Any) -> Any:
-            for _ in range(150):
-                result = await fetch()
-                if done(result):
-                    return result
-                await asyncio.sleep(0.2)
-            return result
-
-        async def awaiting() -> list[dict[str, Any]]:
-            items: list[dict[str, Any]] = []
-            while True:
-                reply = await client.get(f"{platform.one('rating').base_url}/api/v1/rating/awaiting",
-                                         headers=LEADER, params={"limit": 200, "offset": len(items)})
-                page = reply.json()["items"]
-                items += page
-                if len(page) < 200:
-                    return items
-
-        async def figures() -> dict[str, Any]:
-            reply = await client.get(f"{platform.one('insight').base_url}/api/v1/insight/figures", headers=LEADER)
-            return reply.json()["overall"]
-
-        waiting = await until(awaiting, lambda items: len(items) >= total)
-        ids = [w["case_id"] for w in waiting]
-        assert len(ids) == len(set(ids)), "rating awaits one case's rating twice"
-        assert set(ids) == cases, f"rating awaits {len(ids)} ratings for {total} resolved cases"
-
-        overall = await until(figures, lambda f: f["resolved"]["value"] >= total)
-        assert overall["received"]["value"] == total, overall["received"]
-        assert overall["assigned"]["value"] == total and overall["resolved"]["value"] == total, overall
-
-        links = (await client.get(f"{platform.one('sync').base_url}/api/v1/sync/status", headers=ADMIN)).json()
-        assert links["parked"] == 0 and links["cases_with_pending_deliveries"] == 0, links
 
 
 @pytest.mark.parametrize("victim", SERVICES)
