@@ -160,8 +160,9 @@ def department_confusion(triage: Triage, vocabulary: duplicates.Vocabulary, case
 BLIND = REPO / "bench" / "blind"
 SETS = (("A", BLIND / "set_a.jsonl"), ("C", BLIND / "set_c_dev.jsonl"), ("D", BLIND / "set_d_dev.jsonl"),
         ("E", BLIND / "set_e.jsonl"), ("B", BLIND / "set_b.jsonl"), ("F", BLIND / "set_f.jsonl"),
-        ("G", BLIND / "set_g.jsonl"))
-UNREAD = ("B", "F", "G")  # never read case by case: B and F scored in earlier rounds, G the final blind set
+        ("G", BLIND / "set_g.jsonl"), ("H", BLIND / "set_h.jsonl"))
+# never read case by case: B and F scored in earlier rounds, G the previous round's final blind set, H this round's
+UNREAD = ("B", "F", "G", "H")
 
 
 def read_set(path: Path) -> list[dict]:
@@ -316,9 +317,9 @@ def report_quality(confusion: str | None = None, sets: tuple[tuple[str, Path], .
     print("  dev = the corpus's dev split (never trained on); +officers = a simulated officer corrects each case sent")
     print("  to review, learnt at once; A = bench/blind/set_a.jsonl (written independently, scored blind once, since")
     print("  studied and folded into training); C, D = set_c_dev, set_d_dev (independent development sets, tuned on);")
-    print("  E = set_e (scored blind, then studied); B, F, G = never read case by case (B: an earlier round's")
-    print("  blind set; F: scored blind, then a validation set for ablations, aggregates only; G: the final blind")
-    print("  set)")
+    print("  E = set_e (scored blind, then studied); B, F, G, H = never read case by case (B: an earlier round's")
+    print("  blind set; F: scored blind, then a validation set for ablations, aggregates only; G: the previous")
+    print("  round's final blind set, H: a fresh one, written 2026-12-07 by a new author from the same brief)")
     for name, path in sets:
         if name not in results:
             print(f"  ({name}: {path.relative_to(REPO)} absent{' or --no-blind' if name in UNREAD else ''})")

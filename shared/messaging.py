@@ -365,7 +365,7 @@ class Consumer:
                 # a handler that finds the message itself unacceptable (BadMessage) is not retried
                 retry=retry_if_exception(lambda e: not isinstance(e, BadMessage)),
                 stop=_stop_retrying,
-                wait=wait_exponential_jitter(initial=0.2, max=30),
+                wait=wait_exponential_jitter(multiplier=0.2, max=30),
                 before_sleep=before_sleep,
                 reraise=True,
             ):
