@@ -20,7 +20,7 @@ from pymongo.asynchronous.database import AsyncDatabase
 
 from services.insight import domain
 from services.insight.domain import FACT_FIELDS
-from shared.store import CaseDocuments
+from shared.store import CaseDocuments, bulk_write_in_chunks
 
 FACTS_PROJECTION = {"processed": 0, "outbox": 0, "pending_since": 0, "rev": 0}
 
@@ -92,7 +92,7 @@ class InsightStore:
             if empty:
                 await self.facts.collection.insert_many(ops, ordered=False)
             else:
-                await self.facts.collection.bulk_write(ops, ordered=False)
+                await bulk_write_in_chunks(self.facts.collection, ops)
             ops.clear()
 
         for case_id, facts in cases.items():
@@ -110,8 +110,7 @@ class InsightStore:
     async def replace_groups(self, groups: list[dict[str, Any]]) -> None:
         keep = [g["_id"] for g in groups]
         if groups:
-            await self.groups.bulk_write([ReplaceOne({"_id": g["_id"]}, g, upsert=True) for g in groups],
-                                         ordered=False)
+            await bulk_write_in_chunks(self.groups, [ReplaceOne({"_id": g["_id"]}, g, upsert=True) for g in groups])
         await self.groups.delete_many({"_id": {"$nin": keep}})
 
     async def list_groups(self, limit: int, unit: str | None = None) -> list[dict[str, Any]]:

@@ -107,6 +107,25 @@ async def test_a_batch_reads_in_one_query_writes_in_one_bulk_write_and_publishes
     assert len(published.ids) == 20 and (await docs.collection.find_one({"_id": "c3"}))["notes"] == 6
 
 
+async def test_a_batch_of_150_stored_documents_is_written_and_the_database_answers_after(db: Any) -> None:
+    """FerretDB 1.24 (SQLite) never answers an update command of 100 statements or more, nor anything else on that
+    database afterwards (shared/store.py BULK_WRITE_CHUNK): that was the wedge that kept the unit of work off."""
+    database, commands = db
+    docs, published = CaseDocuments(database["cases"], lambda: NOW), Published()
+    keys = [f"c{n}" for n in range(150)]
+    await docs.collection.insert_many([{"_id": k, "notes": 1, "processed": [], "outbox": {}, "rev": 1,
+                                        "pending_since": None} for k in keys])
+    commands.names.clear()
+    uow = UnitOfWork(published)
+    work = in_batch(uow, lambda: asyncio.gather(*(apply_and_emit(docs, k, f"e-{k}") for k in keys)))
+    await asyncio.wait_for(work, timeout=60)
+    # three commands of 50 for the documents, three for the outboxes cleared
+    assert commands.names.count("update") == 6
+    assert len(published.ids) == 150
+    reply = await asyncio.wait_for(docs.collection.find_one({"_id": "c149"}), timeout=10)
+    assert reply is not None and reply["notes"] == 2 and reply["outbox"] == {}
+
+
 async def test_two_batches_that_each_hold_what_the_other_needs_both_finish(db: Any) -> None:
     database, _ = db
     docs, published = CaseDocuments(database["cases"], lambda: NOW), Published()
