@@ -50,10 +50,11 @@ class Settings(BaseSettings):
     # most this many at once; a consumer that must see every record before the next says 1).
     consumer_batch: int = 200
     consumer_concurrency: int = 16
-    # Store a batch's case-document writes together (shared.store.UnitOfWork: one bulk write per collection and
-    # batch). Off by default: FerretDB 1.24 (SQLite) wedges a database when a bulk write runs beside other writes
-    # to it (every request to intake's database waits for ever, FerretDB idle); docs/operations.md "Load benchmark".
-    consumer_unit_of_work: bool = False
+    # Store a batch's case-document writes together (shared.store.UnitOfWork: bulk writes per collection and batch,
+    # in commands of at most 50 statements, which FerretDB 1.24 needs: shared.store.BULK_WRITE_CHUNK). About twice
+    # the throughput on FerretDB (docs/operations.md "Load benchmark"); QHWY_CONSUMER_UNIT_OF_WORK=false writes each
+    # handler's change on its own.
+    consumer_unit_of_work: bool = True
     sla_scan_interval_seconds: float = 15.0
     outbox_sweep_interval_seconds: float = 10.0
 
