@@ -3,8 +3,8 @@
 # Usage: deploy/ferretdb.sh provision|start|stop|status|wait
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
-# "-idx": built with the _id index fix below (a different name, so an unpatched cached binary is rebuilt once).
-FERRETDB_BIN="$CACHE_DIR/ferretdb-$FERRETDB_VERSION-idx/ferretdb"
+# "-idx-in": built with the two fixes below (a different name, so a binary cached without them is rebuilt once).
+FERRETDB_BIN="$CACHE_DIR/ferretdb-$FERRETDB_VERSION-idx-in/ferretdb"
 FERRETDB_DATA="$DATA_DIR/ferretdb"
 PIDFILE="$RUN_DIR/ferretdb.pid"
 LOGFILE="$RUN_DIR/ferretdb.log"
@@ -29,6 +29,65 @@ provision() {
     "$work/internal/backends/sqlite/metadata/metadata.go"
   grep -q 'IDColumn = DefaultColumn + `->"_id"`' "$work/internal/backends/sqlite/metadata/metadata.go" \
     || die "FerretDB $FERRETDB_VERSION: the _id index fix no longer applies"
+  # The SQLite backend hands only a filter of one _id to SQL; {"_id": {"$in": [...]}} reads and decodes the whole
+  # collection in Go (777 ms for 100 of 20,000 documents). Hand it to SQL too, as `_id IN (...)` on the same index
+  # (strings and ObjectIDs, as for one _id; FerretDB still applies the whole filter to what SQL returns), so a
+  # consumer batch reads its documents in one query (shared/store.py ReadBatcher).
+  python3 - "$work/internal/backends/sqlite/collection.go" <<'PATCH' || die "FerretDB $FERRETDB_VERSION: the \$in fix no longer applies"
+import sys
+path = sys.argv[1]
+text = open(path).read()
+old = """			whereClause = fmt.Sprintf(` WHERE %s = ?`, metadata.IDColumn)
+			args = []any{string(must.NotFail(sjson.MarshalSingleValue(v)))}
+		}
+	}
+
+	q += whereClause
+	q += prepareOrderByClause(params.Sort)
+"""
+new = """			whereClause = fmt.Sprintf(` WHERE %s = ?`, metadata.IDColumn)
+			args = []any{string(must.NotFail(sjson.MarshalSingleValue(v)))}
+		case *types.Document:
+			whereClause, args = qhwyIDInClause(v.(*types.Document))
+		}
+	}
+
+	q += whereClause
+	q += prepareOrderByClause(params.Sort)
+"""
+helper = """
+
+// qhwyIDInClause: `WHERE _id IN (...)` for a filter {"_id": {"$in": [strings or ObjectIDs]}}, else nothing.
+func qhwyIDInClause(cond *types.Document) (string, []any) {
+	if cond.Len() != 1 {
+		return "", nil
+	}
+	in, err := cond.Get("$in")
+	if err != nil {
+		return "", nil
+	}
+	arr, ok := in.(*types.Array)
+	if !ok || arr.Len() == 0 || arr.Len() > 1000 {
+		return "", nil
+	}
+	marks := make([]string, 0, arr.Len())
+	args := make([]any, 0, arr.Len())
+	for i := 0; i < arr.Len(); i++ {
+		el := must.NotFail(arr.Get(i))
+		switch el.(type) {
+		case string, types.ObjectID:
+			marks = append(marks, "?")
+			args = append(args, string(must.NotFail(sjson.MarshalSingleValue(el))))
+		default:
+			return "", nil
+		}
+	}
+	return fmt.Sprintf(` WHERE %s IN (%s)`, metadata.IDColumn, strings.Join(marks, ", ")), args
+}
+"""
+assert text.count(old) == 1, "query pushdown not found"
+open(path, "w").write(text.replace(old, new) + helper)
+PATCH
   mkdir -p "$(dirname "$FERRETDB_BIN")"
   (cd "$work" && go build -buildvcs=false -trimpath -o "$FERRETDB_BIN.tmp" ./cmd/ferretdb)
   mv "$FERRETDB_BIN.tmp" "$FERRETDB_BIN"

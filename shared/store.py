@@ -233,9 +233,9 @@ def _with_change(doc: dict[str, Any] | None, key: str, change: Change, cause: st
 
 class ReadBatcher:
     """Reads by `_id` asked for at about the same time (a consumer batch's keys, handled concurrently) go to the
-    store as one `{"_id": {"$in": [...]}}` query instead of one round trip each. MongoDB only: FerretDB 1.x
-    answers `$in` by scanning the whole collection (777 ms for 100 of 20,000 documents, against 84 ms for 100
-    reads by `_id`), so there each read stays its own indexed round trip (CaseDocuments._read)."""
+    store as one `{"_id": {"$in": [...]}}` query instead of one round trip each. Stock FerretDB 1.x answers `$in`
+    by scanning the whole collection (777 ms for 100 of 20,000 documents); the FerretDB deploy/ferretdb.sh builds
+    hands it to SQLite's `_id` index (21 ms, against 78 ms for 100 reads by `_id` one at a time)."""
 
     def __init__(self, collection: AsyncCollection[dict[str, Any]], most: int = 500):
         self.collection, self.most = collection, most
@@ -335,12 +335,10 @@ class CaseDocuments:
         staged = self._staged_docs.get(key)
         if staged is not None:
             return copy.deepcopy(staged)
-        return await self.collection.find_one({"_id": key})
+        return await self._reads.get(key)
 
     async def _read(self, key: str) -> dict[str, Any] | None:
-        if await self._guarded_writes():  # MongoDB: the batch's reads together (see ReadBatcher)
-            return await self._reads.get(key)
-        return await self.collection.find_one({"_id": key})
+        return await self._reads.get(key)  # the batch's reads together (see ReadBatcher)
 
     async def _wait_for_other_batches(self, key: str, uow: UnitOfWork | None) -> None:
         while (owner := self._staged.get(key)) is not None and owner is not uow:
