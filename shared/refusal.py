@@ -14,14 +14,6 @@ class Refusal(Exception):
         self.status, self.message, self.extra, self.headers = status, message, extra, headers or {}
 
 
-def not_found(message: str = "未找到") -> Refusal:
-    return Refusal(404, message)
-
-
-def conflict(message: str, **extra: Any) -> Refusal:
-    return Refusal(409, message, **extra)
-
-
 def unprocessable(message: str, field: str | None = None) -> Refusal:
     """422 naming the field at fault (`detail` in the shape of the validation errors)."""
     if not field:

@@ -18,8 +18,10 @@ async def on_case_event(event: CaseEvent, data: Any, deps: Deps) -> str:
         return Change(set=fields, push={"timeline": entry})
 
     applied = await deps.store.cases.apply(event.case_id, event.event_id, apply)
-    # also on a repeat: the slim copy may be what a crash left unwritten (rewriting it is harmless)
-    deps.index.put(await deps.store.index(applied.doc))
+    # also on a repeat: the slim copy may be what a crash left unwritten (rewriting it is harmless). The tracking
+    # number is set by `case.registered` alone, so its mapping is written then (or on a repeat), not on every event.
+    with_tracking = event.type == "case.registered" or applied.duplicate
+    deps.index.put(await deps.store.index(applied.doc, with_tracking=with_tracking))
     return "duplicate" if applied.duplicate else "ok"
 
 

@@ -54,11 +54,12 @@ class ConsoleStore:
         cursor = self.slim.find(where)
         return await cursor.sort("received_at", DESCENDING).skip(skip).limit(limit).to_list()
 
-    async def index(self, doc: dict[str, Any]) -> dict[str, Any]:
-        """Refresh the slim search copy (and the tracking number) from the case document just written."""
+    async def index(self, doc: dict[str, Any], *, with_tracking: bool = True) -> dict[str, Any]:
+        """Refresh the slim search copy (and, `with_tracking`, the tracking number) from the case document just
+        written."""
         slim = {"_id": doc["_id"], **{k: doc[k] for k in (*LISTED, "units", "enterprise_key") if k in doc}}
         await self.slim.replace_one({"_id": doc["_id"]}, slim, upsert=True)
-        if doc.get("tracking_no"):
+        if with_tracking and doc.get("tracking_no"):
             await self.tracking.replace_one({"_id": doc["tracking_no"]}, {"_id": doc["tracking_no"],
                                                                           "case_id": doc["_id"]}, upsert=True)
         return slim

@@ -23,7 +23,7 @@ from pymongo.errors import DuplicateKeyError
 
 from services.sla import domain
 
-from shared.store import CaseDocuments
+from shared.store import CaseDocuments, ReadBatcher
 
 OPEN = {"$in": ["assigned", "accepted"]}
 # what domain.timers() reads: a starting instance folds stored firings into the records it loads
@@ -39,6 +39,7 @@ class SlaStore:
         self.triage = CaseDocuments(db["triage_clocks"], clock)  # triage's 1-working-day clock (triage_clock.py)
         self.firings = db["firings"]
         self.published = db["firings_published"]
+        self._firing_reads = ReadBatcher(self.firings)  # a batch's events each look up their case's firing
 
     async def ensure_indexes(self) -> None:
         await self.deadlines.ensure_indexes()
@@ -67,7 +68,7 @@ class SlaStore:
         return True
 
     async def get_firing(self, firing_id: str) -> dict[str, Any] | None:
-        return await self.firings.find_one({"_id": firing_id})
+        return await self._firing_reads.get(firing_id)
 
     async def effective(self, case_id: str, doc: dict[str, Any] | None,
                         policy: domain.Policy) -> tuple[dict[str, Any] | None, list[dict[str, Any]]]:

@@ -40,9 +40,6 @@ class DueQueue:
             heapq.heapify(self._heap)
         return out
 
-    def any_due(self, now: datetime) -> bool:
-        return any(at <= now for at in self._at.values())
-
     def keys(self) -> list[str]:
         return list(self._at)
 

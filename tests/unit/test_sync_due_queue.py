@@ -19,7 +19,6 @@ def test_takes_due_keys_earliest_first_up_to_the_limit_and_they_leave_the_queue(
     assert queue.take_due(at(10), 10) == ["c"]
     assert queue.take_due(at(10), 10) == []
     assert queue.keys() == ["later"] and len(queue) == 1
-    assert not queue.any_due(at(10)) and queue.any_due(at(60))
 
 
 def test_a_new_time_replaces_the_old_one_and_none_removes_the_key():
