@@ -193,6 +193,18 @@ async def resolve(client: httpx.AsyncClient, sla: PlatformProcess, case_id: str,
             raise AssertionError(f"{action} of {case_id} kept failing: {reply.status_code} {reply.text}")
 
 
+async def resolve_all(platform: Platform, cases: list[tuple[str, dict[str, Any]]]) -> None:
+    """The lead units accept and resolve these cases (case id, its case.assigned data), eight at a time, as units
+    work in parallel; each through an sla instance alive at that moment."""
+    gate = asyncio.Semaphore(8)
+    async with httpx.AsyncClient(timeout=60) as client:
+        async def handle(case_id: str, data: dict[str, Any]) -> None:
+            async with gate:
+                await resolve(client, platform.one("sla"), case_id, data["department"])
+
+        await asyncio.gather(*(handle(c, d) for c, d in cases))
+
+
 async def check_views(platform: Platform, events: TopicReader) -> Verdict:
     """Every submission of every round, on the topic and in each service's own view, exactly once."""
     await asyncio.sleep(2)  # several more consumer and timer rounds: nothing else may come

@@ -32,7 +32,7 @@ from aiokafka.admin import AIOKafkaAdminClient
 from aiokafka.admin.config_resource import ConfigResource, ConfigResourceType
 from aiokafka.errors import KafkaError
 
-from tests.integration.faults import SERVICES, Platform, assigned, check_views, count_of, resolve
+from tests.integration.faults import SERVICES, Platform, assigned, check_views, count_of, resolve_all
 from tests.integration.harness import REPO, Namespace, TopicReader, free_port, submission
 
 pytestmark = pytest.mark.integration
@@ -201,8 +201,9 @@ async def test_a_broker_killed_under_load_loses_no_case(cluster: Cluster, platfo
             return len(assigned(values, set(platform.sent))) >= COUNT and len(eod(values)) >= COUNT
 
         values = await events.wait_for(complete, timeout=240, what=f"{COUNT} assignments and end-of-day reminders")
-        await resolve_all(platform, assigned(values, set(platform.sent)))
-        cases = set(assigned(values, set(platform.sent)))
+        found = assigned(values, set(platform.sent))
+        await resolve_all(platform, list(found.items()))
+        cases = set(found)
         await events.wait_for(lambda v: count_of(v, "case.synced", cases) >= COUNT, timeout=300,
                               what=f"{COUNT} results synced to the city")
         platform.assert_alive()
@@ -212,17 +213,6 @@ async def test_a_broker_killed_under_load_loses_no_case(cluster: Cluster, platfo
         platform.assert_alive()
 
     await check_lag(platform)
-
-
-async def resolve_all(platform: Platform, cases: dict[str, dict[str, Any]]) -> None:
-    """The lead units accept and resolve every case, eight at a time."""
-    gate = asyncio.Semaphore(8)
-    async with httpx.AsyncClient(timeout=60) as client:
-        async def handle(case_id: str, data: dict[str, Any]) -> None:
-            async with gate:
-                await resolve(client, platform.one("sla"), case_id, data["department"])
-
-        await asyncio.gather(*(handle(c, d) for c, d in cases.items()))
 
 
 async def check_lag(platform: Platform) -> None:

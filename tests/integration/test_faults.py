@@ -10,14 +10,12 @@ The broker and store restarts are in test_faults_infra.py (private servers), the
 test_faults_clock.py, the city platform down for a while in test_sync_city_hotline.py.
 """
 
-import asyncio
 from collections.abc import AsyncIterator
 from typing import Any
 
-import httpx
 import pytest
 
-from tests.integration.faults import SERVICES, Platform, assigned, check_views, count_of, resolve
+from tests.integration.faults import SERVICES, Platform, assigned, check_views, count_of, resolve_all
 from tests.integration.harness import Namespace, Producer, TopicReader, submission
 
 pytestmark = pytest.mark.integration
@@ -62,19 +60,11 @@ async def run_round(platform: Platform, events: TopicReader, tag: str, victim: s
     values = await events.wait_for(lambda v: len(assigned(v, sent)) >= ROUND, timeout=150,
                                    what=f"{ROUND} assignments ({tag})")
     cases = list(assigned(values, sent).items())
-    async with httpx.AsyncClient(timeout=60) as client:
-        # the units work in parallel, as they would; a third of the cases, then the fault, then the rest
-        gate = asyncio.Semaphore(8)
-
-        async def handle(case_id: str, data: dict[str, Any]) -> None:
-            async with gate:
-                await resolve(client, platform.one("sla"), case_id, data["department"])
-
-        first, rest = cases[:ROUND // 3], cases[ROUND // 3:]
-        await asyncio.gather(*(handle(c, d) for c, d in first))
-        if victim in RESOLVE_PHASE:
-            await fault()
-        await asyncio.gather(*(handle(c, d) for c, d in rest))
+    # a third of the cases, then the fault, then the rest
+    await resolve_all(platform, cases[:ROUND // 3])
+    if victim in RESOLVE_PHASE:
+        await fault()
+    await resolve_all(platform, cases[ROUND // 3:])
     await platform.healthy()
     await events.wait_for(lambda v: count_of(v, "case.synced", {c for c, _ in cases}) >= ROUND, timeout=420,
                           what=f"{ROUND} hotline results synced ({tag})")
