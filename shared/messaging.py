@@ -295,11 +295,15 @@ class Consumer:
         """The partitions of `topic` this consumer owns at the moment."""
         return frozenset(self.listener.partitions)
 
+    def partition_count(self) -> int:
+        """The topic's partitions as the consumer's metadata knows them (0: not known yet)."""
+        client = getattr(self.subscriber, "consumer", None)
+        return len(client.partitions_for_topic(self.topic) or ()) if client is not None else 0
+
     def owns(self, key: str) -> bool:
         """Whether `key`'s records go to a partition this consumer owns now. What a service does for a key outside
         its consumer (a timer, a delivery) is done by the owner alone: one instance, one writer per document."""
-        client = getattr(self.subscriber, "consumer", None)
-        count = len(client.partitions_for_topic(self.topic) or ()) if client is not None else 0
+        count = self.partition_count()
         return count > 0 and partition_of(key, count) in self.listener.partitions
 
     async def _on_batch(self, msg: KafkaMessage) -> None:

@@ -370,6 +370,31 @@ class CaseDocuments:
                     return await self._stage(uow, key, cause, decide)
                 return await self._apply(key, cause, decide)
 
+    async def modify(self, key: str, decide: Callable[[dict[str, Any]], dict[str, Any] | None]
+                      ) -> dict[str, Any] | None:
+        """Set fields computed from the current document (bookkeeping that is no event and has no cause: a
+        delivery attempt's outcome); returns the fields set, or None when the document is missing or `decide`
+        sets nothing. A batch's staged write of the document goes to the store first: staged, it was decided on
+        the document as it was before this change, and written after it, it would undo it."""
+        while True:
+            await self._wait_for_other_batches(key, None)
+            async with self._lock(key):
+                if self._staged.get(key) is not None:
+                    continue  # a batch staged it while we waited for the lock: its write comes first
+                return await self._modify(key, decide)
+
+    async def _modify(self, key: str, decide: Callable[[dict[str, Any]], dict[str, Any] | None]
+                      ) -> dict[str, Any] | None:
+        doc = await self.collection.find_one({"_id": key})
+        if doc is None:
+            return None
+        sets = decide(doc)
+        if not sets:
+            return None
+        await self.collection.update_one({"_id": key}, {"$set": sets, "$inc": {"rev": 1}})
+        self._written.pop(key, None)  # its rev moved on: mark_published takes the general path
+        return {**doc, **sets}
+
     async def _stage(self, uow: UnitOfWork, key: str, cause: str,
                      decide: Callable[[dict[str, Any] | None], Change | None]) -> Applied:
         """apply() within a batch: decide on the staged (or stored) document and stage the result."""

@@ -49,6 +49,8 @@ class Dispatcher:
             return 0
         async with self._running:
             if self.consumer is not None:
+                if not self.consumer.partition_count():  # ownership not known yet: taking keys would drop them
+                    return 0
                 owned = self.consumer.partitions
                 if owned - self._scanned:  # partitions gained: another instance held their documents until now
                     await self.store.load_due(self.mine)

@@ -46,18 +46,13 @@ class LinkDocuments(CaseDocuments):
             self.due.note(key, applied.doc.get("next_delivery_at"))
         return applied
 
-    async def modify(self, key: str, decide: Callable[[dict[str, Any]], dict[str, Any] | None]) -> bool:
-        """Set fields computed from the current document, under its lock (one writer per document); no cause."""
-        async with self._lock(key), self._writes:
-            doc = await self.collection.find_one({"_id": key})
-            if doc is None:
-                return False
-            sets = decide(doc)
-            if not sets:
-                return False
-            await self.collection.update_one({"_id": key}, {"$set": sets, "$inc": {"rev": 1}})
-            self.due.note(key, sets["next_delivery_at"] if "next_delivery_at" in sets else doc.get("next_delivery_at"))
-            return True
+    async def _modify(self, key: str, decide: Callable[[dict[str, Any]], dict[str, Any] | None]
+                      ) -> dict[str, Any] | None:
+        async with self._writes:
+            changed = await super()._modify(key, decide)
+        if changed is not None:
+            self.due.note(key, changed.get("next_delivery_at"))
+        return changed
 
 
 class SyncStore:

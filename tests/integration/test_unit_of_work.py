@@ -196,3 +196,27 @@ async def test_a_batch_waiting_for_a_lock_held_by_a_task_that_needs_its_document
     assert stored["case-1"]["processed"] == ["registered", "triaged"] and stored["case-1"]["notes"] == 2
     assert stored["case-2"]["processed"] == ["registered"]
     assert len(published.ids) == 3 and all(d["outbox"] == {} for d in stored.values())
+
+
+async def test_a_change_made_outside_a_batch_to_a_document_it_staged_is_not_undone_by_its_write(db: Any) -> None:
+    """sync's reconciliation resends a delivery (`modify`, from an HTTP route) while its consumer's batch holds the
+    same document staged: the batch's whole-document write, decided before, must not bring the old state back
+    (CI once lost a resend that way)."""
+    database, _ = db
+    docs, published = CaseDocuments(database["links"], lambda: NOW), Published()
+    await docs.collection.insert_one({"_id": "c1", "notes": 1, "state": "delivered", "processed": [], "outbox": {},
+                                      "rev": 1, "pending_since": None})
+    uow = UnitOfWork(published)
+    token = current_unit_of_work.set(uow)
+    try:
+        await apply_and_emit(docs, "c1", "e-c1")  # staged, not yet written
+    finally:
+        current_unit_of_work.reset(token)
+    changed = await docs.modify("c1", lambda doc: {"state": "pending"} if doc["state"] == "delivered" else None)
+    assert changed is not None and changed["state"] == "pending" and changed["notes"] == 2
+    await uow.flush()
+    stored = await docs.collection.find_one({"_id": "c1"})
+    assert stored["state"] == "pending" and stored["notes"] == 2 and stored["outbox"] == {}
+    assert published.ids == [derived_id("e-c1", "case.noted")]
+    assert await docs.modify("missing", lambda doc: {"state": "pending"}) is None
+    assert await docs.modify("c1", lambda doc: None) is None
