@@ -10,7 +10,7 @@ PYTEST_ARGS ?=
 
 .PHONY: setup venv provision fonts chromium run run-compose-local backup restore test test-unit lint infra-up infra-down \
 	infra-status token clean-data \
-	bench-intake bench-triage bench-sla bench-sync bench-insight bench-store docs-asyncapi
+	bench-intake bench-triage fit-links bench-sla bench-sync bench-insight bench-store docs-asyncapi
 
 setup: venv provision fonts
 
@@ -100,11 +100,16 @@ bench-sync: setup
 docs-asyncapi: venv
 	$(VENV)/bin/faststream docs gen services.sync.asyncapi:app --yaml --out docs/asyncapi.yaml
 
-# triage: per-field accuracy and duplicate precision/recall/F1 side by side on the corpus's dev split, sets A and C
-# (bench/blind/) and the final blind set B when present (aggregates only), and cases per second through the
-# triage service on the real broker (its own namespace). BENCH_TRIAGE_ARGS="--cases 100" or "--no-blind".
+# triage: per-field accuracy and duplicate precision/recall/F1 side by side on the corpus's dev split, the studied
+# set I and the blind set J (bench/blind/; aggregates only), and cases per second through the triage service on
+# the real broker (its own namespace). BENCH_TRIAGE_ARGS="--cases 100" or "--no-blind".
 bench-triage: setup
 	$(PY) bench/triage.py $(BENCH_TRIAGE_ARGS)
+
+# Refit the follow-up / shared-problem link model (services/triage/data/link_model.yaml) on the scored sets named
+# in bench/fit_links.py, printing its leave-one-set-out F1 beside the rules alone (~3 min).
+fit-links: setup
+	$(PY) bench/fit_links.py $(FIT_LINKS_ARGS)
 
 # The platform under load (issue 10): every service as its own process, a load generator at fixed offered rates,
 # throughput and p50/p95/p99 from submission to case.triaged / case.assigned, against a plain aiokafka relay over

@@ -154,15 +154,14 @@ def department_confusion(triage: Triage, vocabulary: duplicates.Vocabulary, case
     return table
 
 
-# The independently written sets, each scored as a whole (replayed in time order on its own): A (220, written
-# first; scored blind once, then studied and folded into training), C (260, a second development set), B (the
-# final blind set: never read case by case, never tuned on; scored only when present).
+# The independently written sets, each scored as a whole (replayed in time order on its own). Sets A to H were
+# each scored blind first and are now folded into training (services/triage/data/folded.jsonl), so they are no
+# longer scored here. I (written 2026-12-07 by a new author from bench/blind/AUTHOR_BRIEF.md) was scored blind once
+# with the code of b555481, then studied: a development set. J (the same day, another author) is the blind set:
+# never read case by case.
 BLIND = REPO / "bench" / "blind"
-SETS = (("A", BLIND / "set_a.jsonl"), ("C", BLIND / "set_c_dev.jsonl"), ("D", BLIND / "set_d_dev.jsonl"),
-        ("E", BLIND / "set_e.jsonl"), ("B", BLIND / "set_b.jsonl"), ("F", BLIND / "set_f.jsonl"),
-        ("G", BLIND / "set_g.jsonl"), ("H", BLIND / "set_h.jsonl"))
-# never read case by case: B and F scored in earlier rounds, G the previous round's final blind set, H this round's
-UNREAD = ("B", "F", "G", "H")
+SETS = (("I", BLIND / "set_i.jsonl"), ("J", BLIND / "set_j.jsonl"))
+UNREAD = ("J",)
 
 
 def read_set(path: Path) -> list[dict]:
@@ -298,7 +297,7 @@ def main() -> None:
     parser.add_argument("--skip-quality", action="store_true", help="only the service speed")
     parser.add_argument("--no-blind", action="store_true",
                         help="leave the blind sets out (while developing)")
-    parser.add_argument("--confusion", choices=("A", "C", "D", "E"),
+    parser.add_argument("--confusion", choices=("I",),
                         help="department confusion counts of a studied set")
     args = parser.parse_args()
     if not args.skip_quality:
@@ -315,11 +314,8 @@ def report_quality(confusion: str | None = None, sets: tuple[tuple[str, Path], .
     columns = [k for k in ("dev", "dev+officers", *(name for name, _ in SETS)) if k in results]
     print("triage quality, each column replayed in time order through the service's own decision code:")
     print("  dev = the corpus's dev split (never trained on); +officers = a simulated officer corrects each case sent")
-    print("  to review, learnt at once; A = bench/blind/set_a.jsonl (written independently, scored blind once, since")
-    print("  studied and folded into training); C, D = set_c_dev, set_d_dev (independent development sets, tuned on);")
-    print("  E = set_e (scored blind, then studied); B, F, G, H = never read case by case (B: an earlier round's")
-    print("  blind set; F: scored blind, then a validation set for ablations, aggregates only; G: the previous")
-    print("  round's final blind set, H: a fresh one, written 2026-12-07 by a new author from the same brief)")
+    print("  to review, learnt at once; I = bench/blind/set_i.jsonl (independent, scored blind once, then studied);")
+    print("  J = bench/blind/set_j.jsonl (independent, never read case by case). Sets A-H are trained on (folded).")
     for name, path in sets:
         if name not in results:
             print(f"  ({name}: {path.relative_to(REPO)} absent{' or --no-blind' if name in UNREAD else ''})")

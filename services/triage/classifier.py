@@ -71,18 +71,25 @@ def example_of(case: dict[str, Any]) -> Example:
     label = case["label"]
     screening = ACCEPTED if label["screening"] == "duplicate" else label["screening"]  # a repeat is a real problem
     return Example(text=case["content"], screening=screening, department=label["department"],
-                   co_departments=tuple(label["co_departments"]), complexity=label["complexity"],
+                   co_departments=tuple(label["co_departments"] or ()), complexity=label["complexity"],
                    enterprise_name=case["enterprise"]["name"], region_hint=case["region_hint"],
                    region=label["region"])
+
+
+# The most frequent character n-grams kept (seen at least twice): the department model's lbfgs fit holds about ten
+# copies of its 25 x features coefficients, so the feature count sets the triage process's peak memory (all of
+# ~39,000 n-grams took it to 544 MiB once the scored blind sets were folded in; the target is 500).
+CHAR_FEATURES = 15000
 
 
 def _vectorizer(segmenter: Any = None) -> TfidfVectorizer | FeatureUnion:
     """Character n-grams, and with a segmenter also its words (jieba with the catalogue's matters in its
     dictionary, so 食品生产许可证 is one feature shared by every wording that names it)."""
-    chars = TfidfVectorizer(analyzer="char", ngram_range=(1, 3), sublinear_tf=True, min_df=1)
+    chars = TfidfVectorizer(analyzer="char", ngram_range=(1, 3), sublinear_tf=True, min_df=2,
+                            max_features=CHAR_FEATURES)
     if segmenter is None:
         return chars
-    words = TfidfVectorizer(analyzer=segmenter.tokens, sublinear_tf=True, min_df=1)
+    words = TfidfVectorizer(analyzer=segmenter.tokens, sublinear_tf=True, min_df=2)
     return FeatureUnion([("chars", chars), ("words", words)])
 
 

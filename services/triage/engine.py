@@ -47,13 +47,13 @@ def assess(triage: Triage, vocabulary: duplicates.Vocabulary, index: DuplicateIn
     matters = tuple(m for m, _ in proposal.matters)
     things = followups.shared_things(case.content)
     keys = duplicates.link_keys(vocabulary, case.content, who.name, who.uscc, identity, matters, proposal.region,
-                                things)
+                                things, proposal.department)
     since = now - timedelta(days=window_days)
     shared = triage.catalogue.shared_names if triage.catalogue is not None else frozenset()
     probe = followups.Probe(identity, proposal.department, proposal.region, matters,
                             followups.is_follow_up(case.content), tuple(m for m in matters if m in shared),
                             things, followups.says_reported_before(case.content), followups.localities(case.content),
-                            followups.says_also(case.content))
+                            followups.says_also(case.content), proposal.co_departments)
     candidates = [c for c in index.candidates(keys, case_id, since, limit)
                   if cross_enterprise or followups.same_enterprise(c.identity, identity)]
     earlier = [followups.Earlier(c.case_id, c.identity, c.department, c.region, c.matters, c.closed,

@@ -18,6 +18,7 @@ from pathlib import Path
 import yaml
 
 from services.triage.framing import normalise
+from services.triage.link_model import LinkModel, evidence, load_link_model
 
 # Words that say the enterprise reported this very problem before (not merely that something is still undone, which
 # the first report of a problem says too: "申请备案后一直没有答复").
@@ -195,6 +196,7 @@ def load_shared_things(path: Path | None = None) -> dict[str, re.Pattern[str]]:
 
 
 SHARED_THINGS = load_shared_things()
+LINK_MODEL = load_link_model()
 
 
 # A place below the region (a village, a road, a park, a bridge): two reports naming different ones are two places.
@@ -244,6 +246,7 @@ class Probe:
     reported_before: bool = False  # it says the enterprise reported this before (says_reported_before)
     places: tuple[str, ...] = ()  # the places below the region it names (localities)
     says_also: bool = False  # it says it joins what others reported ("也反映", "同村几家") (says_also)
+    co_departments: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -332,20 +335,56 @@ def _same_enterprise(new: Probe, old: Earlier, shared: set[str], things: set[str
     return None
 
 
-def link(new: Probe, earlier: Iterable[Earlier]) -> Link | None:
-    """The earlier case the new one repeats or brings back, if any: the strongest match; an open case before a
-    closed one at equal strength (a follow-up of a recurrence belongs to the recurrence)."""
+def link(new: Probe, earlier: Iterable[Earlier], model: LinkModel | None = LINK_MODEL) -> Link | None:
+    """The earlier case the new one repeats or brings back, if any. The rules decide when they are sure of one
+    (or doubtful of one: an officer looks); when they find nothing, the fitted model (link_model.py) may still
+    find one it holds likely, never one the rules rule out. An open case before a closed one at equal strength
+    (a follow-up of a recurrence belongs to the recurrence)."""
+    earlier = list(earlier)
     best: tuple[float, int, Earlier, str] | None = None
     for old in earlier:
         found = _same_problem(new, old)
-        if found is None:
+        if found is not None and (best is None or (round(found[0], 3), 0 if old.closed else 1) > best[:2]):
+            best = (round(found[0], 3), 0 if old.closed else 1, old, found[1])
+    if best is not None or model is None:
+        return _link(new, best[2], best[0], best[3]) if best is not None else None
+    for old in earlier:
+        if ruled_out(new, old):
             continue
-        strength, why = found
-        rank = (round(strength, 3), 0 if old.closed else 1)
-        if best is None or rank > (best[0], best[1]):
-            best = (rank[0], rank[1], old, why)
-    if best is None:
-        return None
-    old = best[2]
+        same = same_enterprise(new.identity, old.identity)
+        seen = evidence(new, old)
+        likely = model.probability(seen, same)
+        if likely >= model.threshold and (best is None or (round(likely, 3), 0 if old.closed else 1) > best[:2]):
+            best = (round(likely, 3), 0 if old.closed else 1, old, _why(seen, same))
+    return _link(new, best[2], _confidence(best[0], model), best[3]) if best is not None else None
+
+
+def _link(new: Probe, old: Earlier, confidence: float, why: str) -> Link:
     same = same_enterprise(new.identity, old.identity)
-    return Link(old.case_id, "recurrence" if old.closed else "duplicate", same, round(min(best[0], 0.99), 2), best[3])
+    return Link(old.case_id, "recurrence" if old.closed else "duplicate", same, round(min(confidence, 0.99), 2), why)
+
+
+def ruled_out(new: Probe, old: Earlier) -> bool:
+    """Never the same problem: another region and no matter in common; another enterprise's closed case (a
+    recurrence is the same enterprise's); another enterprise at another named place."""
+    if new.region and old.region and new.region != old.region and not set(new.matters) & set(old.matters):
+        return True
+    if same_enterprise(new.identity, old.identity):
+        return False
+    return old.closed or not _places_agree(new.places, old.places)
+
+
+def _confidence(probability: float, model: LinkModel) -> float:
+    """The model's probability (at least its threshold) as the link's confidence: 0.7 and up, linked without an
+    officer (the review threshold is 0.6)."""
+    return 0.7 + 0.29 * (probability - model.threshold) / (1 - model.threshold)
+
+
+def _why(seen: dict[str, float], same: bool) -> str:
+    """What agreed, for the officer, when the rules named no reason of their own."""
+    parts = ["同一企业" if same else "不同企业"]
+    parts += [text for name, text in (("matters", "同一事项"), ("unit", "同一承办单位"), ("region", "同一属地"),
+                                      ("places", "同一地点"), ("follow_up", "有再次反映的表述")) if seen[name]]
+    if seen["similarity"] >= 0.2:
+        parts.append("表述相近")
+    return "、".join(parts) + "（综合判断）"
