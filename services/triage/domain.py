@@ -35,6 +35,7 @@ DUTY_WEIGHT = 2.0  # a duty phrase of the organisation file named in the text
 LEXICON_WEIGHT = 1.0  # a word of the unit's lexicon
 RULE_SHARE = 0.5  # how much the rules weigh against the classifier when any rule matched
 CO_DEPARTMENT_MIN_RULE = 2.0  # rule score another unit needs to be named a co-department
+CO_DEPARTMENT_MIN_MATTERS = 1.0  # catalogue weight another unit needs (one matter of its own named)
 RULE_SCREENING_SHARE = 0.5  # at most this much of the screening comes from the duty words found
 SHORT_CONFIDENCE = 0.9
 COMPLEX_RULE_CONFIDENCE = 0.8  # the policy's words for a complex case, found in the text
@@ -331,7 +332,7 @@ class Triage:
         """The other units the case needs (multi-label): every other unit whose matter the text names, and units
         whose own words weigh a duty phrase's worth or more (any of their words, when the text says that
         several departments are involved)."""
-        named = {code for code, score in found.items() if code != lead and score >= 1.0}
+        named = {code for code, score in found.items() if code != lead and score >= CO_DEPARTMENT_MIN_MATTERS}
         least = LEXICON_WEIGHT if several else CO_DEPARTMENT_MIN_RULE
         worded = {code for code, score in rules.items() if code != lead and score >= least}
         weight = {code: found.get(code, 0.0) * 2 + rules.get(code, 0.0) for code in named | worded}
