@@ -47,7 +47,7 @@ def assess(triage: Triage, vocabulary: duplicates.Vocabulary, index: DuplicateIn
     matters = tuple(m for m, _ in proposal.matters)
     things = followups.shared_things(case.content)
     keys = duplicates.link_keys(vocabulary, case.content, who.name, who.uscc, identity, matters, proposal.region,
-                                things, proposal.department)
+                                things)
     since = now - timedelta(days=window_days)
     shared = triage.catalogue.shared_names if triage.catalogue is not None else frozenset()
     probe = followups.Probe(identity, proposal.department, proposal.region, matters,
@@ -56,10 +56,13 @@ def assess(triage: Triage, vocabulary: duplicates.Vocabulary, index: DuplicateIn
                             followups.says_also(case.content), proposal.co_departments)
     candidates = [c for c in index.candidates(keys, case_id, since, limit)
                   if cross_enterprise or followups.same_enterprise(c.identity, identity)]
-    earlier = [followups.Earlier(c.case_id, c.identity, c.department, c.region, c.matters, c.closed,
-                                 vocabulary.similarity(case.content, c.content), c.co_departments,
-                                 _days(now, c.registered_at), c.things, c.places)
-               for c in candidates]
+    unread = (followups.Earlier(c.case_id, c.identity, c.department, c.region, c.matters, c.closed, 0.0,
+                                c.co_departments, _days(now, c.registered_at), c.things, c.places)
+              for c in candidates)
+    # the wording is compared only with the cases that may be the same problem (most of the time per case)
+    earlier = [replace(old, similarity=vocabulary.similarity(case.content, text))
+               for old, text in zip(unread, (c.content for c in candidates), strict=True)
+               if not followups.ruled_out(probe, old)]
     found = followups.link(probe, earlier)
     proposal, follow_up_of = _linked(triage, case, proposal, found)
     if found is not None:  # the officer reads the tracking number, not the id
