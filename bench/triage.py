@@ -156,12 +156,12 @@ def department_confusion(triage: Triage, vocabulary: duplicates.Vocabulary, case
 
 # The independently written sets, each scored as a whole (replayed in time order on its own). Sets A to H were
 # each scored blind first and are now folded into training (services/triage/data/folded.jsonl), so they are no
-# longer scored here. I (written 2026-12-07 by a new author from bench/blind/AUTHOR_BRIEF.md) was scored blind once
-# with the code of b555481, then studied: a development set. J (the same day, another author) is the blind set:
-# never read case by case.
+# longer scored here. I and J (written 2026-12-07 by two new authors from bench/blind/AUTHOR_BRIEF.md) were each
+# scored blind once (I with the code of b555481, J after the fourth round's changes), then studied: development
+# sets. K (the same evening, another author) is the blind set: never read case by case.
 BLIND = REPO / "bench" / "blind"
-SETS = (("I", BLIND / "set_i.jsonl"), ("J", BLIND / "set_j.jsonl"))
-UNREAD = ("J",)
+SETS = (("I", BLIND / "set_i.jsonl"), ("J", BLIND / "set_j.jsonl"), ("K", BLIND / "set_k.jsonl"))
+UNREAD = ("K",)
 
 
 def read_set(path: Path) -> list[dict]:
@@ -297,7 +297,7 @@ def main() -> None:
     parser.add_argument("--skip-quality", action="store_true", help="only the service speed")
     parser.add_argument("--no-blind", action="store_true",
                         help="leave the blind sets out (while developing)")
-    parser.add_argument("--confusion", choices=("I",),
+    parser.add_argument("--confusion", choices=("I", "J"),
                         help="department confusion counts of a studied set")
     args = parser.parse_args()
     if not args.skip_quality:
@@ -314,8 +314,8 @@ def report_quality(confusion: str | None = None, sets: tuple[tuple[str, Path], .
     columns = [k for k in ("dev", "dev+officers", *(name for name, _ in SETS)) if k in results]
     print("triage quality, each column replayed in time order through the service's own decision code:")
     print("  dev = the corpus's dev split (never trained on); +officers = a simulated officer corrects each case sent")
-    print("  to review, learnt at once; I = bench/blind/set_i.jsonl (independent, scored blind once, then studied);")
-    print("  J = bench/blind/set_j.jsonl (independent, never read case by case). Sets A-H are trained on (folded).")
+    print("  to review, learnt at once; I, J = bench/blind/set_i.jsonl, set_j.jsonl (independent, each scored blind")
+    print("  once, then studied); K = set_k.jsonl (independent, never read case by case). A-H are trained on.")
     for name, path in sets:
         if name not in results:
             print(f"  ({name}: {path.relative_to(REPO)} absent{' or --no-blind' if name in UNREAD else ''})")
