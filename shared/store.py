@@ -129,6 +129,11 @@ class UnitOfWork:
         self.deferred: list[tuple["CaseDocuments", str, list[CaseEvent]]] = []
         self._flush_lock = asyncio.Lock()
         self._ever_staged: dict[int, tuple["CaseDocuments", set[str]]] = {}  # what abandon() must unstage
+        # collection -> key -> fields to $set (upserted) with the batch's documents (set_fields)
+        self.field_sets: dict[int, tuple[Any, dict[str, dict[str, Any]]]] = {}
+
+    def set_later(self, collection: Any, key: str, fields: dict[str, Any]) -> None:
+        self.field_sets.setdefault(id(collection), (collection, {}))[1].setdefault(key, {}).update(fields)
 
     def stage(self, docs: "CaseDocuments", key: str, stored_rev: int | None) -> None:
         self._ever_staged.setdefault(id(docs), (docs, set()))[1].add(key)
@@ -167,16 +172,22 @@ class UnitOfWork:
             await self._store_and_publish()
 
     async def _store_and_publish(self) -> None:
-        touched, deferred = self.touched, self.deferred
-        self.touched, self.deferred = {}, []
+        touched, deferred, field_sets = self.touched, self.deferred, self.field_sets
+        self.touched, self.deferred, self.field_sets = {}, [], {}
         written = {(id(d), k): d._staged_docs[k] for d, keys in touched.values() for k in keys}
         try:
             for docs, keys in touched.values():
                 await docs._write_staged(keys, self, written)
+            for collection, sets in field_sets.values():
+                await bulk_write_in_chunks(collection, [UpdateOne({"_id": key}, {"$set": fields}, upsert=True)
+                                                        for key, fields in sets.items()])
         except BaseException:
             for docs, keys in touched.values():  # not stored: still the batch's to store
                 self.touched.setdefault(id(docs), (docs, []))[1].extend(keys)
             self.deferred[:0] = deferred
+            for collection, sets in field_sets.values():
+                for key, fields in sets.items():
+                    self.field_sets.setdefault(id(collection), (collection, {}))[1].setdefault(key, {}).update(fields)
             raise
         for docs, keys in touched.values():
             for key in keys:  # stored at this rev; a lane that staged it again since writes over it later
@@ -209,6 +220,18 @@ class UnitOfWork:
 
 # The batch the current task works for (set by the consumer; HTTP requests and timers have none).
 current_unit_of_work: ContextVar[UnitOfWork | None] = ContextVar("current_unit_of_work", default=None)
+
+
+async def set_fields(collection: Any, key: str, fields: dict[str, Any]) -> None:
+    """$set `fields` on the document `key` of `collection` (upserted). Within a consumer batch, the batch stores
+    them with its documents: one bulk write per collection instead of a round trip per event, and handlers of
+    different keys stay in step, so their reads still go together (ReadBatcher). Elsewhere, at once. For
+    idempotent marks only: a batch delivered again sets the same fields again."""
+    uow = current_unit_of_work.get()
+    if uow is None or uow.closed:
+        await collection.update_one({"_id": key}, {"$set": fields}, upsert=True)
+    else:
+        uow.set_later(collection, key, fields)
 
 
 def _with_change(doc: dict[str, Any] | None, key: str, change: Change, cause: str, outbox: dict[str, Any],

@@ -20,6 +20,11 @@ from shared.locks import KeyedLocks
 from shared.store import CaseDocuments
 
 
+# Tracking numbers reserved per counter update (the counter was a store round trip per case; 5 digits a day leave
+# room for the gaps).
+SEQUENCE_BLOCK = 20
+
+
 class IntakeStore:
     def __init__(self, db: AsyncDatabase, clock: Callable[[], datetime], tz: ZoneInfo) -> None:
         self.registrations = CaseDocuments(db["registrations"], clock)
@@ -36,6 +41,7 @@ class IntakeStore:
         self._enterprise_locks = KeyedLocks()
         self.tz = tz
         self._sequence_lock = asyncio.Lock()  # FerretDB loses concurrent $inc on one document
+        self._block: tuple[str, int, int] | None = None  # (counter, next number, last number reserved)
 
     async def ensure_indexes(self) -> None:
         await self.registrations.ensure_indexes()
@@ -54,12 +60,19 @@ class IntakeStore:
         await self.personal_data_reads.create_index([("case_id", ASCENDING), ("at", DESCENDING)])
 
     async def next_sequence(self, day: datetime) -> int:
-        """Daily counter behind tracking numbers (a number lost to a crash is only a gap)."""
+        """Daily counter behind tracking numbers. Numbers are reserved SEQUENCE_BLOCK at a time (one store round
+        trip per block, not per case): numbers a crash or a new day leaves unused are only gaps, and two
+        instances hand out numbers of their own blocks, so numbers are unique but not in order of arrival."""
         key = f"tracking:{day.astimezone(self.tz):%Y%m%d}"
         async with self._sequence_lock:
-            doc = await self.counters.find_one_and_update(
-                {"_id": key}, {"$inc": {"value": 1}}, upsert=True, return_document=ReturnDocument.AFTER)
-        return int(doc["value"])
+            if self._block is None or self._block[0] != key or self._block[1] > self._block[2]:
+                doc = await self.counters.find_one_and_update(
+                    {"_id": key}, {"$inc": {"value": SEQUENCE_BLOCK}}, upsert=True,
+                    return_document=ReturnDocument.AFTER)
+                self._block = (key, int(doc["value"]) - SEQUENCE_BLOCK + 1, int(doc["value"]))
+            day_key, number, last = self._block
+            self._block = (day_key, number + 1, last)
+        return number
 
     async def case(self, case_id: str) -> dict[str, Any] | None:
         """The case view; right after registration, before the view has caught up, the registration record."""

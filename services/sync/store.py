@@ -17,7 +17,7 @@ from pymongo import ASCENDING, DESCENDING
 from pymongo.asynchronous.database import AsyncDatabase
 
 from services.sync.due import DueQueue
-from shared.store import Applied, CaseDocuments, Change
+from shared.store import Applied, CaseDocuments, Change, set_fields
 
 
 class LinkDocuments(CaseDocuments):
@@ -101,8 +101,8 @@ class SyncStore:
 
     # --- periodic figures: one record per case (`_id` = case id), set idempotently from its events
     async def mark_figures(self, case_id: str, marks: dict[str, Any]) -> None:
-        async with self.links._writes:
-            await self.case_figures.update_one({"_id": case_id}, {"$set": marks}, upsert=True)
+        """Idempotent marks: with the consumer batch's own writes (shared.store.set_fields)."""
+        await set_fields(self.case_figures, case_id, marks)
 
     async def figures(self, period: str) -> dict[str, int]:
         """The figures of one period (a periodic scan: once a day)."""

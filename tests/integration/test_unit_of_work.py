@@ -12,7 +12,7 @@ import pytest
 from pymongo import AsyncMongoClient, monitoring
 
 from shared.contracts.envelope import CaseEvent, derived_id
-from shared.store import CaseDocuments, Change, UnitOfWork, current_unit_of_work
+from shared.store import CaseDocuments, Change, UnitOfWork, current_unit_of_work, set_fields
 
 pytestmark = pytest.mark.integration
 NOW = datetime(2026, 3, 2, 1, 0, tzinfo=UTC)
@@ -220,3 +220,28 @@ async def test_a_change_made_outside_a_batch_to_a_document_it_staged_is_not_undo
     assert published.ids == [derived_id("e-c1", "case.noted")]
     assert await docs.modify("missing", lambda doc: {"state": "pending"}) is None
     assert await docs.modify("c1", lambda doc: None) is None
+
+
+async def test_marks_set_within_a_batch_are_stored_with_it_in_one_bulk_write(db: Any) -> None:
+    """sync's day figures: a mark per event, stored with the batch (one command for all, not one per event)."""
+    database, commands = db
+    docs, published = CaseDocuments(database["links"], lambda: NOW), Published()
+    figures = database["case_figures"]
+    uow = UnitOfWork(published)
+
+    async def work() -> None:
+        await set_fields(figures, "c1", {"received_on": "2026-03-02"})
+        await set_fields(figures, "c2", {"received_on": "2026-03-02"})
+        await set_fields(figures, "c1", {"resolved_on": "2026-03-03", "on_time": True})
+        assert await figures.count_documents({}) == 0  # not yet: with the batch
+        await apply_and_emit(docs, "c1", "e-c1")
+
+    commands.names.clear()
+    await in_batch(uow, work)
+    stored = {d["_id"]: d async for d in figures.find({})}
+    assert stored == {"c1": {"_id": "c1", "received_on": "2026-03-02", "resolved_on": "2026-03-03", "on_time": True},
+                      "c2": {"_id": "c2", "received_on": "2026-03-02"}}
+    # the case documents, the two marks, the outboxes cleared: three update commands
+    assert commands.names.count("update") == 3
+    await set_fields(figures, "c3", {"rated_on": "2026-03-04"})  # no batch: at once
+    assert (await figures.find_one({"_id": "c3"}))["rated_on"] == "2026-03-04"
