@@ -30,6 +30,7 @@ WINDOW_DAYS = 90
 POSITIVE_WEIGHT = 5.0  # a missed follow-up costs an enterprise more than an officer's look at a doubtful link
 C = 1.0
 THRESHOLDS = (0.5, 0.6, 0.7, 0.8, 0.9)
+TIE = 0.01
 REVIEW_THRESHOLD = 0.6  # shared/settings.py triage_review_threshold: a rule's link below it waits for an officer
 
 
@@ -134,13 +135,16 @@ def main() -> None:
         means[threshold] = sum(scores.values()) / len(scores)
         print(f"model >= {threshold}  " + " ".join(f"{n}:{s:.2f}" for n, s in scores.items())
               + f"  mean {means[threshold]:.3f}")
-    threshold = max(means, key=lambda t: means[t])
+    # the highest threshold within TIE of the best mean: a false link hides a case from its unit (it is screened a
+    # duplicate), a missed one only leaves two cases an officer can still merge
+    best = max(means.values())
+    threshold = max(t for t, mean in means.items() if mean >= best - TIE)
     model = fit([r for v in by_set.values() for r in v])
     weights = {n: round(float(w), 4) for n, w in zip(feature_names(), model.coef_[0], strict=True)}
     document = {"fitted_on": list(FIT_SETS), "threshold": threshold,
                 "leave_one_set_out_f1": round(means[threshold], 3), "intercept": round(float(model.intercept_[0]), 4),
                 "weights": weights}
-    print(f"chosen threshold {threshold} (mean leave-one-set-out F1 {means[threshold]:.3f})")
+    print(f"chosen threshold {threshold} (mean leave-one-set-out F1 {means[threshold]:.3f}; best {best:.3f})")
     if not args.dry_run:
         header = ("# Written by bench/fit_links.py (make fit-links) from the scored sets named below; do not edit by "
                   "hand.\n")

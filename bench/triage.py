@@ -158,10 +158,12 @@ def department_confusion(triage: Triage, vocabulary: duplicates.Vocabulary, case
 # each scored blind first and are now folded into training (services/triage/data/folded.jsonl), so they are no
 # longer scored here. I and J (written 2026-12-07 by two new authors from bench/blind/AUTHOR_BRIEF.md) were each
 # scored blind once (I with the code of b555481, J after the fourth round's changes), then studied: development
-# sets. K (the same evening, another author) is the blind set: never read case by case.
+# sets. K and L (the same evening, two more authors) are blind sets: never read case by case (K scored first
+# before, L after the last change of the round).
 BLIND = REPO / "bench" / "blind"
-SETS = (("I", BLIND / "set_i.jsonl"), ("J", BLIND / "set_j.jsonl"), ("K", BLIND / "set_k.jsonl"))
-UNREAD = ("K",)
+SETS = (("I", BLIND / "set_i.jsonl"), ("J", BLIND / "set_j.jsonl"), ("K", BLIND / "set_k.jsonl"),
+        ("L", BLIND / "set_l.jsonl"))
+UNREAD = ("K", "L")
 
 
 def read_set(path: Path) -> list[dict]:
@@ -315,7 +317,8 @@ def report_quality(confusion: str | None = None, sets: tuple[tuple[str, Path], .
     print("triage quality, each column replayed in time order through the service's own decision code:")
     print("  dev = the corpus's dev split (never trained on); +officers = a simulated officer corrects each case sent")
     print("  to review, learnt at once; I, J = bench/blind/set_i.jsonl, set_j.jsonl (independent, each scored blind")
-    print("  once, then studied); K = set_k.jsonl (independent, never read case by case). A-H are trained on.")
+    print("  once, then studied); K, L = set_k.jsonl, set_l.jsonl (independent, never read case by case).")
+    print("  A-H are trained on.")
     for name, path in sets:
         if name not in results:
             print(f"  ({name}: {path.relative_to(REPO)} absent{' or --no-blind' if name in UNREAD else ''})")

@@ -47,6 +47,11 @@ FOLLOW_UP = re.compile("|".join([
     # still waiting since it was reported ("已经等了一个多月了", "转过来都三个多星期了", "反映后一个多月仍没有结果")
     "等了", "个多星期了", "个多月了", "仍没有结果", "还是没结果", "还没结果", "没有结果",
 ]))
+# The trouble came back ("电压又掉下去了", "又一下子高出来一万多", "又淹了", "又塌了一块", "跟年前一模一样"):
+# 又 before a word of trouble, or "the same as before".
+CAME_BACK = re.compile("又(?:一下子|开始|是|再)?"
+                       "(?:掉|高|涨|低|坏|塌|淹|堵|停|漏|断|跳|臭|冒|出|不|没|被|陷|烧|漫|多了|来了)|"
+                       "(?:跟|和)(?:上次|上回|年前|之前|以前|去年)(?:一模)?一样")
 # Same enterprise: a follow-up of the same unit shares little wording; without a follow-up word it must share more.
 SAME_UNIT_FOLLOW_UP = 0.0
 SAME_UNIT_SIMILARITY = 0.12
@@ -170,11 +175,18 @@ def same_enterprise(a: Iterable[str], b: Iterable[str]) -> bool:
 
 
 def is_follow_up(content: str) -> bool:
-    return FOLLOW_UP.search(normalise(content)) is not None
+    text = OTHERS_SAID.sub("", normalise(content))
+    return FOLLOW_UP.search(text) is not None or CAME_BACK.search(text) is not None
 
 
 # Words of a report that joins what other enterprises reported ("…也反映", "和前面那家用的是同一台变压器").
-ALSO = re.compile("也反映|同样反映|也在反映|和前面那家|跟前面那家|也是这个问题|同村几家|同村的几家|一样的情况")
+ALSO = re.compile("也反映|同样反映|也在反映|和前面那家|跟前面那家|也是这个问题|同村几家|同村的几家|一样的情况|"
+                  # others reported it before ("听说有企业反映过", "年前就听说有人反映了", "前面已经有企业反映过")
+                  "有人反映|有企业反映|别的企业反映|其他企业反映|别家反映|有别的企业")
+# What others did, not the enterprise: "听说有企业反映过" is no "反映过" of its own; "商务局说已经报到县里" is the
+# bureau's report, not the enterprise's.
+OTHERS_SAID = re.compile("(?:听说|有人|有企业|别的企业|其他企业|别家)[^，。；,;]{0,6}?反映过?|"
+                         "(?:局|部门|单位|窗口|镇里|乡里|村里)[^，。；,;]{0,4}?说[^，。；,;]{0,3}?已经?报")
 ALSO_DAYS = 30
 
 
@@ -183,7 +195,7 @@ def says_also(content: str) -> bool:
 
 
 def says_reported_before(content: str) -> bool:
-    return EXPLICIT_FOLLOW_UP.search(normalise(content)) is not None
+    return EXPLICIT_FOLLOW_UP.search(OTHERS_SAID.sub("", normalise(content))) is not None
 
 
 def load_shared_things(path: Path | None = None) -> dict[str, re.Pattern[str]]:

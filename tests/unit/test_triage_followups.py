@@ -159,3 +159,17 @@ def test_a_report_that_says_it_joins_another_s_is_the_same_problem():
     assert link(joined, [earlier(region="daxibian", age_days=11)]).kind == "duplicate"
     assert link(joined, [earlier(region="daxibian", age_days=40)]) is None  # weeks later: another problem
     assert link(Probe(other, "gongdian", "daxibian"), [earlier(region="daxibian", age_days=11)]) is None
+
+
+def test_the_trouble_came_back_is_a_follow_up_and_what_others_said_is_not_the_enterprise_s():
+    assert is_follow_up("这两天开工了电压又掉下去了 刨床还是带不动 跟年前一模一样")
+    assert is_follow_up("4月份又一下子高出来一万多 产量没变 麻烦再来查查")
+    assert is_follow_up("入梅以后经开区兴业路和创业路路口又淹了")
+    assert not is_follow_up("又快又好地推进项目建设")
+    assert not is_follow_up("派出所说要先有消防意见 消防那边又说民宿不用出")
+    # others reported it: joining them, not the enterprise's own earlier report
+    heard = "路口每次下雨都是一大片积水，之前听说有企业反映过还没弄好"
+    assert says_also(heard) and not says_reported_before(heard)
+    # a bureau that says it reported upwards is not the enterprise reporting before
+    assert not says_reported_before("奖励迟迟不到账，商务局说已经报到县里，财政局说没有收到拨付审批")
+    assert says_reported_before("上次反映的污水纳管问题到现在还没解决")
