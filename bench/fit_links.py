@@ -4,8 +4,8 @@ already scored, and write services/triage/data/link_model.yaml. `make fit-links`
 Each set is replayed in time order through triage's own proposal; every earlier case that triage would index
 (accepted, within the window) is a candidate pair, labelled by the set's duplicate_of / recurrence_of. Printed:
 the leave-one-set-out duplicate-and-recurrence F1 of the model and of the rules alone, per set, for each
-threshold tried; the threshold with the best mean is written. Sets never scored (the current blind sets) must
-not be listed in FIT_SETS.
+threshold tried; the highest threshold within TIE of the best mean is written. Sets never scored (the current
+blind sets) must not be listed in FIT_SETS.
 """
 
 import argparse
@@ -20,8 +20,9 @@ from sklearn.linear_model import LogisticRegression
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import triage as bt  # noqa: E402  (bench/triage.py: build, read_set, BLIND)
 
-from services.triage import followups  # noqa: E402
+from services.triage import engine, followups  # noqa: E402
 from services.triage.link_model import evidence, feature_names, features  # noqa: E402
+from shared.settings import Settings  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[1]
 OUT = REPO / "services" / "triage" / "data" / "link_model.yaml"
@@ -31,17 +32,16 @@ POSITIVE_WEIGHT = 5.0  # a missed follow-up costs an enterprise more than an off
 C = 1.0
 THRESHOLDS = (0.5, 0.6, 0.7, 0.8, 0.9)
 TIE = 0.01
-REVIEW_THRESHOLD = 0.6  # shared/settings.py triage_review_threshold: a rule's link below it waits for an officer
+REVIEW_THRESHOLD = Settings().triage_review_threshold  # a rule's link below it waits for an officer
 
 
 def pairs_of(name: str, triage: Any, vocabulary: Any) -> list[dict[str, Any]]:
     """Every (new, earlier) pair of one set with its features and label."""
-    shared_names = triage.catalogue.shared_names if triage.catalogue is not None else frozenset()
     seen: list[dict[str, Any]] = []
     closed: set[str] = set()
     rows = []
     for case in sorted(bt.read_set(bt.BLIND / f"{name}.jsonl"), key=lambda c: c["received_at"]):
-        me = _probe(case, triage, shared_names)
+        me = _probe(case, triage)
         ref = case["label"].get("duplicate_of") or case["label"].get("recurrence_of")
         for old in seen:
             age = (me["at"] - old["at"]).total_seconds() / 86400
@@ -62,21 +62,15 @@ def pairs_of(name: str, triage: Any, vocabulary: Any) -> list[dict[str, Any]]:
     return rows
 
 
-def _probe(case: dict[str, Any], triage: Any, shared_names: frozenset[str]) -> dict[str, Any]:
+def _probe(case: dict[str, Any], triage: Any) -> dict[str, Any]:
     from services.triage.domain import Case
     from shared.masking import mask_phone
 
     who = case["enterprise"]
     proposal = triage.propose(Case(case["content"], who["name"], case.get("title"), case.get("region_hint")))
-    identity = followups.identity_keys(who["name"], who.get("uscc"), mask_phone(who.get("contact_phone")))
-    identity += tuple(k for k in followups.relayed_identity(who["name"], case["content"]) if k not in identity)
-    matters = tuple(m for m, _ in proposal.matters)
-    text = case["content"]
-    probe = followups.Probe(identity, proposal.department, proposal.region, matters, followups.is_follow_up(text),
-                            tuple(m for m in matters if m in shared_names), followups.shared_things(text),
-                            followups.says_reported_before(text), followups.localities(text),
-                            followups.says_also(text), tuple(proposal.co_departments))
-    return {"id": case["id"], "at": bt._at(case["received_at"]), "text": text, "probe": probe,
+    probe = engine.probe_of(triage, case["content"], proposal,
+                            engine.Who(who["name"], who.get("uscc"), mask_phone(who.get("contact_phone"))))
+    return {"id": case["id"], "at": bt._at(case["received_at"]), "text": case["content"], "probe": probe,
             "indexed": proposal.screening == "accepted"}
 
 

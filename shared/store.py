@@ -187,7 +187,7 @@ class UnitOfWork:
             self.deferred[:0] = deferred
             for collection, sets in field_sets.values():
                 for key, fields in sets.items():
-                    self.field_sets.setdefault(id(collection), (collection, {}))[1].setdefault(key, {}).update(fields)
+                    self.set_later(collection, key, fields)
             raise
         for docs, keys in touched.values():
             for key in keys:  # stored at this rev; a lane that staged it again since writes over it later
@@ -396,7 +396,7 @@ class CaseDocuments:
     async def modify(self, key: str, decide: Callable[[dict[str, Any]], dict[str, Any] | None]
                       ) -> dict[str, Any] | None:
         """Set fields computed from the current document (bookkeeping that is no event and has no cause: a
-        delivery attempt's outcome); returns the fields set, or None when the document is missing or `decide`
+        delivery attempt's outcome); returns the document as changed, or None when it is missing or `decide`
         sets nothing. A batch's staged write of the document goes to the store first: staged, it was decided on
         the document as it was before this change, and written after it, it would undo it."""
         while True:

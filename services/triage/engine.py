@@ -37,23 +37,29 @@ def _days(now: datetime, then: datetime | None) -> float | None:
         return (now.replace(tzinfo=None) - then.replace(tzinfo=None)).total_seconds() / 86400
 
 
+def probe_of(triage: Triage, content: str, proposal: Proposal, who: Who) -> followups.Probe:
+    """The new case as the linking sees it: who reports it (relayed enterprises included), its matters, units,
+    region, places, shared things and words of a follow-up (also bench/fit_links.py's pairs)."""
+    identity = followups.identity_keys(who.name, who.uscc, who.phone, who.enterprise_id)
+    identity += tuple(k for k in followups.relayed_identity(who.name, content) if k not in identity)
+    matters = tuple(m for m, _ in proposal.matters)
+    shared = triage.catalogue.shared_names if triage.catalogue is not None else frozenset()
+    return followups.Probe(identity, proposal.department, proposal.region, matters, followups.is_follow_up(content),
+                           tuple(m for m in matters if m in shared), followups.shared_things(content),
+                           followups.says_reported_before(content), followups.localities(content),
+                           followups.says_also(content), tuple(proposal.co_departments))
+
+
 def assess(triage: Triage, vocabulary: duplicates.Vocabulary, index: DuplicateIndex, case_id: str, case: Case,
            who: Who, now: datetime, window_days: int, limit: int, cross_enterprise: bool = True) -> Assessment:
     """The automatic proposal, linked to an earlier case of the same problem if there is one: that case open,
     a duplicate of it; closed (销号), a new case with recurrence_of."""
     proposal = triage.propose(case)
-    identity = followups.identity_keys(who.name, who.uscc, who.phone, who.enterprise_id)
-    identity += tuple(k for k in followups.relayed_identity(who.name, case.content) if k not in identity)
-    matters = tuple(m for m, _ in proposal.matters)
-    things = followups.shared_things(case.content)
-    keys = duplicates.link_keys(vocabulary, case.content, who.name, who.uscc, identity, matters, proposal.region,
-                                things)
+    probe = probe_of(triage, case.content, proposal, who)
+    identity = probe.identity
+    keys = duplicates.link_keys(vocabulary, case.content, who.name, who.uscc, identity, probe.matters,
+                                proposal.region, probe.things)
     since = now - timedelta(days=window_days)
-    shared = triage.catalogue.shared_names if triage.catalogue is not None else frozenset()
-    probe = followups.Probe(identity, proposal.department, proposal.region, matters,
-                            followups.is_follow_up(case.content), tuple(m for m in matters if m in shared),
-                            things, followups.says_reported_before(case.content), followups.localities(case.content),
-                            followups.says_also(case.content), proposal.co_departments)
     candidates = [c for c in index.candidates(keys, case_id, since, limit)
                   if cross_enterprise or followups.same_enterprise(c.identity, identity)]
     unread = (followups.Earlier(c.case_id, c.identity, c.department, c.region, c.matters, c.closed, 0.0,

@@ -68,9 +68,11 @@ class LinkModel:
     threshold: float  # a link from this probability on (when the rules found none)
 
     def probability(self, found: Mapping[str, float], same: bool) -> float:
-        names = feature_names()
-        score = self.intercept + sum(self.weights.get(n, 0.0) * x
-                                     for n, x in zip(names, features(found, same), strict=True))
+        """The logistic of intercept + weights · features(found, same), read straight from `found` (the other
+        half of the features is zero)."""
+        side = "same" if same else "other"
+        score = self.intercept + (self.weights.get("same", 0.0) if same else 0.0)
+        score += sum(self.weights.get(f"{side}.{n}", 0.0) * found[n] for n in EVIDENCE)
         return 1 / (1 + exp(-max(min(score, 30.0), -30.0)))
 
 
