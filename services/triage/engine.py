@@ -47,7 +47,8 @@ def probe_of(triage: Triage, content: str, proposal: Proposal, who: Who) -> foll
     return followups.Probe(identity, proposal.department, proposal.region, matters, followups.is_follow_up(content),
                            tuple(m for m in matters if m in shared), followups.shared_things(content),
                            followups.says_reported_before(content), followups.localities(content),
-                           followups.says_also(content), tuple(proposal.co_departments))
+                           followups.says_also(content), tuple(proposal.co_departments),
+                           followups.COLLECTIVE.search(who.name or "") is not None)
 
 
 def assess(triage: Triage, vocabulary: duplicates.Vocabulary, index: DuplicateIndex, case_id: str, case: Case,

@@ -27,7 +27,15 @@ REPORTED_BEFORE_WORDS = [
     "在平台反映", "再次反映", "再次来电", "又来电", "二次来电", "多次来电", "多次反映", "重复反映", "催办",
     "上个月反映", "上周反映", "前几天反映", "已经报到", "已报到", "已经通过", "之前问", "之前提", "之前打过",
     "此前已", "已多次", "上次说", "上回说", "上次来", "上次打", "上次提", "上报过", "报过", "上月反映", "反映后",
-    "提到的",
+    "提到的", "提过的", "平台上说过", "已经说过", "已说过", "平台上问过", "平台上咨询", "又提到", "再次提到",
+    # "5月份反映的储配站搬迁问题", "三月中旬在平台上问过", "5月初在平台上咨询的"
+    "[0-9一二三四五六七八九十]月(?:份|初|中旬|底|下旬|上旬)?(?:在[^，。；]{0,10})?(?:反映|提|问|咨询|说)(?:过|的)",
+    # a time before, then a word of telling (not of applying: "去年申报的补助" is a first report): "年前反映的开业证照
+    # 问题", "上月经市平台反映的", "市平台三月份就交办了", "二月份联络员来厂里记的那个"
+    "(?:年前|年初|节前|节后|上月|上个月|上周|上礼拜|上星期|[0-9一二三四五六七八九十]+月份?[初中底]?旬?|去年|前段时间|之前|当时|"
+    "前些天|前几天)[^，。；]{0,12}?(?<!申)(?:反映|交办|提的|说的|记的|问的|来电(?!人)|打过(?!去))",
+    "二次交办", "再次交办", "打过热线", "打过12345", "会上说", "半月谈上说", "上说的",
+    "回访[^，。；：:]{0,12}[：:，,][^，。；]{0,8}(?:称|反映的|说)",
 ]
 EXPLICIT_FOLLOW_UP = re.compile("|".join(REPORTED_BEFORE_WORDS))
 # Words of a follow-up: the enterprise says it asked before (above), or that nothing happened since.
@@ -38,9 +46,10 @@ FOLLOW_UP = re.compile("|".join([
     "进展如何", "进度如何", "办得怎么样",
     # said before, through any channel ("之前问的", "此前已在平台反映", "已经报到市里平台", "前些天在平台反映")
     "上次", "上回", "之前说", "之前已", "此前", "前些天", "前几天在", "早前", "多次找", "再次", "仍在问", "还在问",
-    "还是问",
+    "还是问", "问过", "咨询过", "没下文", "怎么样了", "得怎么样", "仍未",
     # nothing happened since ("还没人回我", "说好来现场看的 到现在没人来")
     "还没人回", "没人回我", "还没有回复", "还没回复", "说好", "到现在没", "至今没有人", "至今没人", "至今没有答复",
+    "没人联系", "没有人联系", "没人对接", "没有人对接",
     # it came back ("又堵了", "又开始了", "又被盗", "又全是坑了")
     "又开始", "又被", "又堵", "又坏", "又不稳", "又不行", "又出现", "又停", "又全是", "又陷", "又烧", "又漫", "又发生",
     "又来了", "又这样", "又下载不了",
@@ -76,7 +85,10 @@ OTHER_SHARED_MATTER_SIMILARITY = 0.3
 SHARED_THING_DAYS = 14
 # The enterprise says it reported the problem before, but names it in other words than its open case: that
 # case, when registered within this many days.
-REPORTED_BEFORE_DAYS = 30
+REPORTED_BEFORE_DAYS = 90
+# ... but when both name matters and none is common (nor the unit, nor a shared thing), only a recent one: an
+# enterprise (or a chamber relaying for many) that says it reported "before" may mean any of its earlier cases.
+OTHER_MATTERS_REPORTED_DAYS = 30
 
 NAME_NOISE = re.compile(r"^(浙江省|浙江|衢州市|衢州|开化县|开化)|"
                         r"(股份有限公司|有限责任公司|有限公司|分公司|公司|总厂|厂|"
@@ -130,8 +142,11 @@ def identity_keys(name: str, uscc: str | None = None, phone: str | None = None,
     return tuple(keys)
 
 
-# A reporter who is no enterprise: a deputy, a chamber, a chain's lead unit, a liaison station, a person.
-RELAYER = re.compile("代表|委员|协会|商会|联络站|产业链|链长|局|办公室|个人|女士|先生|政府|乡镇")
+# A reporter who speaks for many enterprises (a deputy, a chamber, a chain's lead unit, a liaison station, a
+# forum): that it "reported before" says which of its problems only when the matter or the unit is the same.
+COLLECTIVE = re.compile("代表|委员|协会|商会|联络站|产业链|链长|局|办公室|政府|乡镇|半月谈|工商联|联合会")
+# A reporter who is no enterprise: one of those, or a person.
+RELAYER = re.compile(f"{COLLECTIVE.pattern}|个人|女士|先生")
 NAMED_ENTERPRISE = re.compile(r"(?:浙江|开化县|开化)[\u4e00-\u9fff]{2,10}?"
                               r"(?:股份有限公司|有限责任公司|有限公司|专业合作社|家庭农场|经营部|商行)")
 
@@ -259,6 +274,7 @@ class Probe:
     places: tuple[str, ...] = ()  # the places below the region it names (localities)
     says_also: bool = False  # it says it joins what others reported ("也反映", "同村几家") (says_also)
     co_departments: tuple[str, ...] = ()
+    collective: bool = False  # reported by a forum, a chamber, a deputy (COLLECTIVE), not one enterprise
 
 
 @dataclass(frozen=True)
@@ -325,14 +341,16 @@ def _same_enterprise(new: Probe, old: Earlier, shared: set[str], things: set[str
     if new.reported_before and (shared or things or same_unit):
         return 0.93 + closeness, "同一企业再次反映此前的问题"
     if new.matters and old.matters and not shared and not same_unit and not things:
-        if new.reported_before and old.age_days is not None and old.age_days <= REPORTED_BEFORE_DAYS:
+        if new.reported_before and not new.collective and old.age_days is not None \
+                and old.age_days <= OTHER_MATTERS_REPORTED_DAYS:
             return 0.8 + closeness, "同一企业说明此前反映过（事项表述不同）"
         return None  # both name matters, none in common, other units: another problem of the enterprise
     if (shared or things) and new.follow_up:
         return 0.93 + closeness, "同一企业就同一事项再次反映"
     if same_unit and new.follow_up and old.similarity >= SAME_UNIT_FOLLOW_UP:
         return 0.88 + closeness, "同一企业就同一单位的问题再次反映"
-    if new.reported_before and old.age_days is not None and old.age_days <= REPORTED_BEFORE_DAYS:
+    if new.reported_before and not new.collective and old.age_days is not None \
+            and old.age_days <= REPORTED_BEFORE_DAYS:
         return 0.8 + closeness, "同一企业说明此前反映过（事项表述不同）"
     if recent and shared and (things or old.similarity >= RECENT_SAME_MATTER_SIMILARITY):
         return 0.86 + closeness, "同一企业近期就同一事项再次反映"

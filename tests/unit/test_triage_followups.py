@@ -173,3 +173,33 @@ def test_the_trouble_came_back_is_a_follow_up_and_what_others_said_is_not_the_en
     # a bureau that says it reported upwards is not the enterprise reporting before
     assert not says_reported_before("奖励迟迟不到账，商务局说已经报到县里，财政局说没有收到拨付审批")
     assert says_reported_before("上次反映的污水纳管问题到现在还没解决")
+
+
+def test_a_time_before_and_a_word_of_telling_say_it_was_reported_before():
+    assert says_reported_before("业主称年前反映的开业证照问题，特种行业许可还没办下来")
+    assert says_reported_before("企业称上月经市平台反映的排污权指标问题，目前仍无进展")
+    assert says_reported_before("村道工程款 市平台三月份就交办了 到现在一分钱没给")
+    assert says_reported_before("二月份联络员来厂里记的那个技改审批的事 还是各走各的")
+    assert says_reported_before("市平台二次交办：企业称款项一直未退")
+    # applying is no telling: the first report of a subsidy applied for last year
+    assert not says_reported_before("去年申报的失业保险稳岗返还，系统显示审核通过，款项至今未到账")
+    assert not says_reported_before("之前测算的金额少了四百多元，来电人认为计算有误")
+
+
+def test_a_forum_s_words_of_reporting_before_link_only_its_report_of_the_same_matter_or_unit():
+    forum = identity_keys("开化县钱江源亲清半月谈")
+    old = Earlier("f1", forum, "shangwu", "kaifaqu", ("外贸出口扶持",), similarity=0.05, age_days=20)
+    other_matter = Probe(forum, "renshe", "kaifaqu", (), reported_before=True, collective=True)
+    assert link(other_matter, [old]) is None  # the forum relays many enterprises' problems
+    same_unit = Probe(forum, "shangwu", "kaifaqu", (), follow_up=True, reported_before=True, collective=True)
+    assert link(same_unit, [old]).case_id == "f1"
+    # one enterprise saying it reported before: its open case, even two months on
+    firm = Probe(HOTLINE, "renshe", "majin", (), reported_before=True)
+    found = link(firm, [earlier(department="shengtai", matters=("环评审批",), age_days=70)])
+    assert found is not None and found.confidence >= 0.8
+
+
+def test_shared_things_in_plain_words():
+    assert shared_things("往下游村那段路塌了半边 毛竹运不进来") == ("道路",)
+    assert shared_things("这两天电一会有一会没的 设备报警好几次") == ("供电",)
+    assert shared_things("今早自来水一点点 锅炉补水补不进去") == ("供水",)
