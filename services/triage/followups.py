@@ -32,8 +32,8 @@ REPORTED_BEFORE_WORDS = [
     "[0-9一二三四五六七八九十]月(?:份|初|中旬|底|下旬|上旬)?(?:在[^，。；]{0,10})?(?:反映|提|问|咨询|说)(?:过|的)",
     # a time before, then a word of telling (not of applying: "去年申报的补助" is a first report): "年前反映的开业证照
     # 问题", "上月经市平台反映的", "市平台三月份就交办了", "二月份联络员来厂里记的那个"
-    "(?:年前|年初|节前|节后|上月|上个月|上周|上礼拜|上星期|[0-9一二三四五六七八九十]+月份?[初中底]?旬?|去年|前段时间|之前|当时|"
-    "前些天|前几天)[^，。；]{0,12}?(?<!申)(?:反映|交办|提的|说的|记的|问的|来电(?!人)|打过(?!去))",
+    "(?:上次|上回|年前|年初|节前|节后|上月|上个月|上周|上礼拜|上星期|[0-9一二三四五六七八九十]+月份?[初中底]?旬?|去年|前段时间|之前|当时|"
+    "前些天|前几天)[^，。；]{0,12}?(?<!申)(?:反映|交办|提的|说的|说过|提过|记的|问的|来电(?!人)|打过(?!去))",
     "二次交办", "再次交办", "打过热线", "打过12345", "会上说", "半月谈上说", "上说的",
     "回访[^，。；：:]{0,12}[：:，,][^，。；]{0,8}(?:称|反映的|说)",
 ]
@@ -46,7 +46,7 @@ FOLLOW_UP = re.compile("|".join([
     "进展如何", "进度如何", "办得怎么样",
     # said before, through any channel ("之前问的", "此前已在平台反映", "已经报到市里平台", "前些天在平台反映")
     "上次", "上回", "之前说", "之前已", "此前", "前些天", "前几天在", "早前", "多次找", "再次", "仍在问", "还在问",
-    "还是问", "问过", "咨询过", "没下文", "怎么样了", "得怎么样", "仍未",
+    "还是问", "问过", "没动静", "来看过了", "咨询过", "没下文", "怎么样了", "得怎么样", "仍未",
     # nothing happened since ("还没人回我", "说好来现场看的 到现在没人来")
     "还没人回", "没人回我", "还没有回复", "还没回复", "说好", "到现在没", "至今没有人", "至今没人", "至今没有答复",
     "没人联系", "没有人联系", "没人对接", "没有人对接",
@@ -144,7 +144,7 @@ def identity_keys(name: str, uscc: str | None = None, phone: str | None = None,
 
 # A reporter who speaks for many enterprises (a deputy, a chamber, a chain's lead unit, a liaison station, a
 # forum): that it "reported before" says which of its problems only when the matter or the unit is the same.
-COLLECTIVE = re.compile("代表|委员|协会|商会|联络站|产业链|链长|局|办公室|政府|乡镇|半月谈|工商联|联合会")
+COLLECTIVE = re.compile("代表|委员|协会|商会|联络站|产业链|链长|局|办公室|政府|乡镇|半月谈|工商联|联合会|管委会|专班")
 # A reporter who is no enterprise: one of those, or a person.
 RELAYER = re.compile(f"{COLLECTIVE.pattern}|个人|女士|先生")
 NAMED_ENTERPRISE = re.compile(r"(?:浙江|开化县|开化)[\u4e00-\u9fff]{2,10}?"
@@ -196,6 +196,8 @@ def is_follow_up(content: str) -> bool:
 
 # Words of a report that joins what other enterprises reported ("…也反映", "和前面那家用的是同一台变压器").
 ALSO = re.compile("也反映|同样反映|也在反映|和前面那家|跟前面那家|也是这个问题|同村几家|同村的几家|一样的情况|"
+                  # it was told together with others ("好几家一起跟联络员说了", "人大代表帮我们几家一起反映过")
+                  "一起(?:跟|向|找|去)?[\u4e00-\u9fff]{0,5}?(?:反映|说了|说过|提了|提过)|大家都反映|几家一起|"
                   # others reported it before ("听说有企业反映过", "年前就听说有人反映了", "前面已经有企业反映过")
                   "有人反映|有企业反映|别的企业反映|其他企业反映|别家反映|有别的企业")
 # What others did, not the enterprise: "听说有企业反映过" is no "反映过" of its own; "商务局说已经报到县里" is the
@@ -231,10 +233,14 @@ LOCALITY = re.compile(r"[\u4e00-\u9fff]{1,3}?(?:工业功能区|工业园区|工
                       r"村(?!民|委|里|集体|干部|两委)|路|街|桥|坑口|大道)")
 
 
-PLACE_NOISE = re.compile("^.*[的个那这一座条些段在到从镇乡县市]")  # "那座小石桥" -> 小石桥, "华埠镇封家村" -> 封家村
+# "那座小石桥" -> 小石桥, "华埠镇封家村" -> 封家村; words of a sentence are no place's ("昨晚爆裂路面" -> 路面,
+# "会上反映村里" -> 村里)
+PLACE_NOISE = re.compile("^.*[的个那这一座条些段在到从镇乡县市晚午说看映中了过裂是有和与及往向去来被把将给划批为对]")
 GENERIC_ENDINGS = ("十字路", "道路", "马路", "公路", "小路", "线路", "电路", "进厂路", "修路")
 GENERIC_PLACES = frozenset({"道路", "马路", "公路", "十字路", "小路", "路", "桥", "村", "园区", "小区", "社区", "街",
-                            "工业区", "大道", "进厂路", "出路", "修路", "网路", "线路", "电路", "思路", "门路"})
+                            "工业区", "大道", "进厂路", "出路", "修路", "网路", "线路", "电路", "思路", "门路",
+                            "工业园区", "工业功能区", "功能区",
+                            "老桥", "危桥", "小桥", "石桥", "新桥", "大桥", "老路", "新路", "老街"})
 
 
 def localities(content: str) -> tuple[str, ...]:
@@ -313,6 +319,8 @@ def _same_problem(new: Probe, old: Earlier) -> tuple[float, str] | None:
         return None  # another place: another problem
     if same:
         return _same_enterprise(new, old, shared, things, same_unit)
+    if _joins_collective_report(new, old, shared, things, same_unit):
+        return 0.8 + min(old.similarity, 0.2) / 10, "企业说明此前已由半月谈、代表、商会或产业链等一并反映"
     if old.closed or not (new.region and new.region == old.region):
         return None
     common = shared & set(new.shared_matters)
@@ -329,6 +337,19 @@ def _same_problem(new: Probe, old: Earlier) -> tuple[float, str] | None:
         # "…也反映，和前面那家合作社用的是同一台变压器": the report itself says it joins another's
         return 0.8 + min(old.similarity, 0.2) / 10, "不同企业反映同一问题（说明与他人反映的相同）"
     return None
+
+
+def _joins_collective_report(new: Probe, old: Earlier, shared: set[str], things: set[str], same_unit: bool) -> bool:
+    """An enterprise that says its problem was told before, or together with others, and an open recent report of
+    a forum, a deputy, a chamber or a chain's lead unit about the same matter, unit or shared thing: that report
+    (a collective report names the problem of several enterprises, often none of them by its full name)."""
+    if old.closed or old.age_days is None or old.age_days > REPORTED_BEFORE_DAYS:
+        return False
+    if not (new.reported_before or new.says_also) or not (shared or things or same_unit):
+        return False
+    if new.region and old.region and new.region != old.region:
+        return False
+    return any(COLLECTIVE.search(name) for name in _keys(old.identity, "n:"))
 
 
 def _same_enterprise(new: Probe, old: Earlier, shared: set[str], things: set[str],

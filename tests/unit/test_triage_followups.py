@@ -203,3 +203,28 @@ def test_shared_things_in_plain_words():
     assert shared_things("往下游村那段路塌了半边 毛竹运不进来") == ("道路",)
     assert shared_things("这两天电一会有一会没的 设备报警好几次") == ("供电",)
     assert shared_things("今早自来水一点点 锅炉补水补不进去") == ("供水",)
+
+
+def test_an_enterprise_joining_a_forum_s_or_deputy_s_report_is_that_report():
+    forum = identity_keys("钱江源亲清半月谈（医疗健康专场）")
+    report = Earlier("f1", forum, "weijian", "qinyang", ("医疗机构执业登记", "放射诊疗许可"), similarity=0.14,
+                     age_days=17)
+    clinic = identity_keys("开化县芹阳微笑口腔诊所", None, "139****0001")
+    text = "我是上次半月谈反映口腔CT许可的那家诊所，两边到现在还是互相等对方的材料"
+    assert says_reported_before(text)
+    new = Probe(clinic, "weijian", "qinyang", ("医疗机构执业登记",), follow_up=True, reported_before=True)
+    assert link(new, [report]).case_id == "f1"
+    assert says_also("去年人大代表帮我们几家一起反映过 说是历史遗留问题")
+    assert not says_also("问了几家单位，都说新的消纳场选址不归自己管")
+    # not another enterprise's own report, nor the forum's report of another unit's matter, nor an old one
+    firm = Earlier("e1", identity_keys("开化县某某医疗器械有限公司"), "weijian", "qinyang", ("医疗机构执业登记",),
+                   similarity=0.14, age_days=17)
+    assert link(new, [firm]) is None
+    assert link(new, [Earlier(**{**report.__dict__, "department": "shengtai", "matters": ("环评审批",)})]) is None
+    assert link(new, [Earlier(**{**report.__dict__, "age_days": 120})]) is None
+
+
+def test_words_of_a_sentence_are_no_named_place():
+    assert localities("供水管道昨晚爆裂路面全是水，今天上午园区东区多家企业停水") == ()
+    assert localities("县道上有一座老石拱桥，去年被鉴定为危桥") == ("老石拱桥",)
+    assert localities("村头镇通往国道的老桥") == ()
