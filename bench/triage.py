@@ -83,7 +83,7 @@ def replay(triage: Triage, vocabulary: duplicates.Vocabulary, cases: list[dict],
     for c in sorted(cases, key=lambda c: c["received_at"]):
         label, e = c["label"], c["enterprise"]
         who = engine.Who(e["name"], e.get("uscc"), mask_phone(e.get("contact_phone")), None)
-        case = Case(c["content"], e["name"], c.get("title"), c.get("region_hint"))
+        case = Case(c["content"], e["name"], c.get("title"), c.get("region_hint"), c.get("channel"))
         t0 = time.perf_counter()
         found = engine.assess(triage, vocabulary, index, c["id"], case, who, _at(c["received_at"]), 90, 200)
         times.append(time.perf_counter() - t0)
@@ -143,7 +143,8 @@ def department_confusion(triage: Triage, vocabulary: duplicates.Vocabulary, case
         label = c["label"]
         if label["screening"] != "accepted":
             continue
-        p = triage.propose(Case(c["content"], c["enterprise"]["name"], c.get("title"), c.get("region_hint")))
+        p = triage.propose(Case(c["content"], c["enterprise"]["name"], c.get("title"), c.get("region_hint"),
+                                c.get("channel")))
         row = table.setdefault(label["department"], {"n": 0, "right": 0, "to": {}})
         row["n"] += 1
         if p.department == label["department"]:

@@ -7,7 +7,7 @@ Duplicates are found by duplicates.py (the store supplies the candidates); offic
 """
 
 import re
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from importlib import resources
@@ -127,6 +127,7 @@ class ComplexityCues:
     important: tuple[str, ...] = ()
     held_back: tuple[str, ...] = ()
     county: tuple[str, ...] = ()  # the case asks the county itself to decide (报请县委县政府研究决策)
+    own_voice: tuple[str, ...] = ()  # channels where the enterprise speaks for itself (the QR page, the hotline)
 
     def complex_evidence(self, matter: str, units: int = 1) -> str | None:
         """The words that make a case complex under the policy (duties overlapping or unclear, and the county's
@@ -151,7 +152,8 @@ def load_complexity_cues(path: Path | None = None) -> ComplexityCues:
     else:
         text = Path(path).read_text(encoding="utf-8")
     data = yaml.safe_load(text) or {}
-    return ComplexityCues(*(tuple(data.get(k) or ()) for k in ("overlap", "important", "held_back", "county")))
+    return ComplexityCues(*(tuple(data.get(k) or ()) for k in ("overlap", "important", "held_back", "county",
+                                                                                       "own_voice")))
 
 
 class TextScorer(Protocol):
@@ -192,6 +194,7 @@ class Case:
     enterprise_name: str
     title: str | None = None
     region_hint: str | None = None
+    channel: str | None = None
 
     @property
     def text(self) -> str:
@@ -212,6 +215,11 @@ class Triage:
     segmenter: Segmenter | None = None
     memory: OfficerMemory | None = None
     units: UnitNames | None = None
+
+    @property
+    def coordinators(self) -> tuple[str, ...]:
+        """The units of the catch-all category: they coordinate (营商办), and take what no unit's duty covers."""
+        return tuple(self.org.fallback_category.departments) if self.org.categories else ()
 
     @property
     def complex_start_level(self) -> int:
@@ -287,11 +295,7 @@ class Triage:
                             confidence={"screening": screening_conf}, reason=reason, matters=matters)
         named = self.units.mentioned(matter) if self.units is not None else []
         lead, lead_conf = self.lead_of(matter, fused, found, scores.department, named)
-        # A service matter (茶叶产业服务, 浙里办) says who the enterprise is or how it applies, not that its unit must
-        # act: it names a co-department only when the case names that unit too (`named`, below).
-        acting = unit_scores(h for h in hits if h.matter.kind not in CONTEXT_KINDS)
-        co = self.co_departments(lead, acting, rules, several=SEVERAL_UNITS.search(matter) is not None)
-        co = tuple(dict.fromkeys([*co, *(c for c in named if c != lead)]))  # the units it says are involved
+        co = self.co_of(case, matter, lead, hits, rules, named)
         evidence = self.cues.complex_evidence(matter, units=len(co) + 1)
         complexity, complexity_conf = self.complexity_of(scores.complexity, co, evidence, derived=bool(found))
         confidence = {"screening": screening_conf, "department": lead_conf,
@@ -325,6 +329,25 @@ class Triage:
         if leading[0] != lead:
             return leading[0], max(ADDRESSED_CONFIDENCE, fused.get(leading[0], 0.0))
         return lead, max(lead_conf, ADDRESSED_CONFIDENCE)
+
+    def co_of(self, case: Case, matter: str, lead: str, hits: Sequence[MatterHit], rules: Mapping[str, float],
+              named: Sequence[str]) -> tuple[str, ...]:
+        """The other units that must act (co_departments, below), less what the case only mentions in passing."""
+        # A service matter (茶叶产业服务, 浙里办) says who the enterprise is or how it applies, not that its unit must
+        # act: it names a co-department only when the case names that unit too (`named`, below).
+        acting = unit_scores(h for h in hits if h.matter.kind not in CONTEXT_KINDS)
+        several = SEVERAL_UNITS.search(matter) is not None
+        co = self.co_departments(lead, acting, rules, several=several)
+        # The coordinating unit (营商办, the catch-all's) screens and dispatches every case: a co-department only
+        # when the case names it (in the blind sets its words made 40 false co-departments for 2 right ones).
+        co = tuple(c for c in co if c not in self.coordinators)
+        if case.channel in self.cues.own_voice and not several:
+            # An owner's own words of other units' matters are mostly context (its 民宿, its export order, the ID
+            # numbers it types): of those, only the matter it leads with when it addressed another unit, which
+            # then leads; and the units it names.
+            first = hits[0].matter.unit if hits and lead in named else None
+            co = tuple(c for c in co if c == first)
+        return tuple(dict.fromkeys([*co, *(c for c in named if c != lead)]))  # the units it says are involved
 
     @staticmethod
     def co_departments(lead: str, found: Mapping[str, float], rules: Mapping[str, float],

@@ -65,7 +65,8 @@ async def urge(deps: Deps, original: str, follow_up: str, registered: Registered
 async def on_registered(event: CaseEvent, registered: Registered, deps: Deps) -> str:
     """Decide on a new case; a repeat of the same enterprise's open case also urges that case."""
     ctx, store = deps.ctx, deps.store
-    case = Case(registered.content, registered.enterprise.name, registered.title, registered.region_hint)
+    case = Case(registered.content, registered.enterprise.name, registered.title, registered.region_hint,
+                registered.channel)
     e = registered.enterprise
     found = assess(deps, event.case_id, case, engine.Who(e.name, e.uscc, e.contact_phone, registered.enterprise_id))
     proposal = found.proposal
@@ -103,7 +104,7 @@ async def supplement(deps: Deps, event: CaseEvent, detail: str, by: str | None, 
         return "skipped"  # only a case waiting for detail is decided again
     rounds = int(doc.get("supplement_rounds") or 0) + 1
     original = Case(doc.get("content") or "", doc.get("enterprise_name") or "", doc.get("title"),
-                    doc.get("region_hint"))
+                    doc.get("region_hint"), doc.get("channel"))
     started = asyncio.get_running_loop().time()
     case, found = engine.assess_supplemented(deps.triage, deps.vocabulary, deps.index, event.case_id, original,
                                              detail, engine.Who(doc.get("enterprise_name") or ""), ctx.clock(),

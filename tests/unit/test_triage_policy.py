@@ -147,3 +147,24 @@ def test_a_colon_ends_the_lead_in(framed, matter):
 ])
 def test_a_person_about_no_business_of_their_own_is_a_private_matter(name, text, screening):
     assert triage({"renshe": 0.7, "shichang": 0.2}).propose(Case(text, name)).screening == screening
+
+
+def test_an_owner_s_own_words_of_another_unit_are_context_unless_it_names_the_unit():
+    """On the QR page or the hotline the owner's 民宿 is who it is, not a second unit that must act; a liaison's
+    note of the same words names the tourism bureau's matter as a co-department; the owner naming the unit does."""
+    text = "长虹乡高田坑村一带近一个月经常停电，一天停两三次，民宿冰箱里的食材坏了好几次，客人投诉很大。"
+    own = full_triage({"gongdian": 0.7}).propose(Case(text, "某某民宿", channel="qrcode"))
+    assert (own.department, own.co_departments, own.complexity) == ("gongdian", (), SIMPLE)
+    noted = full_triage({"gongdian": 0.7}).propose(Case(text, "某某民宿", channel="liaison"))
+    assert (noted.department, noted.co_departments, noted.complexity) == ("gongdian", ("wenlv",), GENERAL)
+    named = full_triage({"gongdian": 0.7}).propose(
+        Case(text + "文旅局说民宿等级评定要看投诉，希望文旅局也帮忙协调。", "某某民宿", channel="hotline"))
+    assert {named.department, *named.co_departments} == {"gongdian", "wenlv"} and named.complexity == GENERAL
+
+
+def test_the_coordinating_unit_is_no_co_department_unless_named():
+    text = "企业反映营商环境不好，办电增容一直拖着，希望协调解决。"
+    proposal = full_triage({"gongdian": 0.7}).propose(Case(text, "甲公司", channel="liaison"))
+    assert "yingshang" not in proposal.co_departments
+    named = full_triage({"gongdian": 0.7}).propose(Case(text + "请营商办牵头协调。", "甲公司", channel="liaison"))
+    assert "yingshang" in named.co_departments
