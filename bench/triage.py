@@ -134,44 +134,22 @@ def _f1(name: str, tp: int, fp: int, fn: int) -> dict[str, float]:
     return {f"{name}_precision": precision, f"{name}_recall": recall, f"{name}_f1": f1}
 
 
-def department_confusion(triage: Triage, vocabulary: duplicates.Vocabulary, cases: list[dict]) -> dict[str, dict]:
-    """Per gold department code: how many accepted cases, how many routed right, and where the others went
-    (counts only: the blind set is never read case by case)."""
-    table: dict[str, dict] = {}
-    index = DuplicateIndex()
-    for c in cases:
-        label = c["label"]
-        if label["screening"] != "accepted":
-            continue
-        p = triage.propose(Case(c["content"], c["enterprise"]["name"], c.get("title"), c.get("region_hint"),
-                                c.get("channel")))
-        row = table.setdefault(label["department"], {"n": 0, "right": 0, "to": {}})
-        row["n"] += 1
-        if p.department == label["department"]:
-            row["right"] += 1
-        else:
-            row["to"][str(p.department)] = row["to"].get(str(p.department), 0) + 1
-    del index
-    return table
-
-
-# The independently written sets, each scored as a whole (replayed in time order on its own). Sets A to H were
-# each scored blind first and are now folded into training (services/triage/data/folded.jsonl), so they are no
-# longer scored here. I and J (written 2026-12-07 by two new authors from bench/blind/AUTHOR_BRIEF.md) were each
-# scored blind once (I with the code of b555481, J after the fourth round's changes), then studied: development
-# sets. K and L (the same evening, two more authors) are blind sets: never read case by case (K scored first
-# before, L after the last change of the round).
+# The independently written sets, each scored as a whole (replayed in time order on its own). Sets A to P except
+# K and N were each scored blind first and are now folded into training (services/triage/data/folded.jsonl), so
+# they are no longer scored here. K (2026-12-07) has been scored after each round and never read case by case;
+# N, Q and R (N written at the end of the fourth round, Q and R during the fifth, each by a new author from
+# bench/blind/AUTHOR_BRIEF.md) were scored once, blind, with the fifth round's final code.
 BLIND = REPO / "bench" / "blind"
-SETS = (("I", BLIND / "set_i.jsonl"), ("J", BLIND / "set_j.jsonl"), ("K", BLIND / "set_k.jsonl"),
-        ("L", BLIND / "set_l.jsonl"))
-UNREAD = ("K", "L")
+SETS = (("K", BLIND / "set_k.jsonl"), ("N", BLIND / "set_n.jsonl"), ("Q", BLIND / "set_q.jsonl"),
+        ("R", BLIND / "set_r.jsonl"))
+UNREAD = ("K", "N", "Q", "R")
 
 
 def read_set(path: Path) -> list[dict]:
     return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
 
 
-def quality(sets: tuple[tuple[str, Path], ...] = SETS, confusion: str | None = None) -> dict[str, dict[str, float]]:
+def quality(sets: tuple[tuple[str, Path], ...] = SETS) -> dict[str, dict[str, float]]:
     triage, vocabulary, train_seconds = build()
     corpus = classifier.load_corpus()
     dev = {c["id"] for c in corpus if c["split"] == "dev"}
@@ -183,8 +161,6 @@ def quality(sets: tuple[tuple[str, Path], ...] = SETS, confusion: str | None = N
             continue
         cases = read_set(path)
         results[name] = replay(triage, vocabulary, cases, {c["id"] for c in cases})
-        if confusion == name and name not in UNREAD:  # per code counts of a set that may be read
-            results["confusion"] = department_confusion(triage, vocabulary, cases)  # type: ignore[assignment]
     results["meta"] = {"train_seconds": train_seconds, "corpus_cases": len(corpus),
                        "max_rss_mib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}
     return results
@@ -300,11 +276,9 @@ def main() -> None:
     parser.add_argument("--skip-quality", action="store_true", help="only the service speed")
     parser.add_argument("--no-blind", action="store_true",
                         help="leave the blind sets out (while developing)")
-    parser.add_argument("--confusion", choices=("I", "J"),
-                        help="department confusion counts of a studied set")
     args = parser.parse_args()
     if not args.skip_quality:
-        report_quality(args.confusion, tuple(s for s in SETS if not (args.no_blind and s[0] in UNREAD)))
+        report_quality(tuple(s for s in SETS if not (args.no_blind and s[0] in UNREAD)))
     if not args.skip_service:
         speed = asyncio.run(throughput(args.cases, args.stored))
         print(f"triage service on the real broker and store ({args.stored} earlier cases stored): "
@@ -312,14 +286,13 @@ def main() -> None:
               f"{speed['cases_per_second']:.1f} cases/s")
 
 
-def report_quality(confusion: str | None = None, sets: tuple[tuple[str, Path], ...] = SETS) -> None:
-    results = quality(sets, confusion=confusion)
+def report_quality(sets: tuple[tuple[str, Path], ...] = SETS) -> None:
+    results = quality(sets)
     columns = [k for k in ("dev", "dev+officers", *(name for name, _ in SETS)) if k in results]
     print("triage quality, each column replayed in time order through the service's own decision code:")
     print("  dev = the corpus's dev split (never trained on); +officers = a simulated officer corrects each case sent")
-    print("  to review, learnt at once; I, J = bench/blind/set_i.jsonl, set_j.jsonl (independent, each scored blind")
-    print("  once, then studied); K, L = set_k.jsonl, set_l.jsonl (independent, never read case by case).")
-    print("  A-H are trained on.")
+    print("  to review, learnt at once; K, N, Q, R = bench/blind/set_k.jsonl ... (independent authors, never read")
+    print("  case by case). The other sets (A-P) were scored blind once each, then trained on.")
     for name, path in sets:
         if name not in results:
             print(f"  ({name}: {path.relative_to(REPO)} absent{' or --no-blind' if name in UNREAD else ''})")
@@ -343,10 +316,6 @@ def report_quality(confusion: str | None = None, sets: tuple[tuple[str, Path], .
     meta = results["meta"]
     print(f"  training {meta['train_seconds']:.1f} s (segmenter + models); peak memory of this process "
           f"{meta['max_rss_mib']:.0f} MiB (target <= 500)")
-    if confusion and "confusion" in results:
-        print(f"  set {confusion} department confusion (gold code: right/n, wrong routes as counts):")
-        for code, row in sorted(results["confusion"].items()):
-            print(f"    {code:<12} {row['right']}/{row['n']}  {row['to']}")
 
 
 if __name__ == "__main__":

@@ -228,3 +228,9 @@ def test_words_of_a_sentence_are_no_named_place():
     assert localities("供水管道昨晚爆裂路面全是水，今天上午园区东区多家企业停水") == ()
     assert localities("县道上有一座老石拱桥，去年被鉴定为危桥") == ("老石拱桥",)
     assert localities("村头镇通往国道的老桥") == ()
+
+
+def test_a_report_of_another_problem_is_no_follow_up():
+    text = "联络员回访某某茶业：企业表示新车间消防验收已经通过，对办理结果满意。本次企业提出新的问题：食品生产许可证9月到期"
+    assert not is_follow_up(text) and not says_reported_before(text)
+    assert not is_follow_up("联络员回访金穗米业，企业另提一事：公司承储的储备粮仓库漏雨，至今没人处理")
