@@ -231,6 +231,7 @@ def test_words_of_a_sentence_are_no_named_place():
 
 
 def test_a_report_of_another_problem_is_no_follow_up():
-    text = "联络员回访某某茶业：企业表示新车间消防验收已经通过，对办理结果满意。本次企业提出新的问题：食品生产许可证9月到期"
+    text = ("联络员回访某某茶业：企业表示新车间消防验收已经通过，对办理结果满意。"
+            "本次企业提出新的问题：食品生产许可证9月到期")
     assert not is_follow_up(text) and not says_reported_before(text)
     assert not is_follow_up("联络员回访金穗米业，企业另提一事：公司承储的储备粮仓库漏雨，至今没人处理")
