@@ -27,7 +27,7 @@ from shared.settings import Settings  # noqa: E402
 REPO = Path(__file__).resolve().parents[1]
 OUT = REPO / "services" / "triage" / "data" / "link_model.yaml"
 FIT_SETS = ("set_a", "set_b", "set_c_dev", "set_d_dev", "set_e", "set_f", "set_g", "set_h", "set_i", "set_j", "set_l",
-            "set_m", "set_o", "set_p")
+            "set_m", "set_o", "set_p", "set_n", "set_q")
 WINDOW_DAYS = 90
 POSITIVE_WEIGHT = 5.0  # a missed follow-up costs an enterprise more than an officer's look at a doubtful link
 C = 1.0
@@ -68,7 +68,8 @@ def _probe(case: dict[str, Any], triage: Any) -> dict[str, Any]:
     from shared.masking import mask_phone
 
     who = case["enterprise"]
-    proposal = triage.propose(Case(case["content"], who["name"], case.get("title"), case.get("region_hint")))
+    proposal = triage.propose(Case(case["content"], who["name"], case.get("title"), case.get("region_hint"),
+                                   case.get("channel")))
     probe = engine.probe_of(triage, case["content"], proposal,
                             engine.Who(who["name"], who.get("uscc"), mask_phone(who.get("contact_phone"))))
     return {"id": case["id"], "at": bt._at(case["received_at"]), "text": case["content"], "probe": probe,

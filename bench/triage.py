@@ -134,15 +134,14 @@ def _f1(name: str, tp: int, fp: int, fn: int) -> dict[str, float]:
     return {f"{name}_precision": precision, f"{name}_recall": recall, f"{name}_f1": f1}
 
 
-# The independently written sets, each scored as a whole (replayed in time order on its own). Sets A to P except
-# K and N were each scored blind first and are now folded into training (services/triage/data/folded.jsonl), so
-# they are no longer scored here. K (2026-12-07) has been scored after each round and never read case by case;
-# N, Q and R (N written at the end of the fourth round, Q and R during the fifth, each by a new author from
-# bench/blind/AUTHOR_BRIEF.md) were scored once, blind, with the fifth round's final code.
+# The independently written sets, each scored as a whole (replayed in time order on its own). Every set except K
+# and R was scored blind first and is now folded into training (services/triage/data/folded.jsonl), so it is no
+# longer scored here. K (2026-12-07, fourth round) has been scored after each change and never read case by case;
+# R (fifth round, a new author from bench/blind/AUTHOR_BRIEF.md, aimed at units easily confused) was scored blind
+# once with the fifth round's code (dfd9fa7) and is not read either.
 BLIND = REPO / "bench" / "blind"
-SETS = (("K", BLIND / "set_k.jsonl"), ("N", BLIND / "set_n.jsonl"), ("Q", BLIND / "set_q.jsonl"),
-        ("R", BLIND / "set_r.jsonl"))
-UNREAD = ("K", "N", "Q", "R")
+SETS = (("K", BLIND / "set_k.jsonl"), ("R", BLIND / "set_r.jsonl"))
+UNREAD = ("K", "R")
 
 
 def read_set(path: Path) -> list[dict]:
@@ -291,8 +290,8 @@ def report_quality(sets: tuple[tuple[str, Path], ...] = SETS) -> None:
     columns = [k for k in ("dev", "dev+officers", *(name for name, _ in SETS)) if k in results]
     print("triage quality, each column replayed in time order through the service's own decision code:")
     print("  dev = the corpus's dev split (never trained on); +officers = a simulated officer corrects each case sent")
-    print("  to review, learnt at once; K, N, Q, R = bench/blind/set_k.jsonl ... (independent authors, never read")
-    print("  case by case). The other sets (A-P) were scored blind once each, then trained on.")
+    print("  to review, learnt at once; K, R = bench/blind/set_k.jsonl, set_r.jsonl (independent authors, never read")
+    print("  case by case). The other sets (A-Q) were scored blind once each, then trained on.")
     for name, path in sets:
         if name not in results:
             print(f"  ({name}: {path.relative_to(REPO)} absent{' or --no-blind' if name in UNREAD else ''})")
