@@ -17,7 +17,7 @@ from pymongo.errors import DuplicateKeyError
 from pymongo.asynchronous.database import AsyncDatabase
 
 from shared.locks import KeyedLocks
-from shared.store import CaseDocuments
+from shared.store import CaseDocuments, InsertBatcher
 
 
 # Tracking numbers reserved per counter update (the counter was a store round trip per case; 5 digits a day leave
@@ -31,6 +31,7 @@ class IntakeStore:
         self.cases = CaseDocuments(db["cases"], clock)
         self.counters = db["counters"]
         self.enterprises = db["enterprises"]
+        self._new_enterprises = InsertBatcher(self.enterprises)  # a batch's first reports in one command
         self.officers = db["officers"]
         self.visits = db["visits"]
         self.proof_budget = db["proof_budget"]  # wrong proofs per tracking number / address and window
@@ -110,9 +111,7 @@ class IntakeStore:
             # or another instance inserting it at the same moment, is updated.
             first = {"_id": candidate_id, "identity_key": key, "first_seen": now, "last_seen": now,
                      **{k: v for k, v in record.items() if v}, "aliases": [alias]}
-            try:
-                await self.enterprises.insert_one(first)
-            except DuplicateKeyError:
+            if not await self._new_enterprises.insert(first):
                 await self.enterprises.update_one({"_id": candidate_id}, update, upsert=True)
         return candidate_id
 

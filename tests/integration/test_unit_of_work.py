@@ -12,7 +12,7 @@ import pytest
 from pymongo import AsyncMongoClient, monitoring
 
 from shared.contracts.envelope import CaseEvent, derived_id
-from shared.store import CaseDocuments, Change, UnitOfWork, current_unit_of_work, set_fields
+from shared.store import CaseDocuments, Change, InsertBatcher, UnitOfWork, current_unit_of_work, set_fields
 
 pytestmark = pytest.mark.integration
 NOW = datetime(2026, 3, 2, 1, 0, tzinfo=UTC)
@@ -262,3 +262,20 @@ async def test_a_document_found_absent_that_another_writer_stored_meanwhile_is_r
     stored = {d["_id"]: d async for d in docs.collection.find({})}
     assert {k: d["notes"] for k, d in stored.items()} == {"new-1": 1, "new-2": 1, "new-3": 1}
     assert all(d["outbox"] == {} for d in stored.values()) and len(published.ids) == 3
+
+
+async def test_inserts_asked_together_go_in_one_command_and_a_stored_one_answers_false(db: Any) -> None:
+    """intake's first reports of enterprises: a batch's lanes insert together; one already stored is told so (it
+    is updated instead) and the others are stored all the same."""
+    database, commands = db
+    enterprises = database["enterprises"]
+    await enterprises.insert_one({"_id": "known", "name": "甲"})
+    batcher = InsertBatcher(enterprises)
+    commands.names.clear()
+    answers = await asyncio.gather(*(batcher.insert({"_id": k, "name": k}) for k in ("e1", "known", "e2", "e3")))
+    assert answers == [True, False, True, True]
+    assert commands.names.count("insert") == 1
+    assert {d["_id"]: d["name"] async for d in enterprises.find({})} == {"known": "甲", "e1": "e1", "e2": "e2",
+                                                                           "e3": "e3"}
+    # alone, later: a command of its own
+    assert await batcher.insert({"_id": "e4", "name": "e4"}) is True and commands.names.count("insert") == 2
