@@ -134,14 +134,15 @@ def _f1(name: str, tp: int, fp: int, fn: int) -> dict[str, float]:
     return {f"{name}_precision": precision, f"{name}_recall": recall, f"{name}_f1": f1}
 
 
-# The independently written sets, each scored as a whole (replayed in time order on its own). Every set except K
-# and R was scored blind first and is now folded into training (services/triage/data/folded.jsonl), so it is no
-# longer scored here. K (2026-12-07, fourth round) has been scored after each change and never read case by case;
-# R (fifth round, a new author from bench/blind/AUTHOR_BRIEF.md, aimed at units easily confused) was scored blind
-# once with the fifth round's code (dfd9fa7) and is not read either.
+# The independently written sets, each scored as a whole (replayed in time order on its own). Every set except K,
+# R, S and T was scored blind first and is now folded into training (services/triage/data/folded.jsonl), so it is
+# no longer scored here. K (2026-12-07, fourth round) has been scored after each change and never read case by
+# case. R, S and T (fifth round, new authors from bench/blind/AUTHOR_BRIEF.md) were each scored blind once, R
+# with dfd9fa7 and S and T with the round's final code (6649636), and are not read either.
 BLIND = REPO / "bench" / "blind"
-SETS = (("K", BLIND / "set_k.jsonl"), ("R", BLIND / "set_r.jsonl"))
-UNREAD = ("K", "R")
+SETS = (("K", BLIND / "set_k.jsonl"), ("R", BLIND / "set_r.jsonl"), ("S", BLIND / "set_s.jsonl"),
+        ("T", BLIND / "set_t.jsonl"))
+UNREAD = ("K", "R", "S", "T")
 
 
 def read_set(path: Path) -> list[dict]:
@@ -290,7 +291,7 @@ def report_quality(sets: tuple[tuple[str, Path], ...] = SETS) -> None:
     columns = [k for k in ("dev", "dev+officers", *(name for name, _ in SETS)) if k in results]
     print("triage quality, each column replayed in time order through the service's own decision code:")
     print("  dev = the corpus's dev split (never trained on); +officers = a simulated officer corrects each case sent")
-    print("  to review, learnt at once; K, R = bench/blind/set_k.jsonl, set_r.jsonl (independent authors, never read")
+    print("  to review, learnt at once; K, R, S, T = bench/blind/set_k.jsonl ... (independent authors, never read")
     print("  case by case). The other sets (A-Q) were scored blind once each, then trained on.")
     for name, path in sets:
         if name not in results:
