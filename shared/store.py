@@ -257,26 +257,40 @@ def _with_change(doc: dict[str, Any] | None, key: str, change: Change, cause: st
 DUPLICATE_KEY = 11000  # the server's error code for a second document with the same unique key
 
 
-class ReadBatcher:
+class _SameTurnBatcher:
+    """Requests made in the same turn of the event loop (a consumer batch's lanes, handled concurrently) are
+    served together, by one `_serve` scheduled for the next turn."""
+
+    def __init__(self) -> None:
+        self._scheduled = False
+
+    def _schedule(self) -> None:
+        if not self._scheduled:
+            self._scheduled = True
+            asyncio.get_running_loop().call_soon(lambda: asyncio.ensure_future(self._serve()))
+
+    async def _serve(self) -> None:
+        raise NotImplementedError
+
+
+class ReadBatcher(_SameTurnBatcher):
     """Reads by `_id` asked for at about the same time (a consumer batch's keys, handled concurrently) go to the
     store as one `{"_id": {"$in": [...]}}` query instead of one round trip each. Stock FerretDB 1.x answers `$in`
     by scanning the whole collection (777 ms for 100 of 20,000 documents); the FerretDB deploy/ferretdb.sh builds
     hands it to SQLite's `_id` index (21 ms, against 78 ms for 100 reads by `_id` one at a time)."""
 
     def __init__(self, collection: AsyncCollection[dict[str, Any]], most: int = 500):
+        super().__init__()
         self.collection, self.most = collection, most
         self._waiting: dict[str, list[asyncio.Future[dict[str, Any] | None]]] = {}
-        self._scheduled = False
 
     async def get(self, key: str) -> dict[str, Any] | None:
         future: asyncio.Future[dict[str, Any] | None] = asyncio.get_running_loop().create_future()
         self._waiting.setdefault(key, []).append(future)
-        if not self._scheduled:
-            self._scheduled = True
-            asyncio.get_running_loop().call_soon(lambda: asyncio.ensure_future(self._read()))
+        self._schedule()
         return await future
 
-    async def _read(self) -> None:
+    async def _serve(self) -> None:
         await asyncio.sleep(0)  # one more turn of the loop: let the other lanes of the batch ask too
         waiting, self._waiting, self._scheduled = self._waiting, {}, False
         keys = list(waiting)
@@ -300,53 +314,54 @@ class ReadBatcher:
                     future.set_result(stored if n == 0 or stored is None else copy.deepcopy(stored))
 
 
-class InsertBatcher:
+class InsertBatcher(_SameTurnBatcher):
     """Inserts asked for at about the same time (a consumer batch's lanes) go to the store as one unordered
     `insert_many` instead of one command each: FerretDB (SQLite) spent 330 ms of CPU on 300 single inserts and
     20 ms on the same 300 in commands of 20 (measured on this machine; docs/operations.md "Load benchmark").
     `insert` answers False when a document with that `_id` is stored already (the caller updates it instead)."""
 
-    def __init__(self, collection: AsyncCollection[dict[str, Any]], most: int = 50):
-        self.collection, self.most = collection, most
+    def __init__(self, collection: AsyncCollection[dict[str, Any]], most: int | None = None):
+        super().__init__()
+        self.collection, self.most = collection, most or BULK_WRITE_CHUNK
         self._waiting: list[tuple[dict[str, Any], asyncio.Future[bool]]] = []
-        self._scheduled = False
 
     async def insert(self, doc: dict[str, Any]) -> bool:
         future: asyncio.Future[bool] = asyncio.get_running_loop().create_future()
         self._waiting.append((doc, future))
-        if not self._scheduled:
-            self._scheduled = True
-            asyncio.get_running_loop().call_soon(lambda: asyncio.ensure_future(self._write()))
+        self._schedule()
         return await future
 
-    async def _write(self) -> None:
+    async def _serve(self) -> None:
         await asyncio.sleep(0)  # one more turn of the loop: let the other lanes of the batch ask too
         waiting, self._waiting, self._scheduled = self._waiting, [], False
         for start in range(0, len(waiting), self.most):
             chunk = waiting[start:start + self.most]
             try:
-                await self.collection.insert_many([doc for doc, _ in chunk], ordered=False)
-                stored = [True] * len(chunk)
-            except BulkWriteError as exc:
-                errors = exc.details.get("writeErrors") or []
-                if any(error.get("code") != DUPLICATE_KEY for error in errors):
-                    _fail(chunk, exc)
-                    continue
-                stored = [True] * len(chunk)
-                for error in errors:
-                    stored[error["index"]] = False
+                inserted = await insert_new(self.collection, [doc for doc, _ in chunk])
             except BaseException as exc:
-                _fail(chunk, exc)
+                for _, future in chunk:
+                    if not future.done():
+                        future.set_exception(exc)
                 continue
-            for (_, future), inserted in zip(chunk, stored, strict=True):
+            for (_, future), stored in zip(chunk, inserted, strict=True):
                 if not future.done():
-                    future.set_result(inserted)
+                    future.set_result(stored)
 
 
-def _fail(chunk: list[tuple[dict[str, Any], asyncio.Future[bool]]], exc: BaseException) -> None:
-    for _, future in chunk:
-        if not future.done():
-            future.set_exception(exc)
+async def insert_new(collection: Any, docs: list[dict[str, Any]]) -> list[bool]:
+    """Insert `docs` in one unordered command; for each, whether it was stored (False: a document with its `_id`
+    is stored already). Any other failure raises."""
+    try:
+        await collection.insert_many(docs, ordered=False)
+        return [True] * len(docs)
+    except BulkWriteError as exc:
+        errors = exc.details.get("writeErrors") or []
+        if any(error.get("code") != DUPLICATE_KEY for error in errors):
+            raise
+        inserted = [True] * len(docs)
+        for error in errors:
+            inserted[error["index"]] = False
+        return inserted
 
 
 # FerretDB 1.24 (SQLite) keeps the result set of each statement of an update command open until the command ends,
@@ -374,16 +389,12 @@ async def insert_or_replace(collection: Any, new_docs: list[dict[str, Any]], rep
     stored = await bulk_write_in_chunks(collection, replacements) if replacements else 0
     for start in range(0, len(new_docs), BULK_WRITE_CHUNK):
         chunk = new_docs[start:start + BULK_WRITE_CHUNK]
-        try:
-            stored += len((await collection.insert_many(chunk, ordered=False)).inserted_ids)
-        except BulkWriteError as exc:
-            errors = exc.details.get("writeErrors") or []
-            if any(error.get("code") != DUPLICATE_KEY for error in errors):
-                raise
-            stored += exc.details.get("nInserted", 0)
-            stored += await bulk_write_in_chunks(collection, [
-                ReplaceOne({"_id": chunk[error["index"]]["_id"]}, chunk[error["index"]], upsert=True)
-                for error in errors])
+        inserted = await insert_new(collection, chunk)
+        stored += sum(inserted)
+        taken = [doc for doc, ok in zip(chunk, inserted, strict=True) if not ok]
+        if taken:
+            stored += await bulk_write_in_chunks(collection, [ReplaceOne({"_id": doc["_id"]}, doc, upsert=True)
+                                                              for doc in taken])
     return stored
 
 
