@@ -10,7 +10,7 @@ PYTEST_ARGS ?=
 
 .PHONY: setup venv provision fonts chromium run run-compose-local backup restore test test-unit lint infra-up infra-down \
 	infra-status token clean-data \
-	bench-intake bench-triage fit-links bench-sla bench-sync bench-insight bench-store docs-asyncapi
+	bench-intake bench-triage bench-triage-loso fit-links bench-sla bench-sync bench-insight bench-store docs-asyncapi
 
 setup: venv provision fonts
 
@@ -100,11 +100,16 @@ bench-sync: setup
 docs-asyncapi: venv
 	$(VENV)/bin/faststream docs gen services.sync.asyncapi:app --yaml --out docs/asyncapi.yaml
 
-# triage: per-field accuracy and duplicate precision/recall/F1 side by side on the corpus's dev split, the studied
-# set I and the blind set J (bench/blind/; aggregates only), and cases per second through the triage service on
+# triage: per-field accuracy and duplicate precision/recall/F1 side by side on the corpus's dev split and the blind
+# sets never read (K, R-V in bench/blind/; aggregates only), and cases per second through the triage service on
 # the real broker (its own namespace). BENCH_TRIAGE_ARGS="--cases 100" or "--no-blind".
 bench-triage: setup
 	$(PY) bench/triage.py $(BENCH_TRIAGE_ARGS)
+
+# Leave each folded set out in turn, train without it and score it (~4 min): how a weight of the decision does on an
+# author the models never saw. BENCH_TRIAGE_LOSO_ARGS="--catalogue-share 0.4 --sets set_e,set_f".
+bench-triage-loso: setup
+	$(PY) bench/triage_loso.py $(BENCH_TRIAGE_LOSO_ARGS)
 
 # Refit the follow-up / shared-problem link model (services/triage/data/link_model.yaml) on the scored sets named
 # in bench/fit_links.py, printing its leave-one-set-out F1 beside the rules alone (~3 min).

@@ -33,15 +33,16 @@ from shared.workdays import add_working_days
 MIN_CONTENT_CHARS = 6
 DUTY_WEIGHT = 2.0  # a duty phrase of the organisation file named in the text
 LEXICON_WEIGHT = 1.0  # a word of the unit's lexicon
-RULE_SHARE = 0.5  # how much the rules weigh against the classifier when any rule matched
+RULE_SHARE = 0.25  # how much the rules weigh against the classifier when any rule matched
 CO_DEPARTMENT_MIN_RULE = 2.0  # rule score another unit needs to be named a co-department
 CO_DEPARTMENT_MIN_MATTERS = 1.0  # catalogue weight another unit needs (one matter of its own named)
 RULE_SCREENING_SHARE = 0.5  # at most this much of the screening comes from the duty words found
 SHORT_CONFIDENCE = 0.9
 COMPLEX_RULE_CONFIDENCE = 0.8  # the policy's words for a complex case, found in the text
-CATALOGUE_SHARE = 0.55  # how much the matters found in the catalogue weigh in the lead unit, when any was found
+CATALOGUE_SHARE = 0.25  # how much the matters found in the catalogue weigh in the lead unit, when any was found
 CATALOGUE_SCREENING_WEIGHT = 2.0  # a matter of the catalogue counts like a duty phrase toward "accepted"
 DERIVED_CONFIDENCE = 0.85  # a complexity derived from the units found in the catalogue
+MODEL_OVERRULES_DERIVED = 0.7  # the classifier's probability for another grade that overrules the derived one
 OFFICER_CONFIDENCE = 0.9
 ADDRESSED_CONFIDENCE = 0.85  # the enterprise asks a unit by name to act ("希望水利部门上门指导")
 # The text says that several units are involved ("税务和财政两边口径不一致", "涉及多个部门").
@@ -412,10 +413,12 @@ class Triage:
         other units were found."""
         if complex_evidence is not None:
             return COMPLEX, max(COMPLEX_RULE_CONFIDENCE, margin_confidence(model, COMPLEX))
+        best = max(model, key=lambda k: (model[k], k))
         if derived:
             grade = GENERAL if co_departments else SIMPLE
+            if best != grade and model[best] >= MODEL_OVERRULES_DERIVED:
+                return best, margin_confidence(model, best)
             return grade, max(DERIVED_CONFIDENCE, margin_confidence(model, grade))
-        best = max(model, key=lambda k: (model[k], k))
         if best == SIMPLE and co_departments:
             merged = {GENERAL: model.get(GENERAL, 0.0) + model.get(SIMPLE, 0.0), COMPLEX: model.get(COMPLEX, 0.0)}
             return GENERAL, margin_confidence(merged, GENERAL)
