@@ -140,7 +140,7 @@ def _f1(name: str, tp: int, fp: int, fn: int) -> dict[str, float]:
 # case. R, S and T (fifth round, new authors from bench/blind/AUTHOR_BRIEF.md) were each scored blind once, R
 # with dfd9fa7 and S and T with the round's final code (6649636), and are not read either.
 BLIND = REPO / "bench" / "blind"
-UNREAD = ("K", "R", "S", "T", "U", "V")
+UNREAD = ("K", "R", "S", "T", "W")
 SETS = tuple((name, BLIND / f"set_{name.lower()}.jsonl") for name in UNREAD)
 
 
@@ -290,8 +290,8 @@ def report_quality(sets: tuple[tuple[str, Path], ...] = SETS) -> None:
     columns = [k for k in ("dev", "dev+officers", *(name for name, _ in SETS)) if k in results]
     print("triage quality, each column replayed in time order through the service's own decision code:")
     print("  dev = the corpus's dev split (never trained on); +officers = a simulated officer corrects each case sent")
-    print("  to review, learnt at once; K, R-V = bench/blind/set_k.jsonl ... (independent authors, never read")
-    print("  case by case). The other sets (A-Q) were scored blind once each, then trained on.")
+    print("  to review, learnt at once; K, R, S, T, W = bench/blind/set_k.jsonl ... (independent authors, never read")
+    print("  case by case). The other sets (A-Q, U, V) were scored blind once each, then trained on.")
     for name, path in sets:
         if name not in results:
             print(f"  ({name}: {path.relative_to(REPO)} absent{' or --no-blind' if name in UNREAD else ''})")
