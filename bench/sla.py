@@ -132,7 +132,7 @@ async def main() -> None:
 
         # what a starting instance reads once to fill its in-memory timer index and gauge tally
         t = time.perf_counter()
-        entries = await store.index_records(TALLY_FIELDS)
+        entries = await store.index_records(TALLY_FIELDS).to_list()
         index_load = time.perf_counter() - t
         t0 = datetime.now(UTC) + timedelta(seconds=30 + 3 * index_load + args.due / 50)
         due = await seed(store, policy, range(args.due), args.due, t0, args.spread, settings.topic_partitions)

@@ -85,11 +85,8 @@ async def load_index(deps: Deps, owned: frozenset[int]) -> None:
     """Read the timers and tallies of the records from the store, with the firings stored since each record's
     last write folded in (an instance gained partitions: another one kept them until now)."""
     store = deps.store
-    try:
-        records = await store.index_records(TALLY_FIELDS)
-    except Exception:
-        deps.ctx.log.exception("timer_index_load_failed", partitions=sorted(owned))  # the next sweep tries again
-        return
+    # The firings before the records, so the records can stream past: a firing stored in between is adopted by
+    # the sweep (its insert finds it stored), as after any restart.
     firings = {f["_id"]: f for f in await store.all_firings()}
     published = await store.published_ids()
     by_case: dict[str, list[str]] = {}
@@ -97,15 +94,20 @@ async def load_index(deps: Deps, owned: frozenset[int]) -> None:
         if firing.get("kind") != triage_clock.KIND:  # triage firings go when their clock record learns them
             by_case.setdefault(firing["case_id"], []).append(firing_id)
     stale: list[str] = []
-    for doc in records:
-        if doc["_id"] in by_case:  # fold in what fired since the record's last write
-            stored_fired, epoch = set(doc.get("fired", ())), doc.get("epoch")
-            stale += [f for f in by_case[doc["_id"]]
-                      if firings[f].get("epoch") != epoch or f.split("|", 1)[1] in stored_fired]
-            doc, _ = domain.with_firings(doc["_id"], doc, deps.policy, firings.get)
-        deps.index.set(doc["_id"], doc.get("next_fire_at"), doc.get("partition"))
-        deps.tally.set(doc["_id"], doc)
-    known = {doc["_id"] for doc in records}
+    known: set[str] = set()
+    try:
+        async for doc in store.index_records(TALLY_FIELDS):
+            known.add(doc["_id"])
+            if doc["_id"] in by_case:  # fold in what fired since the record's last write
+                stored_fired, epoch = set(doc.get("fired", ())), doc.get("epoch")
+                stale += [f for f in by_case[doc["_id"]]
+                          if firings[f].get("epoch") != epoch or f.split("|", 1)[1] in stored_fired]
+                doc, _ = domain.with_firings(doc["_id"], doc, deps.policy, firings.get)
+            deps.index.set(doc["_id"], doc.get("next_fire_at"), doc.get("partition"))
+            deps.tally.set(doc["_id"], doc)
+    except Exception:  # what was set is right; the next sweep reads everything again
+        deps.ctx.log.exception("timer_index_load_failed", partitions=sorted(owned))
+        return
     stale += [f for case_id, ids in by_case.items() if case_id not in known for f in ids]
     if stale:
         deps.absorbed.insert(0, (0.0, stale))
