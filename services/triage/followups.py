@@ -190,10 +190,13 @@ def same_enterprise(a: Iterable[str], b: Iterable[str]) -> bool:
     return False
 
 
-# The report says it is another problem ("本次企业提出新的问题", "企业另提一事"): whatever it says of earlier
-# reports (a liaison's revisit of a solved one), it is no follow-up. In the scored sets: 6 such reports, none a
-# follow-up.
-NEW_PROBLEM = re.compile("新的问题|新问题|另提一事|另提了|另外一件事|另一个问题|另一件事|新的诉求|新诉求|另外反映")
+# The report says it is another problem ("本次企业提出新的问题", "企业另提一事"), or a liaison's note tells how an
+# earlier one went and then what the enterprise raises this time ("…已办好，企业表示感谢。企业本次反映：…",
+# "企业新反映", "反映新情况"): whatever it says of earlier reports, it is no follow-up. In the scored sets: 25 such
+# reports, none a follow-up of the same enterprise (one joined other enterprises' shared problem).
+NEW_PROBLEM = re.compile("新的问题|新问题|另提一事|另提了|另外一件事|另一个问题|另一件事|新的诉求|新诉求|另外反映|"
+                         "企业本次|本次(?:企业)?(?:反映|提出|需交办|着急|谈到)|(?:企业|公司|厂方|厂里)新反映|"
+                         "反映了?新的?情况|另外(?:企业)?提出")
 
 
 def is_follow_up(content: str) -> bool:

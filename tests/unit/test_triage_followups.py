@@ -1,5 +1,7 @@
 """services.triage.followups: the same problem by who reports it and what it is about, not by its wording."""
 
+import pytest
+
 from services.triage.followups import (Earlier, Probe, core_name, identity_keys, is_follow_up, link, localities,
                                       phone_key, relayed_identity, same_enterprise, says_also, says_reported_before,
                                       shared_things)
@@ -235,3 +237,19 @@ def test_a_report_of_another_problem_is_no_follow_up():
             "本次企业提出新的问题：食品生产许可证9月到期")
     assert not is_follow_up(text) and not says_reported_before(text)
     assert not is_follow_up("联络员回访金穗米业，企业另提一事：公司承储的储备粮仓库漏雨，至今没人处理")
+
+
+@pytest.mark.parametrize("text", [
+    "走访某某石材公司：上次反映的电缆被盗后派出所加强了夜间巡逻，企业表示感谢。企业本次反映：运输车进出要经过村道，村民拦车。",
+    "走访某某软件公司：之前反映的基站已建好，信号问题解决。企业新反映：去年承接的系统升级项目尾款一直没付。",
+    "走访某某米业：烘干房用地的事还在对接，企业表示等结果。企业反映新情况：流转的水田被农户收回去种茶。",
+    "再次走访某某新材料公司，上次的事已办结。本次需交办：出口竹筷要原产地证明，不知道在哪里办。",
+])
+def test_a_liaison_note_of_what_is_raised_this_time_is_no_follow_up(text):
+    """The note tells how an earlier report went, then what the enterprise raises this time: a new problem."""
+    assert not is_follow_up(text) and not says_reported_before(text)
+
+
+def test_a_follow_up_without_those_words_still_is_one():
+    text = "走访某某石材公司：上次反映的电缆被盗问题，派出所只来过一次，最近又被偷了，企业希望恢复夜间巡逻。"
+    assert says_reported_before(text)
