@@ -135,10 +135,9 @@ def _f1(name: str, tp: int, fp: int, fn: int) -> dict[str, float]:
 
 
 # The independently written sets, each scored as a whole (replayed in time order on its own). Every set except K,
-# R, S and T was scored blind first and is now folded into training (services/triage/data/folded.jsonl), so it is
-# no longer scored here. K (2026-12-07, fourth round) has been scored after each change and never read case by
-# case. R, S and T (fifth round, new authors from bench/blind/AUTHOR_BRIEF.md) were each scored blind once, R
-# with dfd9fa7 and S and T with the round's final code (6649636), and are not read either.
+# R, S, T and W was scored blind first and is now folded into training (services/triage/data/folded.jsonl), so it
+# is no longer scored here. K (fourth round), R, S, T (fifth) and W (sixth), each by a new author from
+# bench/blind/AUTHOR_BRIEF.md, are scored after changes and never read case by case.
 BLIND = REPO / "bench" / "blind"
 UNREAD = ("K", "R", "S", "T", "W")
 SETS = tuple((name, BLIND / f"set_{name.lower()}.jsonl") for name in UNREAD)

@@ -47,8 +47,6 @@ def main() -> None:
         classifier.load_folded = lambda name=name: [c for c in folded if c["source"] != name]
         triage, vocabulary, _ = bench.build()
         cases = sorted(by_source[name], key=lambda c: c["received_at"])
-        for case in cases:
-            case["enterprise"].setdefault("contact_phone", None)
         result = bench.replay(triage, vocabulary, cases, {c["id"] for c in cases})
         rows.append(result)
         print(f"  {name:<12}" + "".join(f"{result[f]:>14.3f}" for f in FIELDS), flush=True)

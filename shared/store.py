@@ -267,9 +267,15 @@ class _SameTurnBatcher:
     def _schedule(self) -> None:
         if not self._scheduled:
             self._scheduled = True
-            asyncio.get_running_loop().call_soon(lambda: asyncio.ensure_future(self._serve()))
+            asyncio.get_running_loop().call_soon(lambda: asyncio.ensure_future(self._run()))
+
+    async def _run(self) -> None:
+        await asyncio.sleep(0)  # one more turn of the loop: let the other lanes of the batch ask too
+        self._scheduled = False
+        await self._serve()
 
     async def _serve(self) -> None:
+        """Serve every request waiting now (taken at once, before any await: later ones schedule a new turn)."""
         raise NotImplementedError
 
 
@@ -291,8 +297,7 @@ class ReadBatcher(_SameTurnBatcher):
         return await future
 
     async def _serve(self) -> None:
-        await asyncio.sleep(0)  # one more turn of the loop: let the other lanes of the batch ask too
-        waiting, self._waiting, self._scheduled = self._waiting, {}, False
+        waiting, self._waiting = self._waiting, {}
         keys = list(waiting)
         try:
             found: dict[str, dict[str, Any]] = {}
@@ -332,8 +337,7 @@ class InsertBatcher(_SameTurnBatcher):
         return await future
 
     async def _serve(self) -> None:
-        await asyncio.sleep(0)  # one more turn of the loop: let the other lanes of the batch ask too
-        waiting, self._waiting, self._scheduled = self._waiting, [], False
+        waiting, self._waiting = self._waiting, []
         for start in range(0, len(waiting), self.most):
             chunk = waiting[start:start + self.most]
             try:

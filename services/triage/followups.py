@@ -199,11 +199,15 @@ NEW_PROBLEM = re.compile("新的问题|新问题|另提一事|另提了|另外�
                          "反映了?新的?情况|另外(?:企业)?提出")
 
 
-def is_follow_up(content: str) -> bool:
+def _own_report(content: str) -> str | None:
+    """The report's own words (what others said left out), or None when it says it brings another problem."""
     text = OTHERS_SAID.sub("", normalise(content))
-    if NEW_PROBLEM.search(text):
-        return False
-    return FOLLOW_UP.search(text) is not None or CAME_BACK.search(text) is not None
+    return None if NEW_PROBLEM.search(text) else text
+
+
+def is_follow_up(content: str) -> bool:
+    text = _own_report(content)
+    return text is not None and (FOLLOW_UP.search(text) is not None or CAME_BACK.search(text) is not None)
 
 
 # Words of a report that joins what other enterprises reported ("…也反映", "和前面那家用的是同一台变压器").
@@ -225,8 +229,8 @@ def says_also(content: str) -> bool:
 
 
 def says_reported_before(content: str) -> bool:
-    text = OTHERS_SAID.sub("", normalise(content))
-    return NEW_PROBLEM.search(text) is None and EXPLICIT_FOLLOW_UP.search(text) is not None
+    text = _own_report(content)
+    return text is not None and EXPLICIT_FOLLOW_UP.search(text) is not None
 
 
 def load_shared_things(path: Path | None = None) -> dict[str, re.Pattern[str]]:
