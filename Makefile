@@ -10,7 +10,7 @@ PYTEST_ARGS ?=
 
 .PHONY: setup venv provision fonts chromium run run-compose-local backup restore test test-unit lint infra-up infra-down \
 	infra-status token clean-data \
-	bench-intake bench-triage bench-triage-loso fit-links bench-sla bench-sync bench-insight bench-store docs-asyncapi
+	bench-intake bench-import bench-triage bench-triage-loso fit-links bench-sla bench-sync bench-insight bench-store docs-asyncapi
 
 setup: venv provision fonts
 
@@ -122,6 +122,12 @@ fit-links: setup
 .PHONY: bench
 bench: setup
 	$(PY) bench/load.py $(BENCH_ARGS)
+
+# A 10,000-row batch import (files of 2,000 to intake's batch route), from the first upload to the last case.triaged,
+# every service its own process; beside it, in the same run, as many submissions sent to the ingress topic (~8 min).
+# BENCH_IMPORT_ARGS="--rows 2000" or "--single".
+bench-import: setup
+	$(PY) bench/import_bench.py $(BENCH_IMPORT_ARGS)
 
 # console: response times of the staff pages' own API (page, sign-in, search, timeline) with N cases in its read
 # store (real broker and store, its own database and topics, removed afterwards). BENCH_CONSOLE_ARGS="--cases 20000".

@@ -254,6 +254,9 @@ def _with_change(doc: dict[str, Any] | None, key: str, change: Change, cause: st
     return new
 
 
+# How often each collection's outboxes are looked for store-wide (CaseDocuments.stale_outboxes): what another
+# instance stored and never published, when it died and did not come back.
+FULL_SCAN_EVERY = timedelta(hours=1)
 DUPLICATE_KEY = 11000  # the server's error code for a second document with the same unique key
 
 
@@ -420,6 +423,13 @@ class CaseDocuments:
         self._staged: dict[str, UnitOfWork] = {}  # key -> the batch whose write of it is pending
         self._staged_docs: dict[str, dict[str, Any]] = {}
         self._reads = ReadBatcher(collection)
+        # key -> when this process stored events in the document's outbox that it has not seen cleared since: what
+        # the periodic sweep reads (by `_id`). The store-wide query for stale outboxes decodes every document on
+        # FerretDB (its filters other than `_id` are not pushed down): run every 10 s by every service, it took more
+        # of FerretDB's CPU than the cases did from a few thousand cases on. It runs at start, for what a
+        # predecessor left, and then every FULL_SCAN_EVERY for what another instance left.
+        self._unsettled: dict[str, datetime] = {}
+        self._scanned_at: datetime | None = None
 
     async def _guarded_writes(self) -> bool:
         """Whether writes carry the optimistic `rev` filter. MongoDB: yes, it is cheap and it works.
@@ -566,6 +576,8 @@ class CaseDocuments:
             update: dict[str, Any] = {"$unset": {f"outbox.{eid}": "" for eid in done}}
             if not set(outbox) - set(done):
                 update["$set"] = {"pending_since": None}
+                if restaged is None or not restaged.get("outbox"):
+                    self._unsettled.pop(key, None)
             ops.append(UpdateOne({"_id": key}, update))
             self._written.pop(key, None)
         await bulk_write_in_chunks(self.collection, ops)
@@ -623,6 +635,7 @@ class CaseDocuments:
     def _remember(self, key: str, rev: int, outbox: dict[str, Any]) -> None:
         if outbox:
             self._written[key] = (rev, frozenset(outbox))
+            self._unsettled.setdefault(key, self.clock())
         else:
             self._written.pop(key, None)
 
@@ -648,9 +661,12 @@ class CaseDocuments:
             if doc is None:
                 return
             update: dict[str, Any] = {"$unset": unset}
-            if not set(doc.get("outbox") or {}) - set(event_ids):
+            settled = not set(doc.get("outbox") or {}) - set(event_ids)
+            if settled:
                 update["$set"] = {"pending_since": None}
             await self.collection.update_one({"_id": key}, update)
+            if settled and not (staged or {}).get("outbox"):
+                self._unsettled.pop(key, None)
             return
         if written is not None and written[1] <= set(event_ids):
             # The whole outbox as we wrote it is published: one update, valid only if no writer has applied
@@ -658,17 +674,38 @@ class CaseDocuments:
             result = await self.collection.update_one({"_id": key, "rev": written[0]},
                                                       {"$unset": unset, "$set": {"pending_since": None}})
             if result.matched_count == 1:
+                if not (staged or {}).get("outbox"):
+                    self._unsettled.pop(key, None)
                 return
         await self.collection.update_one({"_id": key}, {"$unset": unset})
         await self.collection.update_one({"_id": key, "outbox": {}}, {"$set": {"pending_since": None}})
 
     async def stale_outboxes(self, older_than: timedelta, limit: int = 500) -> list[tuple[str, list[CaseEvent]]]:
-        """Documents whose events were stored but not published for a while (a crash between the two)."""
-        cutoff = self.clock() - older_than
-        cursor = self.collection.find({"pending_since": {"$lt": cutoff}}, {"outbox": 1}).limit(limit)
+        """Documents whose events were stored but not published for a while (a crash between the two, a broker
+        that refused them). The first call, and one every FULL_SCAN_EVERY, asks the store for all of them (at
+        start, with no age: nothing of a predecessor is in flight here); the calls in between read only the
+        documents this process stored events in and has not seen cleared."""
+        now = self.clock()
+        if self._scanned_at is None or now - self._scanned_at >= FULL_SCAN_EVERY:
+            cutoff = now if self._scanned_at is None else now - older_than
+            self._scanned_at = now
+            cursor = self.collection.find({"pending_since": {"$lte": cutoff}}, {"outbox": 1}).limit(limit)
+            found = [doc async for doc in cursor]
+            if len(found) >= limit:
+                self._scanned_at = None  # more than one call's worth: the next call asks again
+            return self._pending_events(found)
+        due = [key for key, since in self._unsettled.items() if since <= now - older_than][:limit]
+        if not due:
+            return []
+        found = await self.collection.find({"_id": {"$in": due}}, {"outbox": 1}).to_list()
+        for key in set(due) - {doc["_id"] for doc in found if doc.get("outbox")}:
+            self._unsettled.pop(key, None)  # cleared by someone else, or gone
+        return self._pending_events(found)
+
+    def _pending_events(self, docs: list[dict[str, Any]]) -> list[tuple[str, list[CaseEvent]]]:
         stale = []
-        async for doc in cursor:
-            events = [CaseEvent.model_validate(e) for e in doc.get("outbox", {}).values()
+        for doc in docs:
+            events = [CaseEvent.model_validate(e) for e in (doc.get("outbox") or {}).values()
                       if e["event_id"] not in self._in_flight]
             if events:
                 self._in_flight.update(e.event_id for e in events)

@@ -1,6 +1,8 @@
 """One case per submission id, whichever way the submission came in (the ingress topic, the submission API, a
 channel's own route): the tracking number, the enterprise across channels, `case.registered`, the receipt."""
 
+import asyncio
+from collections.abc import Sequence
 from typing import Any
 
 from pymongo.errors import DuplicateKeyError
@@ -11,8 +13,10 @@ from shared.contracts import topics
 from shared.contracts.dead_letter import DeadLetter
 from shared.contracts.submissions import Submission
 from shared.refusal import Refusal
+from shared.store import UnitOfWork, current_unit_of_work
 
 TRACKING_NUMBER_ATTEMPTS = 5
+ROWS_AT_ONCE = 64  # a batch file's rows registered concurrently: their reads and inserts go to the store together
 REUSED_ID = "submission_id reused with different content: not a retry; the first case stands"
 
 
@@ -58,6 +62,36 @@ async def register(deps: Deps, submission: Submission) -> tuple[dict[str, Any], 
         ctx.metrics.cases_registered.labels(NAME, submission.channel).inc()
         ctx.log.info("case_registered", case_id=case_id, channel=submission.channel, tracking_no=tracking)
     return applied.doc, applied.duplicate
+
+
+async def register_many(deps: Deps, submissions: Sequence[Submission]
+                        ) -> list[tuple[dict[str, Any], bool] | SubmissionConflict]:
+    """Register a batch file's submissions as one unit of work, as a consumer batch is (shared.store.UnitOfWork):
+    the rows' records go to the store in one bulk write and their events out together, instead of several round
+    trips per row one after another. Returns once everything is stored and published: (record, duplicate) per
+    submission, or the conflict that refused it."""
+    uow = UnitOfWork(deps.ctx.publish_pipelined) if deps.ctx.settings.consumer_unit_of_work else None
+    gate = asyncio.Semaphore(ROWS_AT_ONCE)
+
+    async def one(submission: Submission) -> tuple[dict[str, Any], bool] | SubmissionConflict:
+        async with gate:
+            try:
+                return await register(deps, submission)
+            except SubmissionConflict as exc:
+                return exc
+
+    token = current_unit_of_work.set(uow)
+    try:
+        results = await asyncio.gather(*(one(s) for s in submissions))
+    except BaseException:
+        if uow is not None:
+            uow.abandon()  # nothing of the file is stored: the person uploads it again
+        raise
+    finally:
+        current_unit_of_work.reset(token)
+    if uow is not None:
+        await uow.flush()
+    return list(results)
 
 
 def receipt(deps: Deps, doc: dict[str, Any], submission: Submission, duplicate: bool) -> dict[str, Any]:

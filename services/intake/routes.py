@@ -24,7 +24,7 @@ from starlette.responses import JSONResponse
 from services.intake import access, channels, domain
 from services.intake.access import aware
 from services.intake.deps import Deps
-from services.intake.registration import receipt, register, register_or_refuse
+from services.intake.registration import SubmissionConflict, receipt, register, register_many, register_or_refuse
 from services.intake.sms import SimulatedSms
 from services.intake.tracking import Proof
 from shared.auth import Staff
@@ -407,11 +407,13 @@ async def post_batch(call: Call[Deps]) -> Any:
     outcomes, valid = channels.validate_rows(
         rows, channel=channel, default_reporter=call.query("reporter"), received=deps.ctx.clock().astimezone(deps.tz),
         org=deps.org, messages=lambda exc: [{"field": e["field"], "message": e["message"]} for e in field_errors(exc)])
-    for outcome in outcomes:
-        submission = valid.get(outcome.row)
-        if submission is None or outcome.status != "pending":
+    pending = [o for o in outcomes if o.status == "pending" and o.row in valid]
+    for outcome, result in zip(pending, await register_many(deps, [valid[o.row] for o in pending]), strict=True):
+        if isinstance(result, SubmissionConflict):
+            outcome.status = "rejected"
+            outcome.errors = [{"field": "submission_id", "message": "与此前受理的问题冲突，请核对后单独提交"}]
             continue
-        doc, duplicate = await register(deps, submission)
+        doc, duplicate = result
         outcome.status = "duplicate" if duplicate else "accepted"
         outcome.case_id, outcome.tracking_no = doc["_id"], doc["tracking_no"]
     counts = {s: sum(1 for o in outcomes if o.status == s) for s in ("accepted", "duplicate", "rejected")}

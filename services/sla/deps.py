@@ -54,11 +54,6 @@ class Deps:
     tally: Tally = field(default_factory=Tally)  # the gauges' counts, kept as records change (no store scan)
     clock_locks: KeyedLocks = field(default_factory=KeyedLocks)  # one firing or clock change per case at a time
     case_locks: KeyedLocks = field(default_factory=KeyedLocks)  # one unit action per case at a time
-    # Keys whose events were stored but whose publishing failed, by collection. The periodic outbox sweep reads
-    # only these (by `_id`); the store-wide query for stale outboxes (a full scan on FerretDB) runs once, at start,
-    # for what a stopped or crashed predecessor left.
-    unpublished: dict[str, set[str]] = field(default_factory=lambda: {name: set() for name in OUTBOX_NAMES})
-    outbox_scanned: bool = False
     # Firings stored but not yet on the topic (a failed publish, or found unpublished at start), by firing id.
     unpublished_firings: dict[str, dict[str, Any]] = field(default_factory=dict)
     # Firing ids folded into their clock records, with when: deleted in batches once old enough (compact_firings).

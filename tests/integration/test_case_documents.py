@@ -112,3 +112,62 @@ async def test_unpublished_events_of_a_crashed_writer_are_found_and_then_cleared
     await restarted.mark_published("c4", [e.event_id for e in applied.events])
     stored = await docs.get("c4")
     assert stored is not None and stored["outbox"] == {} and stored["pending_since"] is None
+
+
+class Finds(monitoring.CommandListener):
+    """The filters of the find commands that look for more than one document by its `_id` (the sweep's)."""
+
+    def __init__(self) -> None:
+        self.filters: list[dict[str, Any]] = []
+
+    def started(self, event: Any) -> None:
+        where = event.command.get("filter", {}) if event.command_name == "find" else {"_id": "one"}
+        if not isinstance(where.get("_id"), str):
+            self.filters.append(where)
+
+    def succeeded(self, event: Any) -> None:
+        pass
+
+    def failed(self, event: Any) -> None:
+        pass
+
+
+async def test_the_sweep_asks_the_store_for_all_outboxes_at_start_then_reads_only_its_own(
+        store: Any, infra: dict[str, str]) -> None:
+    finds = Finds()
+    client: AsyncMongoClient = AsyncMongoClient(infra["QHWY_MONGO_URL"], directConnection=True, tz_aware=True,
+                                                event_listeners=[finds])
+    try:
+        collection = client[store[2]][f"s{uuid.uuid4().hex[:6]}"]
+        now = [NOW]
+        docs = CaseDocuments(collection, lambda: now[0])
+        left = await CaseDocuments(collection, lambda: NOW).apply(  # a predecessor died before publishing
+            "left", "p", lambda doc: Change(events=[event("left", "p")]))
+        # at start: the store-wide query, with no age (the predecessor's event is 0 s old)
+        assert [(k, [e.event_id for e in evs]) for k, evs in await docs.stale_outboxes(timedelta(seconds=10))] == [
+            ("left", [left.events[0].event_id])]
+        assert "pending_since" in finds.filters[-1]
+        await docs.mark_published("left", [left.events[0].event_id])
+        docs.release([left.events[0].event_id])
+        mine = await docs.apply("mine", "m", lambda doc: Change(events=[event("mine", "m")]))
+        docs.release([e.event_id for e in mine.events])  # its publishing failed: the outbox keeps it
+        other = CaseDocuments(collection, lambda: NOW)  # another instance dies with an event unpublished
+        await other.apply("other", "o", lambda doc: Change(events=[event("other", "o")]))
+        asked = len(finds.filters)
+        now[0] = NOW + timedelta(seconds=5)  # younger than 10 s: nothing due, nothing asked
+        assert await docs.stale_outboxes(timedelta(seconds=10)) == []
+        assert len(finds.filters) == asked
+        now[0] = NOW + timedelta(seconds=11)  # its own failed event, read by `_id`; not the other instance's
+        stale = await docs.stale_outboxes(timedelta(seconds=10))
+        assert [(k, [e.event_id for e in evs]) for k, evs in stale] == [("mine", [mine.events[0].event_id])]
+        assert finds.filters[asked:] == [{"_id": {"$in": ["mine"]}}]
+        await docs.mark_published("mine", [mine.events[0].event_id])
+        docs.release([mine.events[0].event_id])
+        now[0] = NOW + timedelta(minutes=30)
+        assert await docs.stale_outboxes(timedelta(seconds=10)) == []
+        assert len(finds.filters) == asked + 1  # published and cleared: not read again
+        now[0] = NOW + timedelta(hours=1, seconds=1)  # the hourly store-wide query finds the other instance's
+        stale = await docs.stale_outboxes(timedelta(seconds=10))
+        assert [k for k, _ in stale] == ["other"] and "pending_since" in finds.filters[-1]
+    finally:
+        await client.close()
