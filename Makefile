@@ -101,7 +101,7 @@ docs-asyncapi: venv
 	$(VENV)/bin/faststream docs gen services.sync.asyncapi:app --yaml --out docs/asyncapi.yaml
 
 # triage: per-field accuracy and duplicate precision/recall/F1 side by side on the corpus's dev split and the blind
-# sets never read (K, R, S, T, W in bench/blind/; aggregates only), and cases per second through the triage service on
+# sets never read (K, R, S, T, W, Z in bench/blind/; aggregates only), and cases per second through the triage service on
 # the real broker (its own namespace). BENCH_TRIAGE_ARGS="--cases 100" or "--no-blind".
 bench-triage: setup
 	$(PY) bench/triage.py $(BENCH_TRIAGE_ARGS)

@@ -27,7 +27,7 @@ from shared.settings import Settings  # noqa: E402
 REPO = Path(__file__).resolve().parents[1]
 OUT = REPO / "services" / "triage" / "data" / "link_model.yaml"
 FIT_SETS = ("set_a", "set_b", "set_c_dev", "set_d_dev", "set_e", "set_f", "set_g", "set_h", "set_i", "set_j", "set_l",
-            "set_m", "set_o", "set_p", "set_n", "set_q", "set_u", "set_v")
+            "set_m", "set_o", "set_p", "set_n", "set_q", "set_u", "set_v", "set_x", "set_y")
 WINDOW_DAYS = 90
 POSITIVE_WEIGHT = 5.0  # a missed follow-up costs an enterprise more than an officer's look at a doubtful link
 C = 1.0

@@ -14,6 +14,7 @@ had its `case.triaged` on the case-events topic, the cases per second, and the r
 created (topics, databases) is deleted at the end.
 
     .venv/bin/python bench/import_bench.py [--rows 10000] [--file-rows 2000] [--channel cppcc] [--single]
+                                           [--profile DIR]
 """
 
 import argparse
@@ -152,7 +153,8 @@ async def bench(args: argparse.Namespace, log_dir: Path) -> list[dict[str, Any]]
     results = []
     try:
         for name, module in services.items():
-            procs.start(name, [sys.executable, "-m", module], {**env, "QHWY_HTTP_PORT": str(ports[name])})
+            profile = {"QHWY_STORE_PROFILE": str(args.profile / f"{name}.store.json")} if args.profile else {}
+            procs.start(name, [sys.executable, "-m", module], {**env, **profile, "QHWY_HTTP_PORT": str(ports[name])})
         await wait_healthy(ports, procs, 300)
         await triaged.start()
         intake = ports["all" if args.single else "intake"]
@@ -179,11 +181,14 @@ def main() -> None:
     parser.add_argument("--channel", default="cppcc", help="a channel that reports for enterprises")
     parser.add_argument("--services", default="intake,triage,sla,rating,sync,insight")
     parser.add_argument("--single", action="store_true", help="every service in one process, as `make run`")
+    parser.add_argument("--profile", type=Path, help="count and time each service's store commands into this folder")
     parser.add_argument("--timeout", type=float, default=900, help="seconds each stage may take")
     parser.add_argument("--kafka", default=os.environ.get("QHWY_KAFKA_BOOTSTRAP", "127.0.0.1:9092"))
     parser.add_argument("--mongo", default=os.environ.get("QHWY_MONGO_URL", "mongodb://127.0.0.1:27017"))
     args = parser.parse_args()
     log_dir = Path(tempfile.mkdtemp(prefix="bench-import-"))
+    if args.profile:
+        args.profile.mkdir(parents=True, exist_ok=True)
     print(f"import benchmark: {args.rows} rows, files of {args.file_rows}, logs in {log_dir}", flush=True)
     results = asyncio.run(bench(args, log_dir))
     by = {r["label"]: r for r in results}

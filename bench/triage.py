@@ -139,7 +139,7 @@ def _f1(name: str, tp: int, fp: int, fn: int) -> dict[str, float]:
 # is no longer scored here. K (fourth round), R, S, T (fifth) and W (sixth), each by a new author from
 # bench/blind/AUTHOR_BRIEF.md, are scored after changes and never read case by case.
 BLIND = REPO / "bench" / "blind"
-UNREAD = ("K", "R", "S", "T", "W")
+UNREAD = ("K", "R", "S", "T", "W", "Z")
 SETS = tuple((name, BLIND / f"set_{name.lower()}.jsonl") for name in UNREAD)
 
 
@@ -289,8 +289,8 @@ def report_quality(sets: tuple[tuple[str, Path], ...] = SETS) -> None:
     columns = [k for k in ("dev", "dev+officers", *(name for name, _ in SETS)) if k in results]
     print("triage quality, each column replayed in time order through the service's own decision code:")
     print("  dev = the corpus's dev split (never trained on); +officers = a simulated officer corrects each case sent")
-    print("  to review, learnt at once; K, R, S, T, W = bench/blind/set_k.jsonl ... (independent authors, never read")
-    print("  case by case). The other sets (A-Q, U, V) were scored blind once each, then trained on.")
+    print("  to review, learnt at once; K, R, S, T, W, Z = bench/blind/set_k.jsonl ... (independent authors, never")
+    print("  read case by case). The other sets (A-Q, U, V, X, Y) were scored blind once each, then trained on.")
     for name, path in sets:
         if name not in results:
             print(f"  ({name}: {path.relative_to(REPO)} absent{' or --no-blind' if name in UNREAD else ''})")

@@ -19,7 +19,7 @@ import os
 import threading
 import time
 from collections import defaultdict
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from contextvars import ContextVar
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -62,6 +62,9 @@ class CommandProfile(monitoring.CommandListener):
         command = event.command
         collection = command.get(event.command_name)
         label = f"{event.command_name} {collection if isinstance(collection, str) else ''}".strip()
+        where = command.get("filter", command.get("query")) if event.command_name in ("find", "count") else None
+        if isinstance(where, Mapping):  # which fields it filters on: on FerretDB all but `_id` scan the collection
+            label += " {" + ",".join(sorted(where)) + "}"
         self._began[event.request_id] = (label, time.perf_counter())
 
     def succeeded(self, event: Any) -> None:

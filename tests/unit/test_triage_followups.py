@@ -25,6 +25,9 @@ def test_follow_up_words():
     assert is_follow_up("上次反映的污水纳管问题到现在还没解决")
     assert is_follow_up("来电人反映：之前扫码反映过增容的事，没人回复")
     assert not is_follow_up("厂区需要电力增容")
+    assert says_reported_before("公司本月初在二维码平台提交过变压器增容的诉求，到现在供电所还没有派人勘察")
+    assert is_follow_up("屋顶光伏的备案还是没弄下来，这个月又提交了一次")
+    assert not says_reported_before("公司准备提交环评报告，想问需要哪些材料")
 
 
 def earlier(case_id="c1", identity=QR, department="gongdian", region="majin", matters=("电力增容",), closed=False,
@@ -125,6 +128,10 @@ def test_named_places_below_the_region():
     assert localities("华埠镇封家村通往工业点的村道") == ("封家村",)
     assert localities("那座小石桥裂了好几道缝") == ("小石桥",)
     assert localities("厂区门口的道路被压坏 十字路口天天堵") == ()
+    # words of a sentence before 园区 or 村 are no place
+    assert localities("申请纳管时被告知园区污水处理厂已经满负荷") == ()
+    assert localities("了解园区另有多家企业也卡在这里") == ()
+    assert localities("公司位于桐村，道路狭窄") == ("桐村",)
 
 
 def test_saying_it_was_reported_before_links_the_enterprise_s_open_case_in_other_words():
@@ -218,10 +225,12 @@ def test_an_enterprise_joining_a_forum_s_or_deputy_s_report_is_that_report():
     assert link(new, [report]).case_id == "f1"
     assert says_also("去年人大代表帮我们几家一起反映过 说是历史遗留问题")
     assert not says_also("问了几家单位，都说新的消纳场选址不归自己管")
-    # not another enterprise's own report, nor the forum's report of another unit's matter, nor an old one
+    # the rule joins no other enterprise's own report (the fitted model, refit on twenty sets in which such
+    # reports of one matter, unit and region within weeks were mostly one problem, may still)
     firm = Earlier("e1", identity_keys("开化县某某医疗器械有限公司"), "weijian", "qinyang", ("医疗机构执业登记",),
                    similarity=0.14, age_days=17)
-    assert link(new, [firm]) is None
+    assert link(new, [firm], model=None) is None
+    # nor the forum's report of another unit's matter, nor an old one
     assert link(new, [Earlier(**{**report.__dict__, "department": "shengtai", "matters": ("环评审批",)})]) is None
     assert link(new, [Earlier(**{**report.__dict__, "age_days": 120})]) is None
 
