@@ -411,9 +411,14 @@ async def insert_or_replace(collection: Any, new_docs: list[dict[str, Any]], rep
 class CaseDocuments:
     """A collection of per-case documents changed at most once per cause (an event id or submission id)."""
 
-    def __init__(self, collection: AsyncCollection[dict[str, Any]], clock: Callable[[], datetime]):
+    def __init__(self, collection: AsyncCollection[dict[str, Any]], clock: Callable[[], datetime],
+                 watch: Callable[[dict[str, Any]], bool] | None = None):
         self.collection = collection
         self.clock = clock
+        # Changes this process applied to documents that `watch` holds (before or after the change): lets a job
+        # that recomputes from such documents skip its store-wide read when none changed.
+        self.watch = watch
+        self.watched_changes = 0
         self._locks: WeakValueDictionary[str, asyncio.Lock] = WeakValueDictionary()
         # Events handed to a caller for publishing and not yet marked published: a concurrent repeat of
         # the same cause (an HTTP retry while the consumer publishes) must not publish them a second time.
@@ -540,6 +545,7 @@ class CaseDocuments:
         uow.defer(self, key, list(change.events))
         self._staged[key], self._staged_docs[key] = uow, new_doc
         self._in_flight.update(e.event_id for e in change.events)
+        self._count_watched(doc, new_doc)
         return Applied(copy.deepcopy(new_doc), list(change.events), duplicate=False)
 
     async def _write_staged(self, keys: list[str], uow: UnitOfWork,
@@ -618,6 +624,7 @@ class CaseDocuments:
                     continue  # someone inserted `key` first: decide again on their document
                 self._in_flight.update(e.event_id for e in change.events)
                 self._remember(key, 1, outbox)
+                self._count_watched(None, new_doc)
                 return Applied(new_doc, list(change.events), duplicate=False)
             update: dict[str, Any] = {
                 "$set": {**change.set, **{f"outbox.{eid}": entry for eid, entry in outbox.items()}},
@@ -632,8 +639,13 @@ class CaseDocuments:
                 self._in_flight.update(e.event_id for e in change.events)
                 self._remember(key, doc["rev"] + 1, {**doc.get("outbox", {}), **outbox})
                 merged = {**doc, **change.set, "rev": doc["rev"] + 1}
+                self._count_watched(doc, merged)
                 return Applied(merged, list(change.events), duplicate=False)
         raise ConcurrentWriteError(f"document {key} kept changing under us")
+
+    def _count_watched(self, before: dict[str, Any] | None, after: dict[str, Any]) -> None:
+        if self.watch is not None and (self.watch(after) or (before is not None and self.watch(before))):
+            self.watched_changes += 1
 
     def _remember(self, key: str, rev: int, outbox: dict[str, Any]) -> None:
         if outbox:

@@ -62,3 +62,5 @@ class Deps:
     weights: dict[str, float]  # of the evaluation sources in the combined 满意率 (organisation file)
     # the consumer and the periodic scan follow a case up one at a time, so that one invitation goes out
     follow_up_locks: KeyedLocks = field(default_factory=KeyedLocks)
+    # (store.cases.watched_changes, time.monotonic()) when the figures were last read (the first refresh reads)
+    figures_read: tuple[int, float] = (-1, 0.0)

@@ -1,5 +1,6 @@
 """rating's periodic jobs: unrated resolutions and lost invitations, the figures' gauges, the outboxes."""
 
+import time
 from typing import Any
 
 from services.rating import domain, figures
@@ -21,9 +22,20 @@ async def scan(deps: Deps) -> None:
         await follow_up(deps, doc["_id"])
 
 
+# The figures are read again at least this often even when this instance changed no resolved case file (another
+# instance may have).
+FIGURES_MAX_AGE_SECONDS = 600.0
+
+
 async def refresh_figures(deps: Deps) -> None:
-    """The `qhwy_rating_*` gauges of every unit, region and the county."""
+    """The `qhwy_rating_*` gauges of every unit, region and the county: read again when a resolved case file has
+    changed since, or the last read is FIGURES_MAX_AGE_SECONDS old (the read is store-wide: a burst of new cases,
+    which changes no figure, no longer reads every resolved case every 30 s)."""
+    changes, now = deps.store.cases.watched_changes, time.monotonic()
+    if changes == deps.figures_read[0] and now - deps.figures_read[1] < FIGURES_MAX_AGE_SECONDS:
+        return
     docs = await deps.store.resolved_cases()
+    deps.figures_read = (changes, now)
     for scope in ("unit", "region", "county"):
         for group in figures.figures(docs, scope, deps.ctx.settings.tz, weights=deps.weights)["groups"]:
             set_gauges(deps, scope, group)

@@ -21,7 +21,8 @@ HIDDEN = {"outbox": 0, "processed": 0, "pending_since": 0, "rev": 0}
 
 class RatingStore:
     def __init__(self, db: AsyncDatabase, clock: Callable[[], datetime]):
-        self.cases = CaseDocuments(db["case_files"], clock)
+        # the figures are read from the resolved case files: a change to one is what makes them stale
+        self.cases = CaseDocuments(db["case_files"], clock, watch=lambda doc: doc.get("round", 0) >= 1)
         self.revisits = CaseDocuments(db["revisits"], clock)
         self.supervisions = CaseDocuments(db["supervisions"], clock)
         self.appeals = CaseDocuments(db["appeals"], clock)

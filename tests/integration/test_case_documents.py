@@ -171,3 +171,16 @@ async def test_the_sweep_asks_the_store_for_all_outboxes_at_start_then_reads_onl
         assert [k for k, _ in stale] == ["other"] and "pending_since" in finds.filters[-1]
     finally:
         await client.close()
+
+
+async def test_changes_to_watched_documents_are_counted(store: Any) -> None:
+    client, _, name = store
+    docs = CaseDocuments(client[name][f"w{uuid.uuid4().hex[:6]}"], lambda: NOW,
+                         watch=lambda doc: doc.get("round", 0) >= 1)
+    await docs.apply("w1", "registered", lambda doc: Change(set={"round": 0}))
+    assert docs.watched_changes == 0  # a new, unresolved case
+    await docs.apply("w1", "resolved", lambda doc: Change(set={"round": 1}))
+    await docs.apply("w1", "resolved", lambda doc: pytest.fail("a repeat is not decided again"))
+    assert docs.watched_changes == 1  # resolved once; the repeat changes nothing
+    await docs.apply("w1", "rated", lambda doc: Change(set={"rating": "satisfied"}))
+    assert docs.watched_changes == 2

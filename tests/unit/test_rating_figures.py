@@ -113,3 +113,37 @@ def test_nothing_resolved_gives_no_rates():
     total = figures.figures([], "unit", TZ)["total"]
     assert total["resolved"] == 0 and total["satisfaction_rate"] is None and total["revisit_coverage"] is None
     assert total["evaluation"]["combined"] is None
+
+
+async def test_the_figures_are_read_again_only_after_a_resolved_case_file_changed_or_ten_minutes() -> None:
+    """refresh_figures reads every resolved case file (store-wide): a burst of new cases must not repeat it."""
+    from types import SimpleNamespace
+    from unittest import mock
+
+    from prometheus_client import CollectorRegistry
+
+    from services.rating import jobs
+    from services.rating.deps import RatingMetrics
+
+    reads = []
+
+    async def resolved_cases() -> list:
+        reads.append(1)
+        return []
+
+    cases = SimpleNamespace(watched_changes=0)
+    deps = SimpleNamespace(store=SimpleNamespace(cases=cases, resolved_cases=resolved_cases),
+                           ctx=SimpleNamespace(settings=SimpleNamespace(tz=ZoneInfo("Asia/Shanghai"))),
+                           weights={}, metrics=RatingMetrics.register(CollectorRegistry()), figures_read=(-1, 0.0))
+    with mock.patch.object(jobs.time, "monotonic", return_value=1000.0):
+        await jobs.refresh_figures(deps)  # the first refresh reads
+        await jobs.refresh_figures(deps)  # nothing changed: no read
+    assert len(reads) == 1
+    cases.watched_changes = 1  # a resolved case file changed
+    with mock.patch.object(jobs.time, "monotonic", return_value=1030.0):
+        await jobs.refresh_figures(deps)
+        await jobs.refresh_figures(deps)
+    assert len(reads) == 2
+    with mock.patch.object(jobs.time, "monotonic", return_value=1630.0):  # 600 s after the last read
+        await jobs.refresh_figures(deps)
+    assert len(reads) == 3
