@@ -1,6 +1,7 @@
 """What rating's consumer handlers, routes and periodic jobs share, built once by `app.build`."""
 
 from dataclasses import dataclass, field
+from datetime import datetime
 
 from prometheus_client import CollectorRegistry, Counter, Gauge
 
@@ -64,3 +65,5 @@ class Deps:
     follow_up_locks: KeyedLocks = field(default_factory=KeyedLocks)
     # (store.cases.watched_changes, time.monotonic()) when the figures were last read (the first refresh reads)
     figures_read: tuple[int, float] = (-1, 0.0)
+    # (watched_changes, time.monotonic(), the next rating window to end) when the scan last read the store
+    scan_read: tuple[int, float, datetime | None] = (-1, 0.0, None)

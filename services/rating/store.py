@@ -50,10 +50,12 @@ class RatingStore:
                                                                             "rating_due_at": 1, "tracking_no": 1})
         return await cursor.sort("rating_due_at", ASCENDING).skip(skip).limit(limit).to_list()
 
-    async def unrated_due(self, now: datetime, limit: int = 500) -> list[dict[str, Any]]:
-        cursor = self.cases.collection.find(
-            {"state": "awaiting_rating", "unrated_flagged": False, "rating_due_at": {"$lte": now}}, {"_id": 1})
-        return await cursor.limit(limit).to_list()
+    async def awaiting_rating(self) -> list[dict[str, Any]]:
+        """Every case file awaiting the enterprise's rating, with what the periodic scan decides on (one read of
+        the collection for both of its questions: FerretDB reads all of it for any filter but `_id`)."""
+        cursor = self.cases.collection.find({"state": "awaiting_rating"},
+                                            {"rating_due_at": 1, "unrated_flagged": 1, "invited": 1})
+        return await cursor.to_list()
 
     async def rated_for_unit(self, department: str | None, limit: int, skip: int) -> list[dict[str, Any]]:
         query: dict[str, Any] = {"last_rated_at": {"$exists": True}}

@@ -147,3 +147,41 @@ async def test_the_figures_are_read_again_only_after_a_resolved_case_file_change
     with mock.patch.object(jobs.time, "monotonic", return_value=1630.0):  # 600 s after the last read
         await jobs.refresh_figures(deps)
     assert len(reads) == 3
+
+
+async def test_the_scan_reads_the_store_when_a_window_ends_or_an_invitation_is_owed_not_every_minute() -> None:
+    from datetime import UTC, timedelta
+    from types import SimpleNamespace
+    from unittest import mock
+
+    from services.rating import jobs
+
+    t0 = datetime(2026, 3, 2, 8, 0, tzinfo=UTC)
+    files = [{"_id": "a", "rating_due_at": t0 + timedelta(hours=2), "unrated_flagged": False, "invited": True}]
+    reads, now = [], [t0]
+
+    async def awaiting_rating() -> list:
+        reads.append(now[0])
+        return [dict(f) for f in files]
+
+    cases = SimpleNamespace(watched_changes=0, apply=mock.AsyncMock())
+    deps = SimpleNamespace(store=SimpleNamespace(cases=cases, awaiting_rating=awaiting_rating),
+                           ctx=SimpleNamespace(clock=lambda: now[0]), scan_read=(-1, 0.0, None))
+    with mock.patch.object(jobs, "follow_up", mock.AsyncMock()) as follow_up, \
+            mock.patch.object(jobs.time, "monotonic", return_value=1000.0):
+        await jobs.scan(deps)  # the first scan reads
+        now[0] = t0 + timedelta(hours=1)
+        await jobs.scan(deps)  # nothing changed and a's window is still open: no read
+        assert len(reads) == 1 and follow_up.await_count == 0
+        now[0] = t0 + timedelta(hours=2)  # a's window ends: read, flag it, follow it up
+        await jobs.scan(deps)
+        assert len(reads) == 2 and cases.apply.await_count == 1 and follow_up.await_args.args[1] == "a"
+        files[0].update(unrated_flagged=True, invited=False)  # its invitation failed: read until it went out
+        cases.watched_changes = 1
+        await jobs.scan(deps)
+        await jobs.scan(deps)
+        assert len(reads) == 4 and follow_up.await_count == 3
+        files[0]["invited"] = True
+        await jobs.scan(deps)
+        await jobs.scan(deps)
+        assert len(reads) == 5
