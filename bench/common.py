@@ -1,9 +1,11 @@
 """What the benchmarks share: stopping the service they started and removing everything a run created."""
 
+import asyncio
 import subprocess
 from collections.abc import Iterable
 from typing import Any
 
+from aiokafka import AIOKafkaConsumer
 from aiokafka.admin import AIOKafkaAdminClient
 
 
@@ -17,6 +19,32 @@ def stop(proc: "subprocess.Popen[bytes] | None", timeout: float = 30) -> None:
     except subprocess.TimeoutExpired:
         proc.kill()
         proc.wait()
+
+
+class TopicReader:
+    """Reads topics from their start, in a task of its own, handing each record to `on_record` (group-less: it
+    commits nothing)."""
+
+    def __init__(self, bootstrap: str, *topics: str):
+        self.consumer = AIOKafkaConsumer(*topics, bootstrap_servers=bootstrap, group_id=None,
+                                         auto_offset_reset="earliest", enable_auto_commit=False)
+        self.task: asyncio.Task[None] | None = None
+
+    async def start(self) -> None:
+        await self.consumer.start()
+        self.task = asyncio.create_task(self._run())
+
+    async def stop(self) -> None:
+        if self.task:
+            self.task.cancel()
+        await self.consumer.stop()
+
+    async def _run(self) -> None:
+        async for record in self.consumer:
+            self.on_record(record)
+
+    def on_record(self, record: Any) -> None:
+        raise NotImplementedError
 
 
 def platform_databases(prefix: str) -> list[str]:

@@ -34,9 +34,8 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
 import httpx  # noqa: E402
-from aiokafka import AIOKafkaConsumer  # noqa: E402
 
-from bench.common import delete_namespace, platform_databases  # noqa: E402
+from bench.common import TopicReader, delete_namespace, platform_databases  # noqa: E402
 from bench.load import CASE_EVENTS, INGRESS, Processes, corpus_texts, free_port, wait_healthy  # noqa: E402
 
 SECRET = f"bench-import-{uuid.uuid4().hex}"  # this run's own token secret
@@ -64,29 +63,17 @@ def csv_file(rows: list[list[str]]) -> bytes:
     return out.getvalue().encode("utf-8-sig")
 
 
-class Triaged:
+class Triaged(TopicReader):
     """Reads the case-events topic from the start and notes when each case was first triaged."""
 
     def __init__(self, bootstrap: str, topic: str):
-        self.consumer = AIOKafkaConsumer(topic, bootstrap_servers=bootstrap, group_id=None,
-                                         auto_offset_reset="earliest", enable_auto_commit=False)
+        super().__init__(bootstrap, topic)
         self.at: dict[str, float] = {}
-        self.task: asyncio.Task[None] | None = None
 
-    async def start(self) -> None:
-        await self.consumer.start()
-        self.task = asyncio.create_task(self._run())
-
-    async def stop(self) -> None:
-        if self.task:
-            self.task.cancel()
-        await self.consumer.stop()
-
-    async def _run(self) -> None:
-        async for record in self.consumer:
-            value = json.loads(record.value)
-            if value.get("type") == "case.triaged":
-                self.at.setdefault(value["case_id"], time.monotonic())
+    def on_record(self, record: Any) -> None:
+        value = json.loads(record.value)
+        if value.get("type") == "case.triaged":
+            self.at.setdefault(value["case_id"], time.monotonic())
 
     async def wait(self, case_ids: list[str], started: float, timeout: float, procs: Processes) -> float | None:
         """Seconds from `started` to the last of `case_ids` triaged; None if not all were within `timeout`."""

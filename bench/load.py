@@ -43,10 +43,10 @@ from typing import Any
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from aiokafka import AIOKafkaConsumer, AIOKafkaProducer  # noqa: E402
+from aiokafka import AIOKafkaProducer  # noqa: E402
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic  # noqa: E402
 
-from bench.common import delete_namespace, platform_databases  # noqa: E402
+from bench.common import TopicReader, delete_namespace, platform_databases  # noqa: E402
 
 INGRESS, CASE_EVENTS = "qhwy.submissions.v1", "qhwy.case-events.v1"
 
@@ -111,17 +111,15 @@ class Stage:
                 and all(s in self.assigned_ms for s in self.expect_assigned))
 
 
-class Observer:
+class Observer(TopicReader):
     """Reads the ingress and the output topic from the start and files every record under its stage."""
 
     def __init__(self, bootstrap: str, ingress: str, output: str, case_id_of: Any):
-        self.consumer = AIOKafkaConsumer(ingress, output, bootstrap_servers=bootstrap, group_id=None,
-                                         auto_offset_reset="earliest", enable_auto_commit=False)
+        super().__init__(bootstrap, ingress, output)
         self.ingress = ingress
         self.case_id_of = case_id_of
         self.stages: dict[str, Stage] = {}  # run prefix -> stage
         self.by_case: dict[str, tuple[Stage, str]] = {}
-        self.task: asyncio.Task[None] | None = None
 
     def add(self, run: str, stage: Stage, count: int) -> None:
         self.stages[run] = stage
@@ -130,34 +128,24 @@ class Observer:
             sid = f"{run}-{n}"
             self.by_case[self.case_id_of(sid)] = (stage, sid)
 
-    async def start(self) -> None:
-        await self.consumer.start()
-        self.task = asyncio.create_task(self._run())
-
-    async def stop(self) -> None:
-        if self.task:
-            self.task.cancel()
-        await self.consumer.stop()
-
-    async def _run(self) -> None:
-        async for record in self.consumer:
-            value = json.loads(record.value)
-            if record.topic == self.ingress:
-                run = value.get("submission_id", "").rsplit("-", 1)[0]
-                if run in self.stages:
-                    self.stages[run].sent_ms[value["submission_id"]] = record.timestamp
-                continue
-            found = self.by_case.get(value.get("case_id"))
-            if found is None:
-                continue
-            stage, sid = found
-            if value.get("type") == "case.triaged":
-                stage.triaged_ms.setdefault(sid, record.timestamp)
-                data = value.get("data", {})
-                if data.get("screening", "accepted") == "accepted" and not data.get("needs_review"):
-                    stage.expect_assigned.add(sid)
-            elif value.get("type") == "case.assigned":
-                stage.assigned_ms.setdefault(sid, record.timestamp)
+    def on_record(self, record: Any) -> None:
+        value = json.loads(record.value)
+        if record.topic == self.ingress:
+            run = value.get("submission_id", "").rsplit("-", 1)[0]
+            if run in self.stages:
+                self.stages[run].sent_ms[value["submission_id"]] = record.timestamp
+            return
+        found = self.by_case.get(value.get("case_id"))
+        if found is None:
+            return
+        stage, sid = found
+        if value.get("type") == "case.triaged":
+            stage.triaged_ms.setdefault(sid, record.timestamp)
+            data = value.get("data", {})
+            if data.get("screening", "accepted") == "accepted" and not data.get("needs_review"):
+                stage.expect_assigned.add(sid)
+        elif value.get("type") == "case.assigned":
+            stage.assigned_ms.setdefault(sid, record.timestamp)
 
 
 def percentile(values: Sequence[float], p: float) -> float:

@@ -32,7 +32,7 @@ from pymongo.errors import ConnectionFailure, OperationFailure
 from tenacity import AsyncRetrying, RetryCallState, retry_if_exception, wait_exponential_jitter
 
 from shared.contracts.dead_letter import DeadLetter
-from shared.store import UnitOfWork, current_unit_of_work
+from shared.store import UnitOfWork, run_in_unit_of_work
 from shared.logging import get_logger
 from shared.metrics import PlatformMetrics
 from shared.settings import Settings
@@ -311,17 +311,8 @@ class Consumer:
         if not isinstance(records, (list, tuple)):  # a single record (not a batch subscriber)
             records = (records,)
         uow = self.unit_of_work() if self.unit_of_work is not None else None
-        token = current_unit_of_work.set(uow)
-        try:
-            await self._handle_batch(records)
-        except BaseException:
-            if uow is not None:
-                uow.abandon()
-            raise
-        finally:
-            current_unit_of_work.reset(token)
-        if uow is not None:
-            await uow.flush()  # raises on failure: the batch is not committed and comes again
+        # a failed flush raises: the batch is not committed and comes again
+        await run_in_unit_of_work(uow, self._handle_batch(records))
 
     async def _handle_batch(self, records: Any) -> None:
         if self.concurrency == 1 or len(records) == 1:

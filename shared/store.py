@@ -23,7 +23,7 @@ from collections.abc import Awaitable, Callable, Mapping
 from contextvars import ContextVar
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, TypeVar
 from weakref import WeakValueDictionary
 
 from pymongo import ASCENDING, AsyncMongoClient, ReplaceOne, UpdateOne, monitoring
@@ -223,6 +223,27 @@ class UnitOfWork:
 
 # The batch the current task works for (set by the consumer; HTTP requests and timers have none).
 current_unit_of_work: ContextVar[UnitOfWork | None] = ContextVar("current_unit_of_work", default=None)
+
+
+T = TypeVar("T")
+
+
+async def run_in_unit_of_work(uow: UnitOfWork | None, work: Awaitable[T]) -> T:
+    """Await `work` with `uow` as the current unit of work, then store and publish what it staged (`flush`,
+    which raises when that fails). Work that fails leaves nothing of it stored. With None, `work` writes as it
+    goes."""
+    token = current_unit_of_work.set(uow)
+    try:
+        result = await work
+    except BaseException:
+        if uow is not None:
+            uow.abandon()
+        raise
+    finally:
+        current_unit_of_work.reset(token)
+    if uow is not None:
+        await uow.flush()
+    return result
 
 
 async def set_fields(collection: Any, key: str, fields: dict[str, Any]) -> None:

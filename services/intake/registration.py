@@ -13,7 +13,7 @@ from shared.contracts import topics
 from shared.contracts.dead_letter import DeadLetter
 from shared.contracts.submissions import Submission
 from shared.refusal import Refusal
-from shared.store import UnitOfWork, current_unit_of_work
+from shared.store import UnitOfWork, run_in_unit_of_work
 
 TRACKING_NUMBER_ATTEMPTS = 5
 ROWS_AT_ONCE = 64  # a batch file's rows registered concurrently: their reads and inserts go to the store together
@@ -80,18 +80,8 @@ async def register_many(deps: Deps, submissions: Sequence[Submission]
             except SubmissionConflict as exc:
                 return exc
 
-    token = current_unit_of_work.set(uow)
-    try:
-        results = await asyncio.gather(*(one(s) for s in submissions))
-    except BaseException:
-        if uow is not None:
-            uow.abandon()  # nothing of the file is stored: the person uploads it again
-        raise
-    finally:
-        current_unit_of_work.reset(token)
-    if uow is not None:
-        await uow.flush()
-    return list(results)
+    # a failure stores nothing of the file: the person uploads it again
+    return list(await run_in_unit_of_work(uow, asyncio.gather(*(one(s) for s in submissions))))
 
 
 def receipt(deps: Deps, doc: dict[str, Any], submission: Submission, duplicate: bool) -> dict[str, Any]:

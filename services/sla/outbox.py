@@ -10,11 +10,6 @@ from services.sla.deps import Deps
 from shared.contracts.envelope import CaseEvent
 
 
-async def emit(deps: Deps, name: str, key: str, events: list[CaseEvent]) -> None:
-    """Publish the events a write to collection `name` put in its outbox (the sweep retries what fails)."""
-    await deps.ctx.emit(deps.outboxes[name], key, events)
-
-
 async def publish_firing(deps: Deps, record: dict[str, Any]) -> None:
     """Publish a firing's events and record that they were (remembered for the sweep if that fails)."""
     if not record.get("events"):

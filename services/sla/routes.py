@@ -7,7 +7,6 @@ from typing import Any
 
 from services.sla import domain, handling
 from services.sla.deps import Deps
-from services.sla.outbox import emit
 from shared.contracts.envelope import derived_id
 from shared.http import Call, RouteTable, json_response, read_json
 from shared.refusal import Refusal
@@ -200,7 +199,7 @@ async def act(call: Call[Deps]) -> Any:
         applied = await deps.store.handling.apply(case_id, cause, lambda doc: handling.act(  # Refused: 403/404/409
             action, body, handling=doc, deadline=deadline, staff=staff, case_id=case_id, cause=cause,
             now=now, top_level=deps.policy.top_level))
-        await emit(deps, "handling", case_id, applied.events)
+        await deps.ctx.emit(deps.store.handling, case_id, applied.events)
     if action == "urge" and not applied.duplicate and deadline is not None:
         deps.metrics.urges.labels(deadline.get("department") or "").inc()
     entry = next((a for a in reversed(applied.doc.get("actions", [])) if a.get("cause") == cause), None)
